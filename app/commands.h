@@ -1,0 +1,44 @@
+#pragma once
+// The `tally` subcommands. Each returns the process exit code: 0 success, 1 the command ran and
+// found a problem (e.g. a hash mismatch), 2 it could not run (bad input, database unreachable,
+// schema not migrated). Errors are one line on stderr starting with "tally: ".
+
+#include <cstdint>
+#include <string>
+
+namespace tally::app {
+
+int RunMigrate(const std::string& database_url, int partitions);
+
+struct ServeOptions {
+  std::string database_url;
+  std::string listen = "127.0.0.1:8080";
+};
+int RunServe(const ServeOptions& options);
+
+struct EventsOptions {
+  std::string database_url;
+  std::string stream;
+  int64_t from = 1;
+  int64_t limit = -1;  // -1: no limit
+  int partition = -1;  // -1: all
+};
+int RunEvents(const EventsOptions& options);
+
+int RunAuditVerify(const std::string& database_url);
+
+struct BenchAppendOptions {
+  std::string database_url;
+  int64_t events = 100000;
+  int writers = 32;
+  int streams = 1000;
+  bool json = false;
+  bool pgbench = true;
+  std::string pgbench_path;
+};
+int RunBenchAppend(const BenchAppendOptions& options);
+
+// Prints "tally: <message>" to stderr and returns `code`.
+int Fail(int code, const std::string& message);
+
+}  // namespace tally::app

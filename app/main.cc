@@ -1,0 +1,118 @@
+// The `tally` command: wires flags and TALLY_* environment variables to the subcommands.
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "app/commands.h"
+
+namespace {
+
+void AddDatabaseOption(CLI::App* command, std::string* url) {
+  command
+      ->add_option("--database", *url,
+                   "PostgreSQL connection URL or conninfo string (env TALLY_DATABASE_URL)")
+      ->envname("TALLY_DATABASE_URL");
+}
+
+int RequireDatabase(const std::string& url) {
+  if (url.empty()) {
+    return tally::app::Fail(2, "no database: pass --database or set TALLY_DATABASE_URL");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tally: an event-sourced payment ledger on PostgreSQL."};
+  app.require_subcommand(1);
+
+  std::string migrate_url;
+  int partitions = 0;
+  auto* migrate = app.add_subcommand(
+      "migrate", "Apply pending schema migrations (and create the log's partitions on first use).");
+  AddDatabaseOption(migrate, &migrate_url);
+  migrate->add_option("--partitions", partitions,
+                      "Partitions of a new log (default 1); refused if the log already has a "
+                      "different number")
+      ->check(CLI::Range(1, 1024));
+
+  tally::app::ServeOptions serve_options;
+  auto* serve = app.add_subcommand(
+      "serve", "Run the HTTP server (GET /healthz). Refuses to start on an unmigrated database.");
+  AddDatabaseOption(serve, &serve_options.database_url);
+  serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on")
+      ->envname("TALLY_LISTEN")
+      ->capture_default_str();
+
+  tally::app::EventsOptions events_options;
+  auto* events = app.add_subcommand(
+      "events", "Print events as NDJSON (payloads rendered as JSON), in position order.");
+  AddDatabaseOption(events, &events_options.database_url);
+  events->add_option("--stream", events_options.stream, "Only this stream");
+  events->add_option("--from", events_options.from, "First position to print")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  events->add_option("--limit", events_options.limit, "Print at most N events")
+      ->check(CLI::PositiveNumber);
+  events->add_option("--partition", events_options.partition, "Only this partition")
+      ->check(CLI::NonNegativeNumber);
+
+  std::string audit_url;
+  auto* audit = app.add_subcommand("audit", "Auditor commands.");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand(
+      "verify",
+      "Recompute the hash chain of every partition. Exit 0 and 'verified N events, head <hex>' "
+      "per partition; exit 1 and 'hash mismatch at partition P position N' on the first bad "
+      "event.");
+  AddDatabaseOption(verify, &audit_url);
+
+  tally::app::BenchAppendOptions bench_options;
+  auto* bench = app.add_subcommand("bench", "Benchmarks.");
+  bench->require_subcommand(1);
+  auto* bench_append = bench->add_subcommand(
+      "append",
+      "Durable append throughput and latency, next to pgbench's single-row INSERT at the same "
+      "concurrency measured in the same run.");
+  AddDatabaseOption(bench_append, &bench_options.database_url);
+  bench_append->add_option("--events", bench_options.events, "Events to append")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_append->add_option("--writers", bench_options.writers, "Concurrent writers")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  bench_append->add_option("--streams", bench_options.streams, "Distinct streams")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_append->add_flag("--json", bench_options.json, "Last line: one JSON object of results");
+  bench_append->add_flag("--pgbench,!--no-pgbench", bench_options.pgbench, "Run (default) or skip the pgbench baseline");
+  bench_append->add_option("--pgbench-path", bench_options.pgbench_path,
+                           "pgbench binary (default: PATH, then /usr/lib/postgresql/15/bin)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*migrate) {
+    if (int rc = RequireDatabase(migrate_url)) return rc;
+    return tally::app::RunMigrate(migrate_url, partitions);
+  }
+  if (*serve) {
+    if (int rc = RequireDatabase(serve_options.database_url)) return rc;
+    return tally::app::RunServe(serve_options);
+  }
+  if (*events) {
+    if (int rc = RequireDatabase(events_options.database_url)) return rc;
+    return tally::app::RunEvents(events_options);
+  }
+  if (*verify) {
+    if (int rc = RequireDatabase(audit_url)) return rc;
+    return tally::app::RunAuditVerify(audit_url);
+  }
+  if (*bench_append) {
+    if (int rc = RequireDatabase(bench_options.database_url)) return rc;
+    return tally::app::RunBenchAppend(bench_options);
+  }
+  return 2;
+}

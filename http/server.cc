@@ -1,0 +1,258 @@
+#include "http/server.h"
+
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/event_json.h"
+
+namespace tally::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Counts requests between "read complete" and "response written", so Stop can drain them.
+class InFlight {
+ public:
+  void Enter() {
+    std::lock_guard lock(mu_);
+    ++count_;
+  }
+  void Leave() {
+    std::lock_guard lock(mu_);
+    if (--count_ == 0) idle_.notify_all();
+  }
+  void WaitIdle() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [this] { return count_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int count_ = 0;
+};
+
+struct Shared {
+  ServerOptions options;
+  Handler handler;
+  net::thread_pool workers;
+  InFlight in_flight;
+  std::atomic<size_t> connections{0};
+  std::atomic<bool> stopping{false};
+
+  Shared(ServerOptions o, Handler h)
+      : options(std::move(o)), handler(std::move(h)), workers(options.worker_threads) {}
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    ++shared_->connections;
+  }
+  ~Session() { --shared_->connections; }
+
+  void Run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(shared_->options.max_body_bytes);
+    parser_->header_limit(static_cast<uint32_t>(shared_->options.max_header_bytes));
+    stream_.expires_after(shared_->options.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnRead(ec);
+                      });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted) {
+      return Close();
+    }
+    if (ec == bhttp::error::body_limit) {
+      return Reply(JsonError(413, "body_too_large",
+                             absl::StrCat("request body exceeds ",
+                                          shared_->options.max_body_bytes, " bytes")),
+                   false);
+    }
+    if (ec == bhttp::error::header_limit) {
+      return Reply(JsonError(431, "headers_too_large",
+                             absl::StrCat("request headers exceed ",
+                                          shared_->options.max_header_bytes, " bytes")),
+                   false);
+    }
+    if (ec) return Reply(JsonError(400, "malformed_http", ec.message()), false);
+
+    auto message = parser_->release();
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    for (const auto& field : message) {
+      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    beast::error_code ignored;
+    auto endpoint = stream_.socket().remote_endpoint(ignored);
+    if (!ignored) request.remote_address = endpoint.address().to_string();
+    const bool keep_alive = message.keep_alive();
+
+    shared_->in_flight.Enter();
+    net::post(shared_->workers, [self = shared_from_this(), request = std::move(request),
+                                 keep_alive]() mutable {
+      HttpResponse response = self->shared_->handler(request);
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response), keep_alive]() mutable {
+                  self->Reply(std::move(response), keep_alive, /*counted=*/true);
+                });
+    });
+  }
+
+  void Reply(HttpResponse response, bool keep_alive, bool counted = false) {
+    auto out = std::make_shared<bhttp::response<bhttp::string_body>>();
+    out->version(11);
+    out->result(static_cast<unsigned>(response.status));
+    out->set(bhttp::field::server, "tally");
+    out->set(bhttp::field::content_type, response.content_type);
+    out->keep_alive(keep_alive && !shared_->stopping);
+    out->body() = std::move(response.body);
+    out->prepare_payload();
+    stream_.expires_after(shared_->options.read_timeout);
+    bhttp::async_write(stream_, *out,
+                       [self = shared_from_this(), out, counted](beast::error_code ec, size_t) {
+                         if (counted) self->shared_->in_flight.Leave();
+                         if (ec || !out->keep_alive()) return self->Close();
+                         self->Read();
+                       });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<Shared> shared_;
+};
+
+class BeastServer final : public Server {
+ public:
+  BeastServer(ServerOptions options, Handler handler)
+      : shared_(std::make_shared<Shared>(std::move(options), std::move(handler))),
+        ioc_(shared_->options.io_threads),
+        acceptor_(net::make_strand(ioc_)) {}
+
+  ~BeastServer() override { Stop(); }
+
+  absl::Status Listen() {
+    beast::error_code ec;
+    auto address = net::ip::make_address(shared_->options.host, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen host: ", ec.message()));
+    tcp::endpoint endpoint(address, shared_->options.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", shared_->options.host, ":",
+                                                 shared_->options.port, ": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    Accept();
+    for (int i = 0; i < shared_->options.io_threads; ++i) {
+      io_threads_.emplace_back([this] { ioc_.run(); });
+    }
+    return absl::OkStatus();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Wait() override {
+    std::unique_lock lock(mu_);
+    stopped_cv_.wait(lock, [this] { return stopped_; });
+  }
+
+  void Stop() override {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_ || stopping_) return;
+      stopping_ = true;
+    }
+    shared_->stopping = true;
+    net::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    shared_->in_flight.WaitIdle();
+    ioc_.stop();
+    for (auto& thread : io_threads_) thread.join();
+    shared_->workers.join();
+    {
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+    }
+    stopped_cv_.notify_all();
+  }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec) {
+                               if (ec == net::error::operation_aborted) return;
+                             } else if (shared_->connections >= shared_->options.max_connections) {
+                               beast::error_code ignored;
+                               socket.close(ignored);
+                             } else {
+                               std::make_shared<Session>(std::move(socket), shared_)->Run();
+                             }
+                             if (!shared_->stopping) Accept();
+                           });
+  }
+
+  std::shared_ptr<Shared> shared_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> io_threads_;
+  uint16_t port_ = 0;
+  std::mutex mu_;
+  std::condition_variable stopped_cv_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+HttpResponse JsonError(int status, const std::string& code, const std::string& message) {
+  return {status, "application/json",
+          absl::StrCat("{\"error\":{\"code\":", ledger::JsonQuote(code),
+                       ",\"message\":", ledger::JsonQuote(message), "}}")};
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler) {
+  auto server = std::make_unique<BeastServer>(std::move(options), std::move(handler));
+  if (absl::Status status = server->Listen(); !status.ok()) return status;
+  return server;
+}
+
+}  // namespace tally::http

@@ -1,0 +1,46 @@
+#pragma once
+// An asynchronous HTTP/1.1 server on Boost.Beast. Sessions read one request at a time with a
+// body limit, a header limit and a read timeout, then pass a plain HttpRequest to the handler
+// and write its HttpResponse. Keep-alive is honoured.
+//
+// The handler runs on the server's worker pool, never on an I/O thread, so it may block on the
+// database. Stop() stops accepting, lets in-flight requests finish, and joins every thread.
+// Beast stays out of this header so that including it is cheap.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "http/message.h"
+
+namespace tally::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 picks a free port; see Server::port()
+  int io_threads = 2;
+  int worker_threads = 8;
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 << 10;
+  std::chrono::seconds read_timeout{10};
+  size_t max_connections = 1024;
+};
+
+using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+class Server {
+ public:
+  // Binds and starts listening; Unavailable when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
+  virtual ~Server() = default;
+
+  virtual uint16_t port() const = 0;
+  // Blocks until Stop() is called from another thread or a signal handler's thread.
+  virtual void Wait() = 0;
+  virtual void Stop() = 0;
+};
+
+}  // namespace tally::http

@@ -1,0 +1,97 @@
+#include "ledger/event_registry.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "tally/ledger/v1/metadata.pb.h"
+#include "tally/payments/v1/payment_events.pb.h"
+
+namespace tally::ledger {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::DescriptorPool;
+using google::protobuf::Message;
+using google::protobuf::MessageFactory;
+
+const Descriptor* FindType(absl::string_view type) {
+  return DescriptorPool::generated_pool()->FindMessageTypeByName(std::string(type));
+}
+
+std::unique_ptr<Message> NewMessage(const Descriptor* descriptor) {
+  const Message* prototype = MessageFactory::generated_factory()->GetPrototype(descriptor);
+  return std::unique_ptr<Message>(prototype->New());
+}
+
+absl::StatusOr<std::string> ToJson(const Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) return absl::InternalError(std::string(status.message()));
+  return json;
+}
+
+}  // namespace
+
+EventRegistry EventRegistry::Default() {
+  EventRegistry registry;
+  for (const Descriptor* d : {
+           payments::v1::PaymentCreated::descriptor(),
+           payments::v1::GatewayWebhookReceived::descriptor(),
+           payments::v1::GatewayStatusPolled::descriptor(),
+       }) {
+    registry.types_.insert(d->full_name());
+  }
+  return registry;
+}
+
+absl::StatusOr<EventRegistry> EventRegistry::FromTypes(const std::vector<std::string>& types) {
+  EventRegistry registry;
+  for (const auto& type : types) {
+    if (FindType(type) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("no protobuf message named ", type));
+    }
+    registry.types_.insert(type);
+  }
+  return registry;
+}
+
+absl::Status EventRegistry::Validate(absl::string_view type, absl::string_view payload) const {
+  if (!Contains(type)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown event type \"", type, "\""));
+  }
+  auto message = NewMessage(FindType(type));
+  if (!message->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat("payload does not parse as ", type));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> EventRegistry::RenderJson(absl::string_view type,
+                                                      absl::string_view payload) const {
+  const Descriptor* descriptor = Contains(type) ? FindType(type) : nullptr;
+  if (descriptor == nullptr) {
+    return absl::NotFoundError(absl::StrCat("unknown event type \"", type, "\""));
+  }
+  auto message = NewMessage(descriptor);
+  if (!message->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::DataLossError(absl::StrCat("payload does not parse as ", type));
+  }
+  return ToJson(*message);
+}
+
+absl::StatusOr<std::string> EventRegistry::RenderMetadataJson(absl::string_view metadata) {
+  ledger::v1::Metadata message;
+  if (!message.ParseFromArray(metadata.data(), static_cast<int>(metadata.size()))) {
+    return absl::DataLossError("metadata does not parse as tally.ledger.v1.Metadata");
+  }
+  return ToJson(message);
+}
+
+}  // namespace tally::ledger
