@@ -1,0 +1,194 @@
+// Appends against a real PostgreSQL: expected versions, idempotency, bad input, positions.
+
+#include <doctest/doctest.h>
+
+#include <barrier>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/auditor.h"
+#include "tests/support/pg.h"
+
+namespace tally::ledger {
+namespace {
+
+using testing::AllEvents;
+using testing::PaymentCreatedEvent;
+using testing::Request;
+
+TEST_CASE("append and read back a stream") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto first = store->Append(Request("t1", "payment-stripe-pi_1", ExpectedVersion::NoStream(),
+                                     {PaymentCreatedEvent("a"), PaymentCreatedEvent("b")}));
+  REQUIRE(first.ok());
+  CHECK(first->positions == std::vector<int64_t>{1, 2});
+  CHECK(first->last_version == 2);
+  CHECK_FALSE(first->duplicate);
+  auto second = store->Append(Request("t1", "payment-stripe-pi_1", ExpectedVersion::Exact(2),
+                                      {PaymentCreatedEvent("c")}));
+  REQUIRE(second.ok());
+  CHECK(second->positions == std::vector<int64_t>{3});
+
+  auto events = store->ReadStream("t1", "payment-stripe-pi_1");
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 3);
+  CHECK(testing::MarkerOf((*events)[0]) == "a");
+  CHECK(testing::MarkerOf((*events)[2]) == "c");
+  CHECK((*events)[2].stream_version == 3);
+  CHECK((*events)[1].prev_hash == (*events)[0].hash);
+  CHECK(store->ReadStream("t1", "payment-stripe-none")->empty());
+}
+
+TEST_CASE("a stale expected version is a conflict and writes nothing") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  REQUIRE(store->Append(Request("t1", "s", ExpectedVersion::NoStream(), {PaymentCreatedEvent("a")}))
+              .ok());
+  auto again = store->Append(
+      Request("t1", "s", ExpectedVersion::NoStream(), {PaymentCreatedEvent("b")}));
+  CHECK(again.status().code() == absl::StatusCode::kAborted);
+  auto stale =
+      store->Append(Request("t1", "s", ExpectedVersion::Exact(0), {PaymentCreatedEvent("c")}));
+  CHECK(stale.status().code() == absl::StatusCode::kAborted);
+  CHECK(std::string(stale.status().message()).find("expected 0, stream is at 1") !=
+        std::string::npos);
+  auto ahead =
+      store->Append(Request("t1", "s", ExpectedVersion::Exact(5), {PaymentCreatedEvent("d")}));
+  CHECK(ahead.status().code() == absl::StatusCode::kAborted);
+  CHECK(AllEvents(db->url()).size() == 1);
+}
+
+TEST_CASE("bad input is refused with a clear status and nothing is written") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto refused = [&](AppendRequest request) {
+    auto result = store->Append(std::move(request));
+    return result.status().code() == absl::StatusCode::kInvalidArgument;
+  };
+  CHECK(refused(Request("t", "", ExpectedVersion::Any(), {PaymentCreatedEvent("a")})));
+  CHECK(refused(Request("t", std::string(201, 's'), ExpectedVersion::Any(),
+                        {PaymentCreatedEvent("a")})));
+  EventData big = PaymentCreatedEvent("a");
+  big.payload.append((1 << 20) + 1 - big.payload.size(), '\0');
+  CHECK(refused(Request("t", "s", ExpectedVersion::Any(), {big})));
+  EventData unknown = PaymentCreatedEvent("a");
+  unknown.type = "tally.payments.v1.NotAnEvent";
+  CHECK(refused(Request("t", "s", ExpectedVersion::Any(), {unknown})));
+  CHECK(refused(Request("t", "s", ExpectedVersion::Exact(-1), {PaymentCreatedEvent("a")})));
+  CHECK(AllEvents(db->url()).empty());
+}
+
+TEST_CASE("a repeated idempotency key returns the original positions") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto first = store->Append(Request("t", "s", ExpectedVersion::Any(),
+                                     {PaymentCreatedEvent("a"), PaymentCreatedEvent("b"),
+                                      PaymentCreatedEvent("c")},
+                                     "webhook:evt_1"));
+  REQUIRE(first.ok());
+  REQUIRE(store->Append(Request("t", "s", ExpectedVersion::Any(), {PaymentCreatedEvent("x")})).ok());
+  // A retry, even one that would now conflict, answers with what the key wrote.
+  auto retry = store->Append(Request("t", "s", ExpectedVersion::NoStream(),
+                                     {PaymentCreatedEvent("a")}, "webhook:evt_1"));
+  REQUIRE(retry.ok());
+  CHECK(retry->duplicate);
+  CHECK(retry->positions == first->positions);
+  CHECK(retry->last_version == 3);
+  CHECK(AllEvents(db->url()).size() == 4);
+}
+
+TEST_CASE("the same idempotency key from 8 threads at once: one write, eight identical answers") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  std::barrier start(8);
+  std::vector<absl::StatusOr<AppendResult>> answers(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      answers[i] = store->Append(Request("t", "payment-pushinpay-abc", ExpectedVersion::Any(),
+                                         {PaymentCreatedEvent(absl::StrCat("caller-", i))},
+                                         "pushinpay:abc:paid"));
+    });
+  }
+  for (auto& t : threads) t.join();
+  int originals = 0;
+  for (const auto& answer : answers) {
+    REQUIRE(answer.ok());
+    CHECK(answer->positions == answers[0]->positions);
+    if (!answer->duplicate) ++originals;
+  }
+  CHECK(originals == 1);
+  CHECK(AllEvents(db->url()).size() == 1);
+}
+
+TEST_CASE("the same key twice within one batch is written once") {
+  auto db = testing::NewDatabase();
+  // Hold the first batch open until the other requests have queued, so they form one batch.
+  std::atomic<bool> held{false};
+  std::atomic<bool> release{false};
+  AppenderOptions options;
+  options.before_commit = [&](int) {
+    if (!held.exchange(true)) {
+      while (!release.load()) std::this_thread::yield();
+    }
+  };
+  auto store = testing::OpenStore(db->url(), options);
+  std::thread blocker([&] {
+    REQUIRE(store->Append(Request("t", "other", ExpectedVersion::Any(), {PaymentCreatedEvent("o")}))
+                .ok());
+  });
+  while (!held.load()) std::this_thread::yield();
+  std::vector<absl::StatusOr<AppendResult>> answers(4);
+  std::vector<std::thread> threads;
+  std::atomic<int> queued{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      queued.fetch_add(1);
+      answers[i] = store->Append(
+          Request("t", "s", ExpectedVersion::Any(), {PaymentCreatedEvent("k")}, "same-key"));
+    });
+  }
+  while (queued.load() < 4) std::this_thread::yield();
+  release = true;
+  blocker.join();
+  for (auto& t : threads) t.join();
+  int originals = 0;
+  for (const auto& answer : answers) {
+    REQUIRE(answer.ok());
+    CHECK(answer->positions == answers[0]->positions);
+    if (!answer->duplicate) ++originals;
+  }
+  CHECK(originals == 1);
+  CHECK(AllEvents(db->url()).size() == 2);
+}
+
+TEST_CASE("appends survive reopening the store and keep the chain") {
+  auto db = testing::NewDatabase(4);
+  {
+    auto store = testing::OpenStore(db->url());
+    for (int i = 0; i < 20; ++i) {
+      REQUIRE(store->Append(Request(absl::StrCat("tenant-", i), absl::StrCat("s-", i),
+                                    ExpectedVersion::NoStream(),
+                                    {PaymentCreatedEvent("a")}))
+                  .ok());
+    }
+  }
+  auto store = testing::OpenStore(db->url());
+  CHECK(store->partition_count() == 4);
+  REQUIRE(store->Append(Request("tenant-0", "s-0", ExpectedVersion::Exact(1),
+                                {PaymentCreatedEvent("b")}))
+              .ok());
+  auto verification = VerifyLog(db->url());
+  REQUIRE(verification.ok());
+  int64_t total = 0;
+  for (const auto& p : *verification) {
+    CHECK(p.ok);
+    total += p.events;
+  }
+  CHECK(total == 21);
+}
+
+}  // namespace
+}  // namespace tally::ledger
