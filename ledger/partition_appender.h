@@ -2,16 +2,28 @@
 // Group commit for one partition of the log.
 //
 // Callers on any thread call Append; a single writer thread gathers every request that is
-// waiting into one transaction: lock the partition's `ledger_heads` row, assign positions
-// head+1..head+n, chain the hashes, insert, move the head, NOTIFY, COMMIT. Each caller returns
-// only after the transaction holding its events is durable (PostgreSQL defaults: fsync on,
-// synchronous_commit on), or with an error, in which case none of its events were written.
+// waiting into one batch and writes it with one statement, in one transaction:
+//
+//   1. Plan: assign positions head+1..head+n and stream versions, decide conflicts and
+//      duplicates, chain the hashes. The plan starts from what this appender already knows
+//      (the head it last wrote, the versions of streams it has seen; an unseen stream is
+//      assumed new) or, after a miss, from a snapshot read of the head, the streams' versions
+//      and the idempotency keys.
+//   2. Write: one statement moves the head from where the plan found it — taking the
+//      partition's `ledger_heads` row lock — but only if no stream version or key the plan
+//      assumed has changed, and inserts the rows and NOTIFYs. If anything moved (another
+//      process appended, a stream existed, a key was used), nothing is written and the batch
+//      is planned again from a fresh snapshot.
+//
+// Positions are therefore gapless and commit in order, and each caller returns only after the
+// transaction holding its events is durable (PostgreSQL defaults: fsync on, synchronous_commit
+// on), or with an error, in which case none of its events were written. A connection lost
+// after the write was sent is resolved by waiting for the head lock and looking for the batch's
+// last hash, never by guessing.
 //
 // Requests must already be validated (EventStore::Append does it). The destructor stops taking
-// new work, finishes what is queued and joins the writer thread.
-//
-// Several processes may run appenders for the same partition: the row lock serialises them,
-// and the head is re-read under the lock for every batch.
+// new work, finishes what is queued and joins the writer thread. Several processes may append
+// to the same partition; they only cost each other re-plans.
 
 #include <condition_variable>
 #include <cstdint>
@@ -24,17 +36,24 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "ledger/clock.h"
 #include "ledger/event.h"
+
+namespace pqxx {
+class transaction_base;
+}
 
 namespace tally::ledger {
 
 struct AppenderOptions {
   // Most events written by one transaction.
   size_t max_batch_events = 2000;
-  // Fault injection for tests: called inside the batch transaction after the rows are written
-  // and just before COMMIT, with the PostgreSQL backend pid of the appender's connection.
+  // Fault injection for tests: when set, the batch is written in an explicit transaction and
+  // this is called after the write statement (the head lock is held) and just before COMMIT,
+  // with the PostgreSQL backend pid of the appender's connection.
   std::function<void(int backend_pid)> before_commit;
 };
 
@@ -54,13 +73,41 @@ class PartitionAppender {
 
  private:
   struct Pending;
-  struct Planned;
+  struct Connection;
+  // What a plan starts from: the head and, for the batch's streams and keys, their state.
+  struct Snapshot {
+    int64_t head_position = 0;
+    std::string head_hash;
+    absl::flat_hash_map<std::string, int64_t> versions;
+    absl::flat_hash_set<std::string> keys_in_log;
+  };
+  // A batch decided against one snapshot: an answer per request (final for conflicts and
+  // duplicates; true for the rest once `rows` commit), the rows, and the assumptions the write
+  // must verify.
+  struct Plan {
+    int64_t head_position = 0;
+    std::vector<absl::StatusOr<AppendResult>> answers;
+    std::vector<RecordedEvent> rows;
+    std::vector<std::string> assumed_streams;
+    std::vector<int64_t> assumed_versions;
+    std::vector<std::string> new_keys;
+  };
 
   void Run();
   void WriteBatch(std::vector<std::unique_ptr<Pending>>& batch);
   absl::Status EnsureConnection();
-  // After COMMIT's outcome was lost: waits for the head lock, then checks whether the batch's
-  // last row is present with the hash we computed. Unavailable when that cannot be determined.
+  Snapshot SnapshotFromCache(const std::vector<std::unique_ptr<Pending>>& batch) const;
+  absl::StatusOr<Snapshot> ReadSnapshot(pqxx::transaction_base& txn,
+                                        const std::vector<std::unique_ptr<Pending>>& batch);
+  // `txn` may be null when the snapshot has no keys in the log (nothing to look up).
+  Plan PlanBatch(const std::vector<std::unique_ptr<Pending>>& batch, const Snapshot& snapshot,
+                 pqxx::transaction_base* txn);
+  // False when the head or an assumption had moved (nothing was written).
+  bool WriteRows(pqxx::transaction_base& txn, const Plan& plan);
+  void Remember(const Snapshot& snapshot, const Plan& plan);
+  void Forget();
+  // After the write's outcome was lost: waits for the head lock, then checks whether the
+  // batch's last row is present with the hash we computed. Unavailable when undeterminable.
   absl::StatusOr<bool> BatchCommitted(int64_t last_position, const std::string& last_hash);
 
   const std::string database_url_;
@@ -68,10 +115,14 @@ class PartitionAppender {
   const Clock& clock_;
   const AppenderOptions options_;
 
-  // The writer thread's connection (pqxx::connection), kept out of this header.
-  struct Connection;
+  // Writer-thread state. The cache is valid as of `known_head_position_`: it holds the head
+  // this appender last wrote or read and stream versions as of that head.
   std::unique_ptr<Connection> conn_;
   int64_t last_recorded_at_us_ = 0;
+  bool head_known_ = false;
+  int64_t known_head_position_ = 0;
+  std::string known_head_hash_;
+  absl::flat_hash_map<std::string, int64_t> known_versions_;
 
   std::mutex mu_;
   std::condition_variable wake_;
