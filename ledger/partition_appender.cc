@@ -38,23 +38,22 @@ constexpr const char* kFindKeysSql =
     "                    WHERE e.partition_id = $1 AND e.idempotency_key = k.key) e";
 
 // Moves the head from where the plan found it and inserts the batch, in one statement, only if
-// every assumption of the plan still holds: the head is unmoved (the UPDATE takes the head
-// row lock and rechecks after waiting), no key the batch writes is in the log, and each stream
-// is at the version the plan assumed. Otherwise it writes nothing and the batch is planned
-// again. Payloads, metadata and hashes travel as binary blobs sliced by offset, which costs
-// the server far less than bytea[] literals.
+// the plan still holds. The UPDATE takes the head row lock and, if it had to wait, rechecks
+// position and hash against the row's latest version, so a plan made on a stale head writes
+// nothing. The unique indexes check the rest: a stream assumed new that exists, or a key
+// already used, fails the insert (and the statement) with a unique violation. The one thing
+// no index can check, that a stream the caller says is at version n really is, is checked
+// explicitly for streams the appender had not seen. Payloads, metadata and hashes travel as
+// binary blobs sliced by offset, which costs the server far less than bytea[] literals.
 constexpr const char* kWriteBatch = "ledger_write_batch";
 constexpr const char* kWriteBatchSql =
     "WITH head AS ("
     "  UPDATE ledger_heads SET position = $3, hash = $4"
-    "  WHERE partition_id = $1 AND position = $2"
-    "    AND NOT EXISTS (SELECT 1 FROM unnest($18::text[]) AS k(key)"
-    "                    WHERE (SELECT e.position FROM events e WHERE e.partition_id = $1"
-    "                           AND e.idempotency_key = k.key) IS NOT NULL)"
+    "  WHERE partition_id = $1 AND position = $2 AND hash = $18"
     "    AND NOT EXISTS (SELECT 1 FROM unnest($19::text[], $20::int[]) AS s(id, version)"
-    "                    WHERE coalesce((SELECT max(e.stream_version) FROM events e"
-    "                                    WHERE e.partition_id = $1 AND e.stream_id = s.id), 0)"
-    "                          <> s.version)"
+    "                    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.partition_id = $1"
+    "                                      AND e.stream_id = s.id"
+    "                                      AND e.stream_version = s.version))"
     "  RETURNING 1), "
     "written AS ("
     "  INSERT INTO events (partition_id, position, stream_id, stream_version, event_type,"
@@ -247,9 +246,11 @@ PartitionAppender::Snapshot PartitionAppender::SnapshotFromCache(
     if (snapshot.versions.contains(request.stream_id)) continue;
     if (auto it = known_versions_.find(request.stream_id); it != known_versions_.end()) {
       snapshot.versions[request.stream_id] = it->second;
-    } else if (request.expected.kind() == ExpectedVersion::Kind::kExact) {
+    } else if (request.expected.kind() == ExpectedVersion::Kind::kExact &&
+               request.expected.version() > 0) {
       // The caller's belief is the best guess; the write verifies it.
       snapshot.versions[request.stream_id] = request.expected.version();
+      snapshot.claimed.insert(request.stream_id);
     } else {
       snapshot.versions[request.stream_id] = 0;  // assumed new; verified by the write
     }
@@ -295,6 +296,7 @@ PartitionAppender::Plan PartitionAppender::PlanBatch(
     pqxx::transaction_base* txn) {
   Plan plan;
   plan.head_position = snapshot.head_position;
+  plan.head_hash = snapshot.head_hash;
   plan.answers.resize(batch.size());
   absl::flat_hash_map<std::string, int64_t> versions = snapshot.versions;
   // recorded_at never goes backwards within a partition, whatever the wall clock does.
@@ -302,7 +304,7 @@ PartitionAppender::Plan PartitionAppender::PlanBatch(
   int64_t position = snapshot.head_position;
   std::string prev_hash = snapshot.head_hash;
   absl::flat_hash_map<std::string, size_t> key_owner;  // key -> index of the writing request
-  absl::flat_hash_set<std::string> assumed;
+  absl::flat_hash_set<std::string> claimed;
   for (size_t i = 0; i < batch.size(); ++i) {
     const AppendRequest& request = batch[i]->request;
     const std::string& key = request.idempotency_key;
@@ -326,14 +328,11 @@ PartitionAppender::Plan PartitionAppender::PlanBatch(
       plan.answers[i] = status;
       continue;
     }
-    if (assumed.insert(request.stream_id).second) {
-      plan.assumed_streams.push_back(request.stream_id);
-      plan.assumed_versions.push_back(current);
+    if (snapshot.claimed.contains(request.stream_id) && claimed.insert(request.stream_id).second) {
+      plan.claimed_streams.push_back(request.stream_id);
+      plan.claimed_versions.push_back(current);
     }
-    if (!key.empty()) {
-      plan.new_keys.push_back(key);
-      key_owner[key] = i;
-    }
+    if (!key.empty()) key_owner[key] = i;
     AppendResult result;
     result.partition = partition_;
     for (size_t e = 0; e < request.events.size(); ++e) {
@@ -388,8 +387,9 @@ bool PartitionAppender::WriteRows(pqxx::transaction_base& txn, const Plan& plan)
       pqxx::binarystring(metadata.data(), metadata.size()),
       pqxx::binarystring(hashes.data(), hashes.size()),
       pqxx::binarystring(first.prev_hash.data(), first.prev_hash.size()),
-      TextArrayLiteral(plan.new_keys), TextArrayLiteral(plan.assumed_streams),
-      IntArray(plan.assumed_versions), absl::StrCat("tally_events_", partition_));
+      pqxx::binarystring(plan.head_hash.data(), plan.head_hash.size()),
+      TextArrayLiteral(plan.claimed_streams), IntArray(plan.claimed_versions),
+      absl::StrCat("tally_events_", partition_));
   return result[0][0].as<int64_t>() == 1;
 }
 
@@ -464,6 +464,15 @@ void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch)
       }
       Remember(snapshot, plan);
       return answer_all(plan.answers);
+    } catch (const pqxx::unique_violation&) {
+      // A stream assumed new existed or a key was already used: plan again from a snapshot,
+      // which turns them into a version conflict or a duplicate answer.
+      Forget();
+      if (!optimistic) {
+        return fail_all(absl::InternalError(absl::StrCat(
+            "partition ", partition_, ": unique violation on a plan made from a fresh snapshot")));
+      }
+      continue;
     } catch (const std::exception& e) {
       const bool broken = dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
                           dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr ||

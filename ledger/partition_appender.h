@@ -80,17 +80,20 @@ class PartitionAppender {
     std::string head_hash;
     absl::flat_hash_map<std::string, int64_t> versions;
     absl::flat_hash_set<std::string> keys_in_log;
+    // Streams whose version is the caller's claim (ExpectedVersion::Exact) rather than known.
+    absl::flat_hash_set<std::string> claimed;
   };
   // A batch decided against one snapshot: an answer per request (final for conflicts and
   // duplicates; true for the rest once `rows` commit), the rows, and the assumptions the write
   // must verify.
   struct Plan {
     int64_t head_position = 0;
+    std::string head_hash;
     std::vector<absl::StatusOr<AppendResult>> answers;
     std::vector<RecordedEvent> rows;
-    std::vector<std::string> assumed_streams;
-    std::vector<int64_t> assumed_versions;
-    std::vector<std::string> new_keys;
+    // Claimed versions the write must verify (see Snapshot::claimed).
+    std::vector<std::string> claimed_streams;
+    std::vector<int64_t> claimed_versions;
   };
 
   void Run();
