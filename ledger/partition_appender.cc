@@ -37,41 +37,16 @@ constexpr const char* kFindKeysSql =
     "CROSS JOIN LATERAL (SELECT position, stream_version FROM events e "
     "                    WHERE e.partition_id = $1 AND e.idempotency_key = k.key) e";
 
-// Moves the head from where the plan found it and inserts the batch, in one statement, only if
-// the plan still holds. The UPDATE takes the head row lock and, if it had to wait, rechecks
-// position and hash against the row's latest version, so a plan made on a stale head writes
-// nothing. The unique indexes check the rest: a stream assumed new that exists, or a key
-// already used, fails the insert (and the statement) with a unique violation. The one thing
-// no index can check, that a stream the caller says is at version n really is, is checked
-// explicitly for streams the appender had not seen. Payloads, metadata and hashes travel as
-// binary blobs sliced by offset, which costs the server far less than bytea[] literals.
+// Writes a planned batch through ledger_append_batch (migrations/0001_ledger.sql): under the
+// head lock, and only if the head and the claimed stream versions are as planned; the unique
+// indexes reject a stream assumed new that exists and a key already used. Payloads, metadata
+// and hashes travel as binary blobs sliced by offset, which costs the server far less than
+// bytea[] literals.
 constexpr const char* kWriteBatch = "ledger_write_batch";
 constexpr const char* kWriteBatchSql =
-    "WITH head AS ("
-    "  UPDATE ledger_heads SET position = $3, hash = $4"
-    "  WHERE partition_id = $1 AND position = $2 AND hash = $18"
-    "    AND NOT EXISTS (SELECT 1 FROM unnest($19::text[], $20::int[]) AS s(id, version)"
-    "                    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.partition_id = $1"
-    "                                      AND e.stream_id = s.id"
-    "                                      AND e.stream_version = s.version))"
-    "  RETURNING 1), "
-    "written AS ("
-    "  INSERT INTO events (partition_id, position, stream_id, stream_version, event_type,"
-    "                      payload, metadata, idempotency_key, recorded_at, prev_hash, hash)"
-    "  SELECT $1, $2 + r.n, r.stream_id, r.stream_version, r.event_type,"
-    "         substring($14::bytea FROM r.payload_at FOR r.payload_len),"
-    "         substring($15::bytea FROM r.metadata_at FOR r.metadata_len),"
-    "         r.idempotency_key, $5::timestamptz,"
-    "         CASE WHEN r.n = 1 THEN $17::bytea"
-    "              ELSE substring($16::bytea FROM ((r.n - 2) * 32 + 1)::int FOR 32) END,"
-    "         substring($16::bytea FROM ((r.n - 1) * 32 + 1)::int FOR 32)"
-    "  FROM unnest($6::text[], $7::int[], $8::text[], $9::text[], $10::int[], $11::int[],"
-    "              $12::int[], $13::int[])"
-    "       WITH ORDINALITY AS r(stream_id, stream_version, event_type, idempotency_key,"
-    "                            payload_at, payload_len, metadata_at, metadata_len, n)"
-    "  WHERE EXISTS (SELECT 1 FROM head) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM written),"
-    "       CASE WHEN EXISTS (SELECT 1 FROM head) THEN pg_notify($21, $3::text) END";
+    "SELECT ledger_append_batch($1, $2, $3, $4, $5::timestamptz, $6::text[], $7::int[],"
+    " $8::text[], $9::text[], $10::int[], $11::int[], $12::int[], $13::int[], $14, $15, $16,"
+    " $17, $18::text[], $19::int[])";
 
 // A batch whose plan keeps being invalidated is planned again at most this many times.
 constexpr int kMaxPlanAttempts = 50;
@@ -378,7 +353,8 @@ bool PartitionAppender::WriteRows(pqxx::transaction_base& txn, const Plan& plan)
   const RecordedEvent& first = plan.rows.front();
   const RecordedEvent& last = plan.rows.back();
   pqxx::result result = txn.exec_prepared(
-      kWriteBatch, partition_, plan.head_position, last.position,
+      kWriteBatch, partition_, plan.head_position,
+      pqxx::binarystring(plan.head_hash.data(), plan.head_hash.size()),
       pqxx::binarystring(last.hash.data(), last.hash.size()),
       TimestampLiteral(last.recorded_at_us), TextArrayLiteral(stream_ids),
       IntArray(stream_versions), TextArrayLiteral(types), NullableTextArray(event_keys),
@@ -387,10 +363,8 @@ bool PartitionAppender::WriteRows(pqxx::transaction_base& txn, const Plan& plan)
       pqxx::binarystring(metadata.data(), metadata.size()),
       pqxx::binarystring(hashes.data(), hashes.size()),
       pqxx::binarystring(first.prev_hash.data(), first.prev_hash.size()),
-      pqxx::binarystring(plan.head_hash.data(), plan.head_hash.size()),
-      TextArrayLiteral(plan.claimed_streams), IntArray(plan.claimed_versions),
-      absl::StrCat("tally_events_", partition_));
-  return result[0][0].as<int64_t>() == 1;
+      TextArrayLiteral(plan.claimed_streams), IntArray(plan.claimed_versions));
+  return result[0][0].as<bool>();
 }
 
 void PartitionAppender::Remember(const Snapshot& snapshot, const Plan& plan) {

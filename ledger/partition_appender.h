@@ -9,11 +9,13 @@
 //      (the head it last wrote, the versions of streams it has seen; an unseen stream is
 //      assumed new) or, after a miss, from a snapshot read of the head, the streams' versions
 //      and the idempotency keys.
-//   2. Write: one statement moves the head from where the plan found it — taking the
-//      partition's `ledger_heads` row lock — but only if no stream version or key the plan
-//      assumed has changed, and inserts the rows and NOTIFYs. If anything moved (another
-//      process appended, a stream existed, a key was used), nothing is written and the batch
-//      is planned again from a fresh snapshot.
+//   2. Write: one call of ledger_append_batch (migrations/0001_ledger.sql) takes the
+//      partition's `ledger_heads` row lock and, only if the head is where the plan found it
+//      (position and hash) and the versions the plan took from callers hold, inserts the rows,
+//      moves the head and NOTIFYs; the unique indexes reject a stream assumed new that exists
+//      and a key already used. If anything moved (another process appended, a stream existed,
+//      a key was used), nothing is written and the batch is planned again from a fresh
+//      snapshot. The call commits by itself: one round trip per batch.
 //
 // Positions are therefore gapless and commit in order, and each caller returns only after the
 // transaction holding its events is durable (PostgreSQL defaults: fsync on, synchronous_commit
