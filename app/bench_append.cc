@@ -33,7 +33,8 @@ ledger::EventData SyntheticWebhook(int64_t n) {
   webhook.set_tenant_id("bench-tenant");
   const std::string txid = absl::StrFormat("9c1b7e2a-%04x-4e5f-8a6b-%012x", n % 65536, n);
   webhook.set_raw_body(absl::StrCat(
-      "{\"id\":\"", txid, "\",\"status\":\"paid\",\"value\":1990,\"payer_name\":\"Maria da Silva "
+      "{\"id\":\"", txid,
+      "\",\"status\":\"paid\",\"value\":1990,\"payer_name\":\"Maria da Silva "
       "Santos\",\"payer_national_registration\":\"12345678909\",\"end_to_end_id\":"
       "\"E18236120202611221030s0123456789\",\"created_at\":\"2026-11-22T10:30:00.000000Z\","
       "\"updated_at\":\"2026-11-22T10:31:12.000000Z\",\"webhook_url\":\"https://tally.example/"
@@ -73,11 +74,12 @@ struct PgbenchResult {
   double latency_ms = 0;
 };
 
-absl::StatusOr<PgbenchResult> RunPgbench(const BenchAppendOptions& options,
-                                         const std::string& url, int64_t transactions) {
-  const std::string pgbench = options.pgbench_path.empty()
-                                  ? FindExecutable("pgbench", {"/usr/lib/postgresql/15/bin/pgbench"})
-                                  : options.pgbench_path;
+absl::StatusOr<PgbenchResult> RunPgbench(const BenchAppendOptions& options, const std::string& url,
+                                         int64_t transactions) {
+  const std::string pgbench =
+      options.pgbench_path.empty()
+          ? FindExecutable("pgbench", {"/usr/lib/postgresql/15/bin/pgbench"})
+          : options.pgbench_path;
   if (pgbench.empty()) return absl::NotFoundError("pgbench not found (use --pgbench-path)");
   {
     auto conn = ledger::Connect(url, ledger::Session::kOwner);
@@ -107,8 +109,8 @@ absl::StatusOr<PgbenchResult> RunPgbench(const BenchAppendOptions& options,
   std::cerr << "pgbench: " << clients << " clients x " << per_client
             << " single-row INSERT transactions\n";
   auto result = RunProcess({pgbench, "-n", "-c", std::to_string(clients), "-j",
-                            std::to_string(std::min(clients, 2)), "-t",
-                            std::to_string(per_client), "-f", script_path, url});
+                            std::to_string(std::min(clients, 2)), "-t", std::to_string(per_client),
+                            "-f", script_path, url});
   std::remove(script_path);
   if (!result.ok()) return result.status();
   if (result->exit_code != 0) {
@@ -159,7 +161,8 @@ int RunBenchAppend(const BenchAppendOptions& options) {
         request.events.push_back(payloads[n % payloads.size()]);
         const auto t0 = Clock::now();
         auto result = (*store)->Append(std::move(request));
-        latencies[w].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        latencies[w].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         if (!result.ok()) {
           if (failures.fetch_add(1) == 0) std::cerr << "append failed: " << result.status() << "\n";
         }
@@ -174,8 +177,8 @@ int RunBenchAppend(const BenchAppendOptions& options) {
       if (Clock::now() - last >= std::chrono::seconds(1)) {
         last = Clock::now();
         const double elapsed = std::chrono::duration<double>(last - start).count();
-        std::cerr << absl::StrFormat("  %d/%d events, %.0f events/s\n", done.load(),
-                                     options.events, done.load() / elapsed);
+        std::cerr << absl::StrFormat("  %d/%d events, %.0f events/s\n", done.load(), options.events,
+                                     done.load() / elapsed);
       }
     }
   });

@@ -34,9 +34,10 @@ int main(int argc, char** argv) {
   auto* migrate = app.add_subcommand(
       "migrate", "Apply pending schema migrations (and create the log's partitions on first use).");
   AddDatabaseOption(migrate, &migrate_url);
-  migrate->add_option("--partitions", partitions,
-                      "Partitions of a new log (default 1); refused if the log already has a "
-                      "different number")
+  migrate
+      ->add_option("--partitions", partitions,
+                   "Partitions of a new log (default 1); refused if the log already has a "
+                   "different number")
       ->check(CLI::Range(1, 1024));
 
   tally::app::ServeOptions serve_options;
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   bench_append->add_flag("--json", bench_options.json, "Last line: one JSON object of results");
-  bench_append->add_flag("--pgbench,!--no-pgbench", bench_options.pgbench, "Run (default) or skip the pgbench baseline");
+  bench_append->add_flag("--pgbench,!--no-pgbench", bench_options.pgbench,
+                         "Run (default) or skip the pgbench baseline");
   bench_append->add_option("--pgbench-path", bench_options.pgbench_path,
                            "pgbench binary (default: PATH, then /usr/lib/postgresql/15/bin)");
 

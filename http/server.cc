@@ -77,10 +77,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(shared_->options.max_header_bytes));
     stream_.expires_after(shared_->options.read_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->OnRead(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -90,8 +89,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == bhttp::error::body_limit) {
       return Reply(JsonError(413, "body_too_large",
-                             absl::StrCat("request body exceeds ",
-                                          shared_->options.max_body_bytes, " bytes")),
+                             absl::StrCat("request body exceeds ", shared_->options.max_body_bytes,
+                                          " bytes")),
                    false);
     }
     if (ec == bhttp::error::header_limit) {
@@ -116,14 +115,14 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = message.keep_alive();
 
     shared_->in_flight.Enter();
-    net::post(shared_->workers, [self = shared_from_this(), request = std::move(request),
-                                 keep_alive]() mutable {
-      HttpResponse response = self->shared_->handler(request);
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response), keep_alive]() mutable {
-                  self->Reply(std::move(response), keep_alive, /*counted=*/true);
-                });
-    });
+    net::post(shared_->workers,
+              [self = shared_from_this(), request = std::move(request), keep_alive]() mutable {
+                HttpResponse response = self->shared_->handler(request);
+                net::post(self->stream_.get_executor(),
+                          [self, response = std::move(response), keep_alive]() mutable {
+                            self->Reply(std::move(response), keep_alive, /*counted=*/true);
+                          });
+              });
   }
 
   void Reply(HttpResponse response, bool keep_alive, bool counted = false) {

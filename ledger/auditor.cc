@@ -52,7 +52,8 @@ PartitionVerification VerifyPartition(pqxx::transaction_base& txn, int partition
     if (rows.size() < static_cast<size_t>(kBatch)) break;
   }
   if (position != head_position) {
-    fail(position + 1, absl::StrCat("ledger_heads says ", head_position, " events, found ", position));
+    fail(position + 1,
+         absl::StrCat("ledger_heads says ", head_position, " events, found ", position));
   } else if (head_hash != prev) {
     fail(position, "ledger_heads hash differs from the last event's hash");
   }

@@ -17,8 +17,8 @@ namespace tally::ledger {
 
 struct PartitionVerification {
   int partition = 0;
-  int64_t events = 0;        // events verified before the first problem (all when ok)
-  std::string head_hex;      // hash of the last verified event (hex)
+  int64_t events = 0;    // events verified before the first problem (all when ok)
+  std::string head_hex;  // hash of the last verified event (hex)
   bool ok = true;
   int64_t bad_position = 0;  // first position that failed, when !ok
   std::string problem;       // what failed there

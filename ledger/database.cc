@@ -7,8 +7,6 @@
 namespace tally::ledger {
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
-
 void AppendQuotedElement(std::string& out, absl::string_view item) {
   out.push_back('"');
   for (char c : item) {
@@ -20,8 +18,7 @@ void AppendQuotedElement(std::string& out, absl::string_view item) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url,
-                                                          Session session) {
+absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url, Session session) {
   try {
     auto conn = std::make_unique<pqxx::connection>(url);
 #pragma GCC diagnostic push
@@ -97,25 +94,6 @@ std::string TextArrayLiteral(const std::vector<std::string>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out.push_back(',');
     AppendQuotedElement(out, items[i]);
-  }
-  out.push_back('}');
-  return out;
-}
-
-std::string ByteaArrayLiteral(const std::vector<absl::string_view>& items) {
-  std::string out = "{";
-  size_t total = 2;
-  for (auto item : items) total += item.size() * 2 + 6;
-  out.reserve(total);
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    // Inside a quoted array element a backslash is escaped, so bytea's "\x" becomes "\\x".
-    out.append("\"\\\\x");
-    for (unsigned char c : items[i]) {
-      out.push_back(kHexDigits[c >> 4]);
-      out.push_back(kHexDigits[c & 0xf]);
-    }
-    out.push_back('"');
   }
   out.push_back('}');
   return out;

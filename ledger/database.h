@@ -10,17 +10,16 @@
 // `StatusFromException` maps a libpqxx/std exception onto the most specific absl code; it is
 // how library exceptions become Status at the module edge.
 
-#include "absl/strings/string_view.h"
 #include <exception>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tally::ledger {
 
@@ -39,9 +38,6 @@ absl::StatusOr<std::string> WithDatabaseName(const std::string& url, const std::
 // Renders a PostgreSQL text-array literal ("{\"a\",\"b\"}") for passing a list as one
 // parameter, e.g. `WHERE stream_id = ANY($2::text[])`. Elements are quoted and escaped.
 std::string TextArrayLiteral(const std::vector<std::string>& items);
-
-// As TextArrayLiteral, but for bytea[]: each element is hex-encoded ("\\x0a1b").
-std::string ByteaArrayLiteral(const std::vector<absl::string_view>& items);
 
 // Converts a bytea field's value to raw bytes.
 std::string BytesFromField(const pqxx::field& field);

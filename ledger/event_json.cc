@@ -12,11 +12,21 @@ std::string JsonQuote(absl::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         if (c < 0x20) {
           out.append(absl::StrFormat("\\u%04x", c));
@@ -38,8 +48,8 @@ std::string EventToJson(const RecordedEvent& event, const EventRegistry& registr
   std::string out = absl::StrCat(
       "{\"partition\":", event.partition, ",\"position\":", event.position,
       ",\"stream_id\":", JsonQuote(event.stream_id), ",\"stream_version\":", event.stream_version,
-      ",\"event_type\":", JsonQuote(event.type), ",\"recorded_at\":",
-      JsonQuote(FormatMicros(event.recorded_at_us)));
+      ",\"event_type\":", JsonQuote(event.type),
+      ",\"recorded_at\":", JsonQuote(FormatMicros(event.recorded_at_us)));
   if (!event.idempotency_key.empty()) {
     absl::StrAppend(&out, ",\"idempotency_key\":", JsonQuote(event.idempotency_key));
   }

@@ -3,10 +3,9 @@
 // type is not in the registry, or whose payload does not parse, is still rendered: its payload
 // appears as base64 under "payload_base64" together with "render_error".
 
-#include "absl/strings/string_view.h"
 #include <string>
-#include <string_view>
 
+#include "absl/strings/string_view.h"
 #include "ledger/event.h"
 #include "ledger/event_registry.h"
 

@@ -5,14 +5,13 @@
 //
 // Built once at start-up and then only read: const methods are thread-safe.
 
-#include "absl/strings/string_view.h"
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tally::ledger {
 

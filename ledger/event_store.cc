@@ -15,9 +15,8 @@ namespace {
 absl::Status CheckIdempotencyKey(const std::string& key) {
   if (key.empty()) return absl::OkStatus();
   if (key.size() > kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("idempotency key is ", key.size(),
-                                                   " bytes; the limit is ",
-                                                   kMaxIdempotencyKeyBytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "idempotency key is ", key.size(), " bytes; the limit is ", kMaxIdempotencyKeyBytes));
   }
   for (unsigned char c : key) {
     if (c <= 0x20 || c >= 0x7f || c == kIdempotencySuffixSeparator) {
@@ -48,8 +47,7 @@ absl::Status ValidateAppend(const AppendRequest& request, const EventRegistry& r
   if (request.events.empty()) return absl::InvalidArgumentError("an append needs events");
   if (request.events.size() > kMaxEventsPerAppend) {
     return absl::InvalidArgumentError(absl::StrCat("append of ", request.events.size(),
-                                                   " events; the limit is ",
-                                                   kMaxEventsPerAppend));
+                                                   " events; the limit is ", kMaxEventsPerAppend));
   }
   if (absl::Status status = CheckIdempotencyKey(request.idempotency_key); !status.ok()) {
     return status;
@@ -57,13 +55,12 @@ absl::Status ValidateAppend(const AppendRequest& request, const EventRegistry& r
   for (const EventData& event : request.events) {
     if (event.payload.size() > kMaxPayloadBytes) {
       return absl::InvalidArgumentError(absl::StrCat("payload of ", event.type, " is ",
-                                                     event.payload.size(),
-                                                     " bytes; the limit is ", kMaxPayloadBytes));
+                                                     event.payload.size(), " bytes; the limit is ",
+                                                     kMaxPayloadBytes));
     }
     if (event.metadata.size() > kMaxMetadataBytes) {
       return absl::InvalidArgumentError(absl::StrCat("metadata is ", event.metadata.size(),
-                                                     " bytes; the limit is ",
-                                                     kMaxMetadataBytes));
+                                                     " bytes; the limit is ", kMaxMetadataBytes));
     }
     if (absl::Status status = registry.Validate(event.type, event.payload); !status.ok()) {
       return status;
@@ -120,8 +117,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> EventStore::Open(EventStoreOptions o
   }
   for (int partition : partitions) {
     store->appenders_.push_back(std::make_unique<PartitionAppender>(
-        store->options_.database_url, partition, *store->options_.clock,
-        store->options_.appender));
+        store->options_.database_url, partition, *store->options_.clock, store->options_.appender));
   }
   return store;
 }
@@ -144,11 +140,11 @@ absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadStream(const std::str
   if (!lease.ok()) return lease.status();
   try {
     pqxx::read_transaction txn(**lease);
-    pqxx::result rows = txn.exec_params(
-        absl::StrCat("SELECT ", kEventColumns,
-                     " FROM events WHERE partition_id = $1 AND stream_id = $2 "
-                     "ORDER BY stream_version"),
-        PartitionFor(tenant_key), stream_id);
+    pqxx::result rows =
+        txn.exec_params(absl::StrCat("SELECT ", kEventColumns,
+                                     " FROM events WHERE partition_id = $1 AND stream_id = $2 "
+                                     "ORDER BY stream_version"),
+                        PartitionFor(tenant_key), stream_id);
     std::vector<RecordedEvent> events;
     events.reserve(rows.size());
     for (const auto& row : rows) events.push_back(RecordedEventFromRow(row));
@@ -168,11 +164,11 @@ absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadPartition(int partiti
   if (!lease.ok()) return lease.status();
   try {
     pqxx::read_transaction txn(**lease);
-    pqxx::result rows = txn.exec_params(
-        absl::StrCat("SELECT ", kEventColumns,
-                     " FROM events WHERE partition_id = $1 AND position > $2 "
-                     "ORDER BY position LIMIT $3"),
-        partition, after_position, static_cast<int64_t>(limit));
+    pqxx::result rows =
+        txn.exec_params(absl::StrCat("SELECT ", kEventColumns,
+                                     " FROM events WHERE partition_id = $1 AND position > $2 "
+                                     "ORDER BY position LIMIT $3"),
+                        partition, after_position, static_cast<int64_t>(limit));
     std::vector<RecordedEvent> events;
     events.reserve(rows.size());
     for (const auto& row : rows) events.push_back(RecordedEventFromRow(row));

@@ -3,10 +3,9 @@
 // down byte by byte in docs/LOG_FORMAT.md; change it only together with that document and a
 // new format version. Pure functions, thread-safe.
 
-#include "absl/strings/string_view.h"
 #include <string>
-#include <string_view>
 
+#include "absl/strings/string_view.h"
 #include "ledger/event.h"
 
 namespace tally::ledger {

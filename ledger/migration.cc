@@ -94,8 +94,8 @@ absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& database_url,
     const int existing = txn.exec("SELECT count(*) FROM ledger_heads")[0][0].as<int>();
     if (existing == 0) {
       const int count = partitions > 0 ? partitions : 1;
-      txn.exec_params(
-          "INSERT INTO ledger_heads (partition_id) SELECT generate_series(0, $1 - 1)", count);
+      txn.exec_params("INSERT INTO ledger_heads (partition_id) SELECT generate_series(0, $1 - 1)",
+                      count);
       report.partitions = count;
     } else if (partitions > 0 && partitions != existing) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -111,21 +111,21 @@ absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& database_url,
   return report;
 }
 
-absl::Status CheckSchema(const std::string& database_url,
-                         const std::vector<MigrationFile>& files) {
+absl::Status CheckSchema(const std::string& database_url, const std::vector<MigrationFile>& files) {
   auto conn = Connect(database_url, Session::kOwner);
   if (!conn.ok()) return conn.status();
   try {
     pqxx::read_transaction txn(**conn);
     if (txn.exec("SELECT to_regclass('schema_migrations')")[0][0].is_null()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the database has no Tally schema; this binary needs schema version ",
-          LatestVersion(files), ": run `tally migrate`"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the database has no Tally schema; this binary needs schema version ",
+                       LatestVersion(files), ": run `tally migrate`"));
     }
     auto applied = LoadApplied(txn);
     if (absl::Status status = CheckUnchanged(files, applied); !status.ok()) return status;
     int database_version = 0;
-    for (const auto& [version, unused] : applied) database_version = std::max(database_version, version);
+    for (const auto& [version, unused] : applied)
+      database_version = std::max(database_version, version);
     for (const auto& file : files) {
       if (!applied.contains(file.version)) {
         return absl::FailedPreconditionError(absl::StrCat(

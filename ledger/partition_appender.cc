@@ -84,7 +84,8 @@ std::string TimestampLiteral(int64_t micros) {
 }
 
 // Everything an earlier append with `key` wrote: its events carry key, key#1, key#2, ...
-std::optional<AppendResult> FindOriginal(pqxx::transaction_base& txn, int partition, const std::string& key) {
+std::optional<AppendResult> FindOriginal(pqxx::transaction_base& txn, int partition,
+                                         const std::string& key) {
   AppendResult result;
   result.partition = partition;
   result.duplicate = true;
@@ -121,8 +122,8 @@ absl::Status CheckExpected(const AppendRequest& request, int64_t current) {
     case ExpectedVersion::Kind::kExact:
       if (current == expected.version()) return absl::OkStatus();
       return absl::AbortedError(absl::StrCat("wrong expected version for stream \"",
-                                             request.stream_id, "\": expected ",
-                                             expected.version(), ", stream is at ", current));
+                                             request.stream_id, "\": expected ", expected.version(),
+                                             ", stream is at ", current));
   }
   return absl::InternalError("unknown expected-version kind");
 }
@@ -355,10 +356,10 @@ bool PartitionAppender::WriteRows(pqxx::transaction_base& txn, const Plan& plan)
   pqxx::result result = txn.exec_prepared(
       kWriteBatch, partition_, plan.head_position,
       pqxx::binarystring(plan.head_hash.data(), plan.head_hash.size()),
-      pqxx::binarystring(last.hash.data(), last.hash.size()),
-      TimestampLiteral(last.recorded_at_us), TextArrayLiteral(stream_ids),
-      IntArray(stream_versions), TextArrayLiteral(types), NullableTextArray(event_keys),
-      IntArray(payload_at), IntArray(payload_len), IntArray(metadata_at), IntArray(metadata_len),
+      pqxx::binarystring(last.hash.data(), last.hash.size()), TimestampLiteral(last.recorded_at_us),
+      TextArrayLiteral(stream_ids), IntArray(stream_versions), TextArrayLiteral(types),
+      NullableTextArray(event_keys), IntArray(payload_at), IntArray(payload_len),
+      IntArray(metadata_at), IntArray(metadata_len),
       pqxx::binarystring(payloads.data(), payloads.size()),
       pqxx::binarystring(metadata.data(), metadata.size()),
       pqxx::binarystring(hashes.data(), hashes.size()),
@@ -474,9 +475,8 @@ void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch)
                     committed.status().message(), "): retry with the same idempotency key")));
     }
   }
-  fail_all(absl::UnavailableError(absl::StrCat("partition ", partition_,
-                                               " kept changing under ", kMaxPlanAttempts,
-                                               " plans of this batch: retry")));
+  fail_all(absl::UnavailableError(absl::StrCat("partition ", partition_, " kept changing under ",
+                                               kMaxPlanAttempts, " plans of this batch: retry")));
 }
 
 absl::StatusOr<bool> PartitionAppender::BatchCommitted(int64_t last_position,
@@ -487,9 +487,9 @@ absl::StatusOr<bool> PartitionAppender::BatchCommitted(int64_t last_position,
     pqxx::work txn(**conn);
     // The lost transaction holds this lock until it has committed or aborted.
     txn.exec_params("SELECT 1 FROM ledger_heads WHERE partition_id = $1 FOR UPDATE", partition_);
-    pqxx::result row = txn.exec_params(
-        "SELECT hash FROM events WHERE partition_id = $1 AND position = $2", partition_,
-        last_position);
+    pqxx::result row =
+        txn.exec_params("SELECT hash FROM events WHERE partition_id = $1 AND position = $2",
+                        partition_, last_position);
     txn.commit();
     return !row.empty() && BytesFromField(row[0][0]) == last_hash;
   } catch (const std::exception& e) {

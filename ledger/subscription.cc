@@ -108,9 +108,9 @@ absl::Status Subscription::Follow() {
       absl::Status handled = handler_(batch);
       if (!handled.ok()) {
         std::lock_guard lock(mu_);
-        status_ = absl::Status(handled.code(),
-                               absl::StrCat("stopped at the batch after position ",
-                                            position_.load(), ": ", handled.message()));
+        status_ =
+            absl::Status(handled.code(), absl::StrCat("stopped at the batch after position ",
+                                                      position_.load(), ": ", handled.message()));
         stopping_ = true;
         return status_;
       }

@@ -25,8 +25,8 @@ TEST_CASE("append and read back a stream") {
   CHECK(first->positions == std::vector<int64_t>{1, 2});
   CHECK(first->last_version == 2);
   CHECK_FALSE(first->duplicate);
-  auto second = store->Append(Request("t1", "payment-stripe-pi_1", ExpectedVersion::Exact(2),
-                                      {PaymentCreatedEvent("c")}));
+  auto second = store->Append(
+      Request("t1", "payment-stripe-pi_1", ExpectedVersion::Exact(2), {PaymentCreatedEvent("c")}));
   REQUIRE(second.ok());
   CHECK(second->positions == std::vector<int64_t>{3});
 
@@ -45,8 +45,8 @@ TEST_CASE("a stale expected version is a conflict and writes nothing") {
   auto store = testing::OpenStore(db->url());
   REQUIRE(store->Append(Request("t1", "s", ExpectedVersion::NoStream(), {PaymentCreatedEvent("a")}))
               .ok());
-  auto again = store->Append(
-      Request("t1", "s", ExpectedVersion::NoStream(), {PaymentCreatedEvent("b")}));
+  auto again =
+      store->Append(Request("t1", "s", ExpectedVersion::NoStream(), {PaymentCreatedEvent("b")}));
   CHECK(again.status().code() == absl::StatusCode::kAborted);
   auto stale =
       store->Append(Request("t1", "s", ExpectedVersion::Exact(0), {PaymentCreatedEvent("c")}));
@@ -67,8 +67,8 @@ TEST_CASE("bad input is refused with a clear status and nothing is written") {
     return result.status().code() == absl::StatusCode::kInvalidArgument;
   };
   CHECK(refused(Request("t", "", ExpectedVersion::Any(), {PaymentCreatedEvent("a")})));
-  CHECK(refused(Request("t", std::string(201, 's'), ExpectedVersion::Any(),
-                        {PaymentCreatedEvent("a")})));
+  CHECK(refused(
+      Request("t", std::string(201, 's'), ExpectedVersion::Any(), {PaymentCreatedEvent("a")})));
   EventData big = PaymentCreatedEvent("a");
   big.payload.append((1 << 20) + 1 - big.payload.size(), '\0');
   CHECK(refused(Request("t", "s", ExpectedVersion::Any(), {big})));
@@ -82,15 +82,16 @@ TEST_CASE("bad input is refused with a clear status and nothing is written") {
 TEST_CASE("a repeated idempotency key returns the original positions") {
   auto db = testing::NewDatabase();
   auto store = testing::OpenStore(db->url());
-  auto first = store->Append(Request("t", "s", ExpectedVersion::Any(),
-                                     {PaymentCreatedEvent("a"), PaymentCreatedEvent("b"),
-                                      PaymentCreatedEvent("c")},
-                                     "webhook:evt_1"));
+  auto first = store->Append(
+      Request("t", "s", ExpectedVersion::Any(),
+              {PaymentCreatedEvent("a"), PaymentCreatedEvent("b"), PaymentCreatedEvent("c")},
+              "webhook:evt_1"));
   REQUIRE(first.ok());
-  REQUIRE(store->Append(Request("t", "s", ExpectedVersion::Any(), {PaymentCreatedEvent("x")})).ok());
+  REQUIRE(
+      store->Append(Request("t", "s", ExpectedVersion::Any(), {PaymentCreatedEvent("x")})).ok());
   // A retry, even one that would now conflict, answers with what the key wrote.
-  auto retry = store->Append(Request("t", "s", ExpectedVersion::NoStream(),
-                                     {PaymentCreatedEvent("a")}, "webhook:evt_1"));
+  auto retry = store->Append(
+      Request("t", "s", ExpectedVersion::NoStream(), {PaymentCreatedEvent("a")}, "webhook:evt_1"));
   REQUIRE(retry.ok());
   CHECK(retry->duplicate);
   CHECK(retry->positions == first->positions);
@@ -169,16 +170,17 @@ TEST_CASE("appends survive reopening the store and keep the chain") {
   {
     auto store = testing::OpenStore(db->url());
     for (int i = 0; i < 20; ++i) {
-      REQUIRE(store->Append(Request(absl::StrCat("tenant-", i), absl::StrCat("s-", i),
-                                    ExpectedVersion::NoStream(),
-                                    {PaymentCreatedEvent("a")}))
+      REQUIRE(store
+                  ->Append(Request(absl::StrCat("tenant-", i), absl::StrCat("s-", i),
+                                   ExpectedVersion::NoStream(), {PaymentCreatedEvent("a")}))
                   .ok());
     }
   }
   auto store = testing::OpenStore(db->url());
   CHECK(store->partition_count() == 4);
-  REQUIRE(store->Append(Request("tenant-0", "s-0", ExpectedVersion::Exact(1),
-                                {PaymentCreatedEvent("b")}))
+  REQUIRE(store
+              ->Append(
+                  Request("tenant-0", "s-0", ExpectedVersion::Exact(1), {PaymentCreatedEvent("b")}))
               .ok());
   auto verification = VerifyLog(db->url());
   REQUIRE(verification.ok());

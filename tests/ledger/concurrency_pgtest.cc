@@ -68,8 +68,8 @@ void RunLoad(int partitions) {
     options.batch_size = 37;  // small batches: many reads while appends are in flight
     options.poll_interval = std::chrono::milliseconds(200);
     Seen* sink = seen.back().get();
-    subscriptions.push_back(std::make_unique<Subscription>(
-        options, [sink](const std::vector<RecordedEvent>& batch) {
+    subscriptions.push_back(
+        std::make_unique<Subscription>(options, [sink](const std::vector<RecordedEvent>& batch) {
           std::lock_guard lock(sink->mu);
           sink->events.insert(sink->events.end(), batch.begin(), batch.end());
           return absl::OkStatus();
@@ -100,10 +100,10 @@ void RunLoad(int partitions) {
           markers.push_back(absl::StrCat("t", t, "-i", i, "-e", e));
           events.push_back(PaymentCreatedEvent(markers.back()));
         }
-        auto result = store.Append(Request(tenant, stream,
-                                           version == 0 ? ExpectedVersion::NoStream()
-                                                        : ExpectedVersion::Exact(version),
-                                           std::move(events)));
+        auto result = store.Append(
+            Request(tenant, stream,
+                    version == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(version),
+                    std::move(events)));
         std::lock_guard lock(mu);
         if (result.ok()) {
           REQUIRE(result->positions.size() == markers.size());
@@ -172,20 +172,17 @@ void RunLoad(int partitions) {
   for (const auto& p : *verification) CHECK_MESSAGE(p.ok, p.problem);
 }
 
-TEST_CASE("16 threads, 50 overlapping streams, expected versions: one partition") {
-  RunLoad(1);
-}
+TEST_CASE("16 threads, 50 overlapping streams, expected versions: one partition") { RunLoad(1); }
 
-TEST_CASE("16 threads, 50 overlapping streams, expected versions: four partitions") {
-  RunLoad(4);
-}
+TEST_CASE("16 threads, 50 overlapping streams, expected versions: four partitions") { RunLoad(4); }
 
 TEST_CASE("a subscription resumes from its stored checkpoint") {
   auto db = testing::NewDatabase();
   auto store = testing::OpenStore(db->url());
   for (int i = 0; i < 5; ++i) {
-    REQUIRE(store->Append(Request("t", "s", ExpectedVersion::Any(),
-                                  {PaymentCreatedEvent(absl::StrCat("e", i))}))
+    REQUIRE(store
+                ->Append(Request("t", "s", ExpectedVersion::Any(),
+                                 {PaymentCreatedEvent(absl::StrCat("e", i))}))
                 .ok());
   }
   SubscriptionOptions options;
@@ -211,8 +208,9 @@ TEST_CASE("a subscription resumes from its stored checkpoint") {
     sub.Stop();
   }
   for (int i = 5; i < 8; ++i) {
-    REQUIRE(store->Append(Request("t", "s", ExpectedVersion::Any(),
-                                  {PaymentCreatedEvent(absl::StrCat("e", i))}))
+    REQUIRE(store
+                ->Append(Request("t", "s", ExpectedVersion::Any(),
+                                 {PaymentCreatedEvent(absl::StrCat("e", i))}))
                 .ok());
   }
   Subscription sub(options, handler);
@@ -226,7 +224,8 @@ TEST_CASE("a failing handler stops the subscription and reports where") {
   auto db = testing::NewDatabase();
   auto store = testing::OpenStore(db->url());
   for (int i = 0; i < 3; ++i) {
-    REQUIRE(store->Append(Request("t", "s", ExpectedVersion::Any(), {PaymentCreatedEvent("e")})).ok());
+    REQUIRE(
+        store->Append(Request("t", "s", ExpectedVersion::Any(), {PaymentCreatedEvent("e")})).ok());
   }
   SubscriptionOptions options;
   options.database_url = db->url();

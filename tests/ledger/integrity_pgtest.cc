@@ -21,8 +21,9 @@ using testing::Request;
 void AppendSome(const std::string& url, int tenants) {
   auto store = testing::OpenStore(url);
   for (int i = 0; i < tenants * 3; ++i) {
-    REQUIRE(store->Append(Request(absl::StrCat("tenant-", i % tenants), absl::StrCat("s", i % 5),
-                                  ExpectedVersion::Any(), {PaymentCreatedEvent("e")}))
+    REQUIRE(store
+                ->Append(Request(absl::StrCat("tenant-", i % tenants), absl::StrCat("s", i % 5),
+                                 ExpectedVersion::Any(), {PaymentCreatedEvent("e")}))
                 .ok());
   }
 }
@@ -74,11 +75,12 @@ TEST_CASE("a payload edited behind the trigger's back is named by audit verify")
   // Pick the third event of some partition and tamper with it as a superuser.
   const auto events = testing::AllEvents(db->url());
   const RecordedEvent& victim = events[events.size() / 2];
-  testing::ExecAsOwner(db->url(), absl::StrCat(
-      "BEGIN; ALTER TABLE events DISABLE TRIGGER events_no_update_delete; "
-      "UPDATE events SET payload = payload || '\\x00'::bytea WHERE partition_id = ",
-      victim.partition, " AND position = ", victim.position,
-      "; ALTER TABLE events ENABLE TRIGGER events_no_update_delete; COMMIT;"));
+  testing::ExecAsOwner(
+      db->url(),
+      absl::StrCat("BEGIN; ALTER TABLE events DISABLE TRIGGER events_no_update_delete; "
+                   "UPDATE events SET payload = payload || '\\x00'::bytea WHERE partition_id = ",
+                   victim.partition, " AND position = ", victim.position,
+                   "; ALTER TABLE events ENABLE TRIGGER events_no_update_delete; COMMIT;"));
 
   auto tampered = VerifyLog(db->url());
   REQUIRE(tampered.ok());
@@ -95,15 +97,15 @@ TEST_CASE("a payload edited behind the trigger's back is named by audit verify")
   auto cli = testing::RunCommand(absl::StrCat("TALLY_DATABASE_URL='", db->url(), "' ",
                                               testing::TallyBinary(), " audit verify"));
   CHECK(cli.exit_code == 1);
-  CHECK(cli.output.find(absl::StrCat("hash mismatch at partition ", victim.partition,
-                                     " position ", victim.position)) != std::string::npos);
+  CHECK(cli.output.find(absl::StrCat("hash mismatch at partition ", victim.partition, " position ",
+                                     victim.position)) != std::string::npos);
 }
 
 TEST_CASE("audit verify on an intact log exits 0 and prints each partition's head") {
   auto db = testing::NewDatabase(2);
   AppendSome(db->url(), 4);
-  auto cli = testing::RunCommand(absl::StrCat(testing::TallyBinary(), " audit verify --database '",
-                                              db->url(), "'"));
+  auto cli = testing::RunCommand(
+      absl::StrCat(testing::TallyBinary(), " audit verify --database '", db->url(), "'"));
   CHECK(cli.exit_code == 0);
   CHECK(cli.output.find("partition 0: verified ") != std::string::npos);
   CHECK(cli.output.find("partition 1: verified ") != std::string::npos);
@@ -134,9 +136,9 @@ TEST_CASE("the appender's connection killed mid-batch: errors, nothing half-writ
     threads.emplace_back([&, t] {
       for (int i = 0; i < 40; ++i) {
         const std::string marker = absl::StrCat("t", t, "-", i);
-        auto result = store->Append(Request("tenant", absl::StrCat("payment-", t),
-                                            ExpectedVersion::Any(),
-                                            {PaymentCreatedEvent(marker), PaymentCreatedEvent(marker + "b")}));
+        auto result = store->Append(
+            Request("tenant", absl::StrCat("payment-", t), ExpectedVersion::Any(),
+                    {PaymentCreatedEvent(marker), PaymentCreatedEvent(marker + "b")}));
         std::lock_guard lock(mu);
         if (result.ok()) {
           acknowledged.push_back(marker);

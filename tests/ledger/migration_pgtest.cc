@@ -105,8 +105,9 @@ TEST_CASE("tally serve refuses an unmigrated database; tally migrate fixes it") 
 TEST_CASE("tally events prints NDJSON with rendered payloads") {
   auto db = testing::NewDatabase();
   auto store = testing::OpenStore(db->url());
-  REQUIRE(store->Append(testing::Request("t", "payment-stripe-pi_9", ExpectedVersion::Any(),
-                                         {testing::PaymentCreatedEvent("marker-1", 4990)}, "key-1"))
+  REQUIRE(store
+              ->Append(testing::Request("t", "payment-stripe-pi_9", ExpectedVersion::Any(),
+                                        {testing::PaymentCreatedEvent("marker-1", 4990)}, "key-1"))
               .ok());
   auto out = testing::RunCommand(absl::StrCat(testing::TallyBinary(), " events --database '",
                                               db->url(), "' --stream payment-stripe-pi_9"));
@@ -123,10 +124,11 @@ TEST_CASE("tally events renders an unknown event type as base64 without failing"
   testing::ExecAsOwner(db->url(),
                        "INSERT INTO events VALUES (0, 1, 'future-1', 1, 'tally.future.v9.Thing', "
                        "'\\x0102'::bytea, ''::bytea, NULL, now(), "
-                       "'\\x" + std::string(64, '0') + "'::bytea, '\\x" + std::string(64, '1') +
-                       "'::bytea)");
-  auto out = testing::RunCommand(absl::StrCat(testing::TallyBinary(), " events --database '",
-                                              db->url(), "'"));
+                       "'\\x" +
+                           std::string(64, '0') + "'::bytea, '\\x" + std::string(64, '1') +
+                           "'::bytea)");
+  auto out = testing::RunCommand(
+      absl::StrCat(testing::TallyBinary(), " events --database '", db->url(), "'"));
   CHECK(out.exit_code == 0);
   CHECK(out.output.find("\"event_type\":\"tally.future.v9.Thing\"") != std::string::npos);
   CHECK(out.output.find("\"payload_base64\":\"AQI=\"") != std::string::npos);

@@ -39,18 +39,17 @@ TEST_CASE("each bad input is a clear InvalidArgument") {
   CHECK(rejected([](AppendRequest& r) { r.stream_id = std::string(kMaxStreamIdBytes + 1, 's'); },
                  "stream id is 201 bytes"));
   CHECK(rejected([](AppendRequest& r) { r.stream_id = "a\nb"; }, "control character"));
-  CHECK(rejected([](AppendRequest& r) { r.events[0].payload = std::string(kMaxPayloadBytes + 1, 'x'); },
-                 "limit is 1048576"));
+  CHECK(rejected(
+      [](AppendRequest& r) { r.events[0].payload = std::string(kMaxPayloadBytes + 1, 'x'); },
+      "limit is 1048576"));
   CHECK(rejected([](AppendRequest& r) { r.events[0].type = "tally.payments.v1.Nope"; },
                  "unknown event type"));
   CHECK(rejected([](AppendRequest& r) { r.events[0].type = "tally.payments.v1.Money"; },
                  "unknown event type"));
-  CHECK(rejected([](AppendRequest& r) { r.events[0].payload = "\xff\xff\xff"; },
-                 "does not parse"));
+  CHECK(rejected([](AppendRequest& r) { r.events[0].payload = "\xff\xff\xff"; }, "does not parse"));
   CHECK(rejected([](AppendRequest& r) { r.events[0].metadata = "\xff\xff\xff"; },
                  "metadata does not parse"));
-  CHECK(rejected([](AppendRequest& r) { r.expected = ExpectedVersion::Exact(-1); },
-                 "is negative"));
+  CHECK(rejected([](AppendRequest& r) { r.expected = ExpectedVersion::Exact(-1); }, "is negative"));
   CHECK(rejected([](AppendRequest& r) { r.events.clear(); }, "needs events"));
   CHECK(rejected([](AppendRequest& r) { r.events.resize(kMaxEventsPerAppend + 1, r.events[0]); },
                  "limit is 1000"));
