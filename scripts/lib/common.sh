@@ -37,7 +37,7 @@ tally_install_deps() {
   fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${missing[@]}" >&2
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >&2
 }
 
 tally_build() {

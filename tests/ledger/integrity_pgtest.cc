@@ -4,6 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <random>
+#include <set>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -170,6 +173,71 @@ TEST_CASE("the appender's connection killed mid-batch: errors, nothing half-writ
   REQUIRE(verification.ok());
   CHECK((*verification)[0].ok);
   CHECK((*verification)[0].events == static_cast<int64_t>(2 * acknowledged.size()));
+}
+
+TEST_CASE("appender backends killed at random moments: every acknowledged append survives") {
+  // The production path (no hook: the write call commits by itself), with the appender's
+  // backend terminated from outside while appends are in flight. Whatever the moment, an
+  // acknowledged append is in the log and a failed one is not (an outcome lost with the
+  // connection is resolved before answering).
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    pqxx::connection admin(db->url());
+    std::mt19937 random(7);
+    while (!done.load()) {
+      std::this_thread::sleep_for(
+          std::chrono::microseconds(std::uniform_int_distribution<int>(200, 3000)(random)));
+      pqxx::nontransaction txn(admin);
+      pqxx::result killed = txn.exec(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+          "WHERE application_name = 'tally-appender-0' AND datname = current_database()");
+      if (!killed.empty()) kills.fetch_add(1);
+    }
+  });
+  std::mutex mu;
+  std::vector<std::pair<std::string, bool>> outcomes;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 150; ++i) {
+        const std::string marker = absl::StrCat("t", t, "-", i);
+        auto result = store->Append(Request("tenant", absl::StrCat("payment-", t % 3),
+                                            ExpectedVersion::Any(), {PaymentCreatedEvent(marker)},
+                                            absl::StrCat("key-", marker)));
+        std::lock_guard lock(mu);
+        if (!result.ok()) {
+          CHECK_MESSAGE(result.status().code() == absl::StatusCode::kUnavailable,
+                        result.status().ToString());
+        }
+        outcomes.emplace_back(marker, result.ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  done = true;
+  killer.join();
+  MESSAGE(kills.load(), " kills");
+  CHECK(kills.load() > 5);
+
+  std::set<std::string> present;
+  for (const auto& event : testing::AllEvents(db->url())) present.insert(testing::MarkerOf(event));
+  size_t acknowledged = 0;
+  for (const auto& [marker, ok] : outcomes) {
+    if (ok) {
+      ++acknowledged;
+      CHECK_MESSAGE(present.contains(marker), "acknowledged and lost: ", marker);
+    } else {
+      CHECK_MESSAGE(!present.contains(marker), "reported failed but written: ", marker);
+    }
+  }
+  CHECK(acknowledged > 0);
+  CHECK(present.size() == acknowledged);
+  auto verification = VerifyLog(db->url());
+  REQUIRE(verification.ok());
+  CHECK_MESSAGE((*verification)[0].ok, (*verification)[0].problem);
 }
 
 }  // namespace
