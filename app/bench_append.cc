@@ -159,6 +159,7 @@ int RunBenchAppend(const BenchAppendOptions& options) {
         request.tenant_key = "bench-tenant";
         request.stream_id = absl::StrCat("payment-pushinpay-bench-", n % options.streams);
         request.events.push_back(payloads[n % payloads.size()]);
+        if (options.idempotency_keys) request.idempotency_key = absl::StrCat("bench:evt_", n);
         const auto t0 = Clock::now();
         auto result = (*store)->Append(std::move(request));
         latencies[w].push_back(
@@ -209,9 +210,11 @@ int RunBenchAppend(const BenchAppendOptions& options) {
   if (options.json) {
     std::cout << absl::StrFormat(
         "{\"benchmark\":\"append\",\"events\":%d,\"writers\":%d,\"streams\":%d,"
+        "\"idempotency_keys\":%s,"
         "\"seconds\":%.3f,\"events_per_second\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
         "\"pgbench_tps\":%.1f,\"pgbench_latency_ms\":%.3f,\"ratio_vs_pgbench\":%.3f}\n",
-        options.events, options.writers, options.streams, seconds, eps, p50, p99, baseline.tps,
+        options.events, options.writers, options.streams,
+        options.idempotency_keys ? "true" : "false", seconds, eps, p50, p99, baseline.tps,
         baseline.latency_ms, baseline.tps > 0 ? eps / baseline.tps : 0.0);
   }
   return 0;

@@ -33,6 +33,7 @@ struct BenchAppendOptions {
   int writers = 32;
   int streams = 1000;
   bool json = false;
+  bool idempotency_keys = false;
   bool pgbench = true;
   std::string pgbench_path;
 };

@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   bench_append->add_flag("--json", bench_options.json, "Last line: one JSON object of results");
+  bench_append->add_flag("--idempotency-keys", bench_options.idempotency_keys,
+                         "Give every append a unique idempotency key, as webhooks have");
   bench_append->add_flag("--pgbench,!--no-pgbench", bench_options.pgbench,
                          "Run (default) or skip the pgbench baseline");
   bench_append->add_option("--pgbench-path", bench_options.pgbench_path,
