@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
+#include "tally/tenants/v1/tenant_events.pb.h"
 
 namespace tally::ledger {
 namespace {
@@ -45,6 +46,19 @@ EventRegistry EventRegistry::Default() {
            payments::v1::PaymentCreated::descriptor(),
            payments::v1::GatewayWebhookReceived::descriptor(),
            payments::v1::GatewayStatusPolled::descriptor(),
+           payments::v1::PaymentAbandoned::descriptor(),
+           payments::v1::DeliveryIssued::descriptor(),
+           payments::v1::DeliveryMessageSent::descriptor(),
+           payments::v1::DeliveryFailed::descriptor(),
+           payments::v1::DeliveryAccessed::descriptor(),
+           payments::v1::MetaPurchaseRequested::descriptor(),
+           payments::v1::MetaPurchaseSucceeded::descriptor(),
+           payments::v1::MetaPurchaseFailed::descriptor(),
+           payments::v1::UpsellScheduled::descriptor(),
+           payments::v1::UpsellSent::descriptor(),
+           payments::v1::UpsellCancelled::descriptor(),
+           tenants::v1::TenantCreated::descriptor(),
+           tenants::v1::TenantTimeZoneSet::descriptor(),
        }) {
     registry.types_.insert(d->full_name());
   }
