@@ -13,6 +13,8 @@ int RunMigrate(const std::string& database_url, int partitions);
 struct ServeOptions {
   std::string database_url;
   std::string listen = "127.0.0.1:8080";
+  // Comma-separated: http, projections.
+  std::string roles = "http,projections";
 };
 int RunServe(const ServeOptions& options);
 
@@ -26,6 +28,28 @@ struct EventsOptions {
 int RunEvents(const EventsOptions& options);
 
 int RunAuditVerify(const std::string& database_url);
+
+int RunProjectionsStatus(const std::string& database_url);
+// version 0: the version this binary folds.
+int RunProjectionsRebuild(const std::string& database_url, const std::string& name, int version,
+                          bool drop_old);
+// Exit 0 when the live tables equal a fresh fold, 1 when they differ.
+int RunProjectionsVerify(const std::string& database_url, const std::string& name);
+
+struct BenchRebuildOptions {
+  std::string database_url;
+  int64_t events = 1000000;
+  bool json = false;
+};
+int RunBenchRebuild(const BenchRebuildOptions& options);
+
+struct BenchLagOptions {
+  std::string database_url;
+  int rate = 1000;
+  int seconds = 60;
+  bool json = false;
+};
+int RunBenchLag(const BenchLagOptions& options);
 
 struct BenchAppendOptions {
   std::string database_url;

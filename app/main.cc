@@ -47,6 +47,11 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on")
       ->envname("TALLY_LISTEN")
       ->capture_default_str();
+  serve
+      ->add_option("--roles", serve_options.roles,
+                   "What this process runs: http, projections (comma-separated)")
+      ->envname("TALLY_ROLES")
+      ->capture_default_str();
 
   tally::app::EventsOptions events_options;
   auto* events = app.add_subcommand(
@@ -70,6 +75,34 @@ int main(int argc, char** argv) {
       "per partition; exit 1 and 'hash mismatch at partition P position N' on the first bad "
       "event.");
   AddDatabaseOption(verify, &audit_url);
+
+  std::string projections_url;
+  std::string projection_name;
+  int projection_version = 0;
+  bool drop_old = false;
+  auto* projections_cmd = app.add_subcommand("projections", "Read models derived from the log.");
+  projections_cmd->require_subcommand(1);
+  auto* projections_status = projections_cmd->add_subcommand(
+      "status", "Each projection's version, per-partition checkpoint and lag, and state.");
+  AddDatabaseOption(projections_status, &projections_url);
+  auto* projections_rebuild = projections_cmd->add_subcommand(
+      "rebuild",
+      "Build a projection into new tables from position 0 while the current version serves, "
+      "then swap the views in one transaction. Progress on stderr. Triggers no side effect.");
+  AddDatabaseOption(projections_rebuild, &projections_url);
+  projections_rebuild
+      ->add_option("name", projection_name, "payments | revenue_daily | purchase_tracking")
+      ->required();
+  projections_rebuild->add_option("--version", projection_version,
+                                  "Version to build (default: the one this binary folds)");
+  projections_rebuild->add_flag("--drop-old", drop_old,
+                                "Drop the previous version's tables after the swap");
+  auto* projections_verify = projections_cmd->add_subcommand(
+      "verify",
+      "Fold the log into scratch tables up to the live checkpoints and compare digests with the "
+      "live tables. Exit 0 when equal, 1 (with differing keys) when not.");
+  AddDatabaseOption(projections_verify, &projections_url);
+  projections_verify->add_option("name", projection_name, "Projection name")->required();
 
   tally::app::BenchAppendOptions bench_options;
   auto* bench = app.add_subcommand("bench", "Benchmarks.");
@@ -96,6 +129,33 @@ int main(int argc, char** argv) {
   bench_append->add_option("--pgbench-path", bench_options.pgbench_path,
                            "pgbench binary (default: PATH, then /usr/lib/postgresql/15/bin)");
 
+  tally::app::BenchRebuildOptions bench_rebuild_options;
+  auto* bench_rebuild = bench->add_subcommand(
+      "rebuild",
+      "Seed realistic payment lifecycles up to --events (in the database given, if it has fewer), "
+      "time a full rebuild of payments + revenue_daily + purchase_tracking, and time "
+      "COPY (SELECT * FROM events) TO STDOUT over the same rows.");
+  AddDatabaseOption(bench_rebuild, &bench_rebuild_options.database_url);
+  bench_rebuild->add_option("--events", bench_rebuild_options.events, "Events in the log")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_rebuild->add_flag("--json", bench_rebuild_options.json,
+                          "Last line: one JSON object of results");
+
+  tally::app::BenchLagOptions bench_lag_options;
+  auto* bench_lag = bench->add_subcommand(
+      "lag",
+      "Append single events at --rate for --seconds (in a scratch database) with all projections "
+      "running, and report how long after its append each event was folded (p50/p99).");
+  AddDatabaseOption(bench_lag, &bench_lag_options.database_url);
+  bench_lag->add_option("--rate", bench_lag_options.rate, "Events per second")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  bench_lag->add_option("--seconds", bench_lag_options.seconds, "Duration")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  bench_lag->add_flag("--json", bench_lag_options.json, "Last line: one JSON object of results");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*migrate) {
@@ -113,6 +173,23 @@ int main(int argc, char** argv) {
   if (*verify) {
     if (int rc = RequireDatabase(audit_url)) return rc;
     return tally::app::RunAuditVerify(audit_url);
+  }
+  if (*projections_status || *projections_rebuild || *projections_verify) {
+    if (int rc = RequireDatabase(projections_url)) return rc;
+    if (*projections_status) return tally::app::RunProjectionsStatus(projections_url);
+    if (*projections_rebuild) {
+      return tally::app::RunProjectionsRebuild(projections_url, projection_name, projection_version,
+                                               drop_old);
+    }
+    return tally::app::RunProjectionsVerify(projections_url, projection_name);
+  }
+  if (*bench_lag) {
+    if (int rc = RequireDatabase(bench_lag_options.database_url)) return rc;
+    return tally::app::RunBenchLag(bench_lag_options);
+  }
+  if (*bench_rebuild) {
+    if (int rc = RequireDatabase(bench_rebuild_options.database_url)) return rc;
+    return tally::app::RunBenchRebuild(bench_rebuild_options);
   }
   if (*bench_append) {
     if (int rc = RequireDatabase(bench_options.database_url)) return rc;

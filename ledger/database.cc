@@ -25,9 +25,12 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     conn->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
-    if (session == Session::kService) {
+    if (session != Session::kOwner) {
       pqxx::nontransaction txn(*conn);
-      txn.exec(absl::StrCat("SET ROLE ", kServiceRole));
+      // UTC so that timestamps read back as text are the same whatever the server's zone.
+      txn.exec(absl::StrCat("SET ROLE ",
+                            session == Session::kService ? kServiceRole : kProjectorRole,
+                            "; SET TimeZone = 'UTC'"));
     }
     return conn;
   } catch (const std::exception& e) {

@@ -4,8 +4,8 @@
 // `Connect` opens one libpqxx connection that never silently reconnects (a reconnect would drop
 // session state such as the role). With `Session::kService`, the session switches to the
 // `tally_app` role, which may only INSERT and SELECT on `events`: the service never runs with
-// the owner's privileges even when the URL names the owner. `kOwner` keeps the URL's role and is
-// for migrations and operator commands.
+// the owner's privileges even when the URL names the owner; `kProjector` likewise switches to
+// `tally_projector`. `kOwner` keeps the URL's role and is for migrations and operator commands.
 //
 // `StatusFromException` maps a libpqxx/std exception onto the most specific absl code; it is
 // how library exceptions become Status at the module edge.
@@ -24,8 +24,11 @@
 namespace tally::ledger {
 
 inline constexpr absl::string_view kServiceRole = "tally_app";
+inline constexpr absl::string_view kProjectorRole = "tally_projector";
 
-enum class Session { kOwner, kService };
+// kService: appends and reads the log. kProjector: reads the log, owns the projection tables.
+// kOwner: whatever the URL's role may do (migrations, operator commands).
+enum class Session { kOwner, kService, kProjector };
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url, Session session);
 

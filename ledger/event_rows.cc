@@ -1,5 +1,6 @@
 #include "ledger/event_rows.h"
 
+#include "absl/strings/str_cat.h"
 #include "ledger/database.h"
 
 namespace tally::ledger {
@@ -18,6 +19,18 @@ RecordedEvent RecordedEventFromRow(const pqxx::row& row) {
   event.prev_hash = BytesFromField(row[9]);
   event.hash = BytesFromField(row[10]);
   return event;
+}
+
+std::vector<RecordedEvent> ReadEventsAfter(pqxx::transaction_base& txn, int partition,
+                                           int64_t after, size_t limit) {
+  static const std::string kSql = absl::StrCat(
+      "SELECT ", kEventColumns,
+      " FROM events WHERE partition_id = $1 AND position > $2 ORDER BY position LIMIT $3");
+  pqxx::result rows = txn.exec_params(kSql, partition, after, static_cast<int64_t>(limit));
+  std::vector<RecordedEvent> events;
+  events.reserve(rows.size());
+  for (const auto& row : rows) events.push_back(RecordedEventFromRow(row));
+  return events;
 }
 
 }  // namespace tally::ledger

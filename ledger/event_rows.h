@@ -4,6 +4,8 @@
 
 #include <pqxx/pqxx>
 
+#include <vector>
+
 #include "ledger/event.h"
 
 namespace tally::ledger {
@@ -15,5 +17,9 @@ inline constexpr const char* kEventColumns =
     "prev_hash, hash";
 
 RecordedEvent RecordedEventFromRow(const pqxx::row& row);
+
+// Up to `limit` events of `partition` with position > `after`, in position order.
+std::vector<RecordedEvent> ReadEventsAfter(pqxx::transaction_base& txn, int partition,
+                                           int64_t after, size_t limit);
 
 }  // namespace tally::ledger

@@ -164,15 +164,7 @@ absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadPartition(int partiti
   if (!lease.ok()) return lease.status();
   try {
     pqxx::read_transaction txn(**lease);
-    pqxx::result rows =
-        txn.exec_params(absl::StrCat("SELECT ", kEventColumns,
-                                     " FROM events WHERE partition_id = $1 AND position > $2 "
-                                     "ORDER BY position LIMIT $3"),
-                        partition, after_position, static_cast<int64_t>(limit));
-    std::vector<RecordedEvent> events;
-    events.reserve(rows.size());
-    for (const auto& row : rows) events.push_back(RecordedEventFromRow(row));
-    return events;
+    return ReadEventsAfter(txn, partition, after_position, limit);
   } catch (const std::exception& e) {
     return StatusFromException(e, "reading a partition");
   }

@@ -74,9 +74,6 @@ absl::Status Subscription::Follow() {
   auto conn_or = Connect(options_.database_url, Session::kService);
   if (!conn_or.ok()) return conn_or.status();
   pqxx::connection& conn = **conn_or;
-  const std::string read_sql = absl::StrCat("SELECT ", kEventColumns,
-                                            " FROM events WHERE partition_id = $1 AND "
-                                            "position > $2 ORDER BY position LIMIT $3");
   try {
     {
       pqxx::nontransaction txn(conn);
@@ -95,10 +92,7 @@ absl::Status Subscription::Follow() {
       std::vector<RecordedEvent> batch;
       {
         pqxx::nontransaction txn(conn);
-        pqxx::result rows = txn.exec_params(read_sql, options_.partition, position_.load(),
-                                            static_cast<int64_t>(options_.batch_size));
-        batch.reserve(rows.size());
-        for (const auto& row : rows) batch.push_back(RecordedEventFromRow(row));
+        batch = ReadEventsAfter(txn, options_.partition, position_.load(), options_.batch_size);
       }
       if (batch.empty()) {
         WaitForWake(conn.sock(), options_.poll_interval);

@@ -1,0 +1,22 @@
+#pragma once
+// PaymentState <-> the columns of the payments table. The row is the state: loading a row and
+// folding more events into it gives exactly what folding everything from the start gives.
+
+#include "projections/payment_fold.h"
+#include "projections/table.h"
+
+namespace tally::projections {
+
+const TableSpec& PaymentsTable();
+const TableSpec& AnomaliesTable();
+
+Row EncodePayment(const PaymentState& state);
+PaymentState DecodePayment(const Row& row);
+
+Row EncodeAnomaly(int partition, const std::string& stream_id, const Anomaly& anomaly);
+
+// Parses PostgreSQL's text form of a timestamptz in a UTC session ("2026-11-18 11:06:40+00",
+// with an optional fraction) into microseconds; 0 for NULL.
+int64_t ParseTimestamp(const std::optional<std::string>& text);
+
+}  // namespace tally::projections

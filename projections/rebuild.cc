@@ -1,0 +1,321 @@
+#include "projections/rebuild.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "ledger/database.h"
+#include "ledger/event_rows.h"
+#include "ledger/log_scan.h"
+#include "projections/catalog.h"
+
+namespace tally::projections {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::vector<int64_t> Heads(pqxx::transaction_base& txn) {
+  std::vector<int64_t> heads;
+  for (const auto& row : txn.exec("SELECT position FROM ledger_heads ORDER BY partition_id")) {
+    heads.push_back(row[0].as<int64_t>());
+  }
+  return heads;
+}
+
+// Folds `ranges` of the log in bulk into `fold`, reporting progress.
+absl::Status BulkFold(PGconn* raw, const std::vector<ledger::ScanRange>& ranges,
+                      ProjectionFold& fold, int64_t& events, int64_t total,
+                      const std::function<void(const RebuildProgress&)>& progress,
+                      Clock::time_point start) {
+  return ledger::ScanLog(raw, ranges, [&](ledger::RecordedEvent&& event) {
+    absl::Status status = fold.Apply(event);
+    if (!status.ok()) return status;
+    if (++events % 100000 == 0 && progress) progress({events, total, Since(start), "read+fold"});
+    return absl::OkStatus();
+  });
+}
+
+absl::Status CopyAll(PGconn* raw, const Projection& projection, ProjectionFold& fold,
+                     const std::string& suffix) {
+  std::vector<std::vector<Row>> rows = fold.AllRows();
+  const std::vector<TableSpec> tables = projection.tables();
+  if (absl::Status s = ledger::ExecRaw(raw, "BEGIN"); !s.ok()) return s;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (absl::Status s = CopyRows(raw, tables[i], TableName(tables[i], suffix), rows[i]); !s.ok()) {
+      (void)ledger::ExecRaw(raw, "ROLLBACK");
+      return s;
+    }
+  }
+  return ledger::ExecRaw(raw, "COMMIT");
+}
+
+// Folds events after `positions` (moved forward) into the tables under `suffix`, live-style,
+// inside `txn`, at most `limit` events per partition. Returns how many were folded.
+absl::StatusOr<int64_t> CatchUp(pqxx::transaction_base& txn, const Projection& projection,
+                                const std::string& suffix, std::vector<int64_t>& positions,
+                                size_t limit) {
+  int64_t folded = 0;
+  for (size_t p = 0; p < positions.size(); ++p) {
+    std::vector<ledger::RecordedEvent> batch =
+        ledger::ReadEventsAfter(txn, static_cast<int>(p), positions[p], limit);
+    if (batch.empty()) continue;
+    auto fold = projection.NewFold();
+    if (absl::Status s = fold->Load(txn, suffix, batch); !s.ok()) return s;
+    for (const auto& event : batch) {
+      if (absl::Status s = fold->Apply(event); !s.ok()) return s;
+    }
+    if (absl::Status s = fold->Store(txn, suffix); !s.ok()) return s;
+    positions[p] = batch.back().position;
+    folded += static_cast<int64_t>(batch.size());
+  }
+  return folded;
+}
+
+std::pair<int64_t, std::string> Digest(pqxx::transaction_base& txn, const std::string& table) {
+  pqxx::row row = txn.exec1(absl::StrCat(
+      "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)"
+      "::text FROM ",
+      table, " t"));
+  return {row[0].as<int64_t>(), row[1].as<std::string>()};
+}
+
+}  // namespace
+
+absl::StatusOr<RebuildReport> RebuildProjection(const Projection& projection,
+                                                const RebuildOptions& options) {
+  const int version = options.version == 0 ? projection.version() : options.version;
+  if (version != projection.version()) {
+    return absl::InvalidArgumentError(absl::StrCat("this binary folds ", projection.name(), " v",
+                                                   projection.version(), ", not v", version));
+  }
+  RebuildOptions own = options;
+  own.version = 0;
+  auto reports = RebuildProjections({&projection}, own);
+  if (!reports.ok()) return reports.status();
+  return std::move((*reports)[0]);
+}
+
+absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
+    const std::vector<const Projection*>& projections, const RebuildOptions& options) {
+  const auto start = Clock::now();
+  auto conn_or = ledger::Connect(options.database_url, ledger::Session::kProjector);
+  if (!conn_or.ok()) return conn_or.status();
+  auto raw = ledger::ConnectRaw(options.database_url, ledger::Session::kProjector);
+  if (!raw.ok()) return raw.status();
+  pqxx::connection& conn = **conn_or;
+  std::vector<RebuildReport> reports(projections.size());
+  std::vector<std::optional<LiveVersion>> before(projections.size());
+  std::vector<int64_t> heads;
+  try {
+    pqxx::work txn(conn);
+    heads = Heads(txn);
+    for (size_t i = 0; i < projections.size(); ++i) {
+      const Projection& projection = *projections[i];
+      before[i] = ReadLiveVersion(txn, projection.name(), false);
+      reports[i].suffix = SuffixFor(projection.version());
+      if (before[i].has_value() && before[i]->suffix.rfind(reports[i].suffix, 0) == 0) {
+        // Rebuilding the serving version: new tables beside it.
+        reports[i].suffix =
+            absl::StrCat(SuffixFor(projection.version()), "_r", absl::ToUnixSeconds(absl::Now()));
+      }
+      CreateTables(txn, projection, reports[i].suffix);
+      txn.exec_params("UPDATE projection_state SET rebuilding = $2 WHERE name = $1",
+                      projection.name(),
+                      absl::StrCat("v", projection.version(), " into proj_*", reports[i].suffix,
+                                   " (started ", absl::FormatTime(absl::Now()), ")"));
+    }
+    txn.commit();
+  } catch (const std::exception& e) {
+    return ledger::StatusFromException(e, "preparing the rebuild");
+  }
+
+  int64_t total = 0;
+  std::vector<ledger::ScanRange> ranges;
+  for (size_t p = 0; p < heads.size(); ++p) {
+    ranges.push_back({static_cast<int>(p), 0, heads[p]});
+    total += heads[p];
+  }
+  std::vector<std::unique_ptr<ProjectionFold>> folds;
+  for (const Projection* projection : projections) folds.push_back(projection->NewFold());
+  int64_t events = 0;
+  absl::Status scanned = ledger::ScanLog(raw->get(), ranges, [&](ledger::RecordedEvent&& event) {
+    for (auto& fold : folds) {
+      if (absl::Status status = fold->Apply(event); !status.ok()) return status;
+    }
+    if (++events % 100000 == 0 && options.progress) {
+      options.progress({events, total, Since(start), "read+fold"});
+    }
+    return absl::OkStatus();
+  });
+  if (!scanned.ok()) return scanned;
+  const double read_fold_seconds = Since(start);
+  for (size_t i = 0; i < projections.size(); ++i) {
+    const auto copy_start = Clock::now();
+    if (options.progress)
+      options.progress({events, total, Since(start), "copy " + projections[i]->name()});
+    if (absl::Status s = CopyAll(raw->get(), *projections[i], *folds[i], reports[i].suffix);
+        !s.ok()) {
+      return s;
+    }
+    folds[i].reset();
+    reports[i].events = events;
+    reports[i].read_fold_seconds = read_fold_seconds;
+    reports[i].copy_seconds = Since(copy_start);
+  }
+
+  for (size_t i = 0; i < projections.size(); ++i) {
+    const Projection& projection = *projections[i];
+    RebuildReport& report = reports[i];
+    std::vector<int64_t> positions = heads;
+    try {
+      // Catch up outside the swap while there is much to do, so the swap itself is short.
+      for (;;) {
+        pqxx::work txn(conn);
+        auto folded = CatchUp(txn, projection, report.suffix, positions, 5000);
+        if (!folded.ok()) return folded.status();
+        txn.commit();
+        report.catch_up_events += *folded;
+        if (*folded < 1000) break;
+        if (options.progress) {
+          options.progress({events + report.catch_up_events, total, Since(start), "catch-up"});
+        }
+      }
+      pqxx::work txn(conn);
+      txn.exec_params("SELECT pg_advisory_xact_lock(hashtext('tally.projection.init.' || $1))",
+                      projection.name());
+      // Waits for live batches in flight; new ones wait for this transaction.
+      txn.exec_params("SELECT 1 FROM projection_state WHERE name = $1 FOR UPDATE",
+                      projection.name());
+      for (;;) {
+        auto folded = CatchUp(txn, projection, report.suffix, positions, 5000);
+        if (!folded.ok()) return folded.status();
+        report.catch_up_events += *folded;
+        if (*folded == 0) break;
+      }
+      SetLive(txn, projection, report.suffix, positions);
+      if (options.drop_old && before[i].has_value() && before[i]->suffix != report.suffix) {
+        for (const auto& spec : projection.tables()) {
+          txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, before[i]->suffix)));
+        }
+        report.dropped = before[i]->suffix;
+      }
+      txn.commit();
+      if (options.progress) {
+        options.progress(
+            {events + report.catch_up_events, total, Since(start), "swapped " + projection.name()});
+      }
+    } catch (const std::exception& e) {
+      return ledger::StatusFromException(e, "catching up and swapping");
+    }
+    report.total_seconds = Since(start);
+  }
+  return reports;
+}
+
+absl::StatusOr<VerifyReport> VerifyProjection(const Projection& projection,
+                                              const std::string& database_url) {
+  auto conn_or = ledger::Connect(database_url, ledger::Session::kProjector);
+  if (!conn_or.ok()) return conn_or.status();
+  auto raw = ledger::ConnectRaw(database_url, ledger::Session::kProjector);
+  if (!raw.ok()) return raw.status();
+  pqxx::connection& conn = **conn_or;
+  VerifyReport report;
+  std::string live_suffix;
+  std::vector<std::pair<int64_t, std::string>> live_digests;
+  const std::vector<TableSpec> tables = projection.tables();
+  try {
+    // Live tables and checkpoints move together, so one snapshot sees a consistent pair.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn);
+    std::optional<LiveVersion> live = ReadLiveVersion(txn, projection.name(), false);
+    if (!live.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("projection ", projection.name(), " has never run"));
+    }
+    if (live->version != projection.version()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the database serves ", projection.name(), " v", live->version,
+                       " but this binary folds v", projection.version()));
+    }
+    live_suffix = live->suffix;
+    for (const auto& row : txn.exec_params(
+             "SELECT position FROM projection_checkpoints WHERE name = $1 ORDER BY partition_id",
+             projection.name())) {
+      report.checkpoints.push_back(row[0].as<int64_t>());
+    }
+    for (const auto& spec : tables)
+      live_digests.push_back(Digest(txn, TableName(spec, live_suffix)));
+  } catch (const std::exception& e) {
+    return ledger::StatusFromException(e, "reading the live projection");
+  }
+
+  const std::string scratch = absl::StrCat("_verify_", absl::ToUnixMicros(absl::Now()));
+  try {
+    pqxx::work txn(conn);
+    CreateTables(txn, projection, scratch);
+    txn.commit();
+  } catch (const std::exception& e) {
+    return ledger::StatusFromException(e, "creating scratch tables");
+  }
+  auto drop_scratch = [&] {
+    try {
+      pqxx::work txn(conn);
+      for (const auto& spec : tables) {
+        txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, scratch)));
+      }
+      txn.commit();
+    } catch (const std::exception&) {
+      // Scratch tables are named for what they are; a leftover is harmless.
+    }
+  };
+  std::vector<ledger::ScanRange> ranges;
+  for (size_t p = 0; p < report.checkpoints.size(); ++p) {
+    ranges.push_back({static_cast<int>(p), 0, report.checkpoints[p]});
+  }
+  auto fold = projection.NewFold();
+  int64_t events = 0;
+  absl::Status folded = BulkFold(raw->get(), ranges, *fold, events, 0, {}, Clock::now());
+  if (folded.ok()) folded = CopyAll(raw->get(), projection, *fold, scratch);
+  if (!folded.ok()) {
+    drop_scratch();
+    return folded;
+  }
+  try {
+    pqxx::read_transaction txn(conn);
+    for (size_t i = 0; i < tables.size(); ++i) {
+      TableComparison comparison;
+      comparison.table = tables[i].base;
+      const auto rebuilt = Digest(txn, TableName(tables[i], scratch));
+      comparison.live_rows = live_digests[i].first;
+      comparison.rebuilt_rows = rebuilt.first;
+      comparison.equal = live_digests[i] == rebuilt;
+      if (!comparison.equal) {
+        report.equal = false;
+        std::vector<std::string> keys;
+        for (size_t k = 0; k < tables[i].key_columns; ++k)
+          keys.push_back(tables[i].columns[k].name);
+        const std::string cols = absl::StrJoin(keys, ", ");
+        const std::string live_t = TableName(tables[i], live_suffix);
+        const std::string scratch_t = TableName(tables[i], scratch);
+        for (const auto& row :
+             txn.exec(absl::StrCat("SELECT DISTINCT (", cols, ")::text FROM ((TABLE ", live_t,
+                                   " EXCEPT TABLE ", scratch_t, ") UNION ALL (TABLE ", scratch_t,
+                                   " EXCEPT TABLE ", live_t, ")) d LIMIT 10"))) {
+          comparison.differing_keys.push_back(row[0].as<std::string>());
+        }
+      }
+      report.tables.push_back(std::move(comparison));
+    }
+  } catch (const std::exception& e) {
+    drop_scratch();
+    return ledger::StatusFromException(e, "comparing tables");
+  }
+  drop_scratch();
+  return report;
+}
+
+}  // namespace tally::projections

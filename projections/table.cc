@@ -1,0 +1,202 @@
+#include "projections/table.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "ledger/database.h"
+
+namespace tally::projections {
+namespace {
+
+std::string ArrayOf(const std::vector<Row>& rows, size_t column) {
+  std::string out = "{";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    const auto& value = rows[i][column];
+    if (!value.has_value()) {
+      out.append("NULL");
+      continue;
+    }
+    out.push_back('"');
+    for (char c : *value) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+// SELECT * FROM unnest($1::text[]::t1[], ...) over the first `count` columns.
+std::string UnnestSql(const TableSpec& spec, size_t count) {
+  std::vector<std::string> args;
+  for (size_t i = 0; i < count; ++i) {
+    args.push_back(absl::StrCat("$", i + 1, "::text[]::", spec.columns[i].type, "[]"));
+  }
+  return absl::StrCat("SELECT * FROM unnest(", absl::StrJoin(args, ", "), ")");
+}
+
+std::string ColumnList(const TableSpec& spec, size_t count) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < count; ++i) names.push_back(spec.columns[i].name);
+  return absl::StrJoin(names, ", ");
+}
+
+pqxx::result ExecWithArrays(pqxx::transaction_base& txn, const std::string& sql,
+                            const std::vector<Row>& rows, size_t count) {
+  std::vector<std::string> arrays;
+  for (size_t i = 0; i < count; ++i) arrays.push_back(ArrayOf(rows, i));
+  return txn.exec_params(sql, pqxx::prepare::make_dynamic_params(arrays));
+}
+
+void AppendCopyValue(std::string& out, const std::optional<std::string>& value) {
+  if (!value.has_value()) {
+    out.append("\\N");
+    return;
+  }
+  for (char c : *value) {
+    switch (c) {
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+}
+
+}  // namespace
+
+std::string TableName(const TableSpec& spec, const std::string& suffix) {
+  return absl::StrCat("proj_", spec.base, suffix);
+}
+
+std::string CreateTableSql(const TableSpec& spec, const std::string& name) {
+  std::vector<std::string> parts;
+  for (const auto& column : spec.columns) parts.push_back(column.name + " " + column.type);
+  parts.push_back(absl::StrCat("PRIMARY KEY (", ColumnList(spec, spec.key_columns), ")"));
+  if (!spec.constraints.empty()) parts.push_back(spec.constraints);
+  return absl::StrCat("CREATE TABLE ", name, " (", absl::StrJoin(parts, ", "), ")");
+}
+
+std::string KeyOf(const TableSpec& spec, const Row& row) {
+  std::string key;
+  for (size_t i = 0; i < spec.key_columns; ++i) {
+    absl::StrAppend(&key, row[i].value_or("\\N"), "\x1f");
+  }
+  return key;
+}
+
+absl::flat_hash_map<std::string, Row> LoadRows(pqxx::transaction_base& txn, const TableSpec& spec,
+                                               const std::string& table,
+                                               const std::vector<Row>& keys) {
+  absl::flat_hash_map<std::string, Row> rows;
+  if (keys.empty()) return rows;
+  std::vector<std::string> columns;
+  for (const auto& column : spec.columns) columns.push_back(column.name + "::text");
+  const std::string sql = absl::StrCat("SELECT ", absl::StrJoin(columns, ", "), " FROM ", table,
+                                       " WHERE (", ColumnList(spec, spec.key_columns), ") IN (",
+                                       UnnestSql(spec, spec.key_columns), ")");
+  for (const auto& r : ExecWithArrays(txn, sql, keys, spec.key_columns)) {
+    Row row;
+    for (const auto& field : r) {
+      row.push_back(field.is_null() ? std::nullopt
+                                    : std::optional<std::string>(field.as<std::string>()));
+    }
+    rows.emplace(KeyOf(spec, row), std::move(row));
+  }
+  return rows;
+}
+
+void UpsertRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
+                const std::vector<Row>& rows) {
+  AddRows(txn, spec, table, rows, {});
+}
+
+void AddRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
+             const std::vector<Row>& rows, const std::vector<std::string>& additive) {
+  if (rows.empty()) return;
+  std::vector<std::string> updates;
+  for (size_t i = spec.key_columns; i < spec.columns.size(); ++i) {
+    const std::string& name = spec.columns[i].name;
+    const bool add = std::find(additive.begin(), additive.end(), name) != additive.end();
+    updates.push_back(add ? absl::StrCat(name, " = ", table, ".", name, " + excluded.", name)
+                          : absl::StrCat(name, " = excluded.", name));
+  }
+  const std::string sql = absl::StrCat(
+      "INSERT INTO ", table, " (", ColumnList(spec, spec.columns.size()), ") ",
+      UnnestSql(spec, spec.columns.size()), " ON CONFLICT (", ColumnList(spec, spec.key_columns),
+      ") DO ", updates.empty() ? "NOTHING" : "UPDATE SET " + absl::StrJoin(updates, ", "));
+  ExecWithArrays(txn, sql, rows, spec.columns.size());
+}
+
+void DeleteRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
+                const std::vector<Row>& keys) {
+  if (keys.empty()) return;
+  const std::string sql =
+      absl::StrCat("DELETE FROM ", table, " WHERE (", ColumnList(spec, spec.key_columns), ") IN (",
+                   UnnestSql(spec, spec.key_columns), ")");
+  ExecWithArrays(txn, sql, keys, spec.key_columns);
+}
+
+absl::Status CopyRows(PGconn* conn, const TableSpec& spec, const std::string& table,
+                      const std::vector<Row>& rows) {
+  const std::string sql =
+      absl::StrCat("COPY ", table, " (", ColumnList(spec, spec.columns.size()), ") FROM STDIN");
+  PGresult* start = PQexec(conn, sql.c_str());
+  if (PQresultStatus(start) != PGRES_COPY_IN) {
+    std::string error = PQresultErrorMessage(start);
+    PQclear(start);
+    return absl::InternalError(absl::StrCat("COPY into ", table, ": ", error));
+  }
+  PQclear(start);
+  std::string buffer;
+  auto flush = [&] {
+    bool ok = PQputCopyData(conn, buffer.data(), static_cast<int>(buffer.size())) == 1;
+    buffer.clear();
+    return ok;
+  };
+  bool ok = true;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i > 0) buffer.push_back('\t');
+      AppendCopyValue(buffer, row[i]);
+    }
+    buffer.push_back('\n');
+    if (buffer.size() > (1 << 20)) ok = ok && flush();
+  }
+  if (!buffer.empty()) ok = ok && flush();
+  ok = PQputCopyEnd(conn, ok ? nullptr : "client error") == 1 && ok;
+  PGresult* end = PQgetResult(conn);
+  const bool done = PQresultStatus(end) == PGRES_COMMAND_OK;
+  std::string error = PQresultErrorMessage(end);
+  PQclear(end);
+  while (PGresult* extra = PQgetResult(conn)) PQclear(extra);
+  if (!ok || !done) return absl::InternalError(absl::StrCat("COPY into ", table, ": ", error));
+  return absl::OkStatus();
+}
+
+std::string Bool(bool value) { return value ? "t" : "f"; }
+
+std::optional<std::string> TimestampOrNull(int64_t micros) {
+  if (micros == 0) return std::nullopt;
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
+std::optional<std::string> TextOrNull(const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  return value;
+}
+
+}  // namespace tally::projections
