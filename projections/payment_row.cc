@@ -15,7 +15,10 @@ int64_t Int(const std::optional<std::string>& v) {
   return out;
 }
 
-bool Flag(const std::optional<std::string>& v) { return v.has_value() && *v == "t"; }
+// COPY and Bool() write "t"; boolean::text reads back "true".
+bool Flag(const std::optional<std::string>& v) {
+  return v.has_value() && (*v == "t" || *v == "true");
+}
 
 PaymentStatus StatusFromName(const std::string& name) {
   for (PaymentStatus s :

@@ -61,7 +61,7 @@ Tracking Decode(const Row& r) {
   t.payment_id = r[2].value_or("");
   t.tenant_id = r[3].value_or("");
   t.purchase.state = r[4].value_or("");
-  t.purchase.sent = r[5].value_or("") == "t";
+  t.purchase.sent = r[5].value_or("") == "t" || r[5].value_or("") == "true";
   t.purchase.meta_event_id = r[6].value_or("");
   (void)absl::SimpleAtoi(r[7].value_or("0"), &t.purchase.attempts);
   t.purchase.last_error = r[8].value_or("");

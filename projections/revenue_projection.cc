@@ -243,15 +243,15 @@ class RevenueFold final : public ProjectionFold {
     if (event.type == "tally.tenants.v1.TenantCreated") {
       tenants::v1::TenantCreated created;
       if (!created.ParseFromString(event.payload)) {
-        return absl::DataLossError(
-            absl::StrCat("position ", event.position, ": bad TenantCreated"));
+        return absl::DataLossError(absl::StrCat("position ", event.position, ": payload of ",
+                                                event.type, " does not parse"));
       }
       zone = created.time_zone();
     } else if (event.type == "tally.tenants.v1.TenantTimeZoneSet") {
       tenants::v1::TenantTimeZoneSet set;
       if (!set.ParseFromString(event.payload)) {
-        return absl::DataLossError(
-            absl::StrCat("position ", event.position, ": bad TenantTimeZoneSet"));
+        return absl::DataLossError(absl::StrCat("position ", event.position, ": payload of ",
+                                                event.type, " does not parse"));
       }
       zone = set.time_zone();
     } else {

@@ -1,0 +1,324 @@
+// Projections on real PostgreSQL: live folding equals a fresh fold, before and after a rebuild
+// swap; exactly-once when connections die; one runner per partition across "processes";
+// a poison event stops only its projection and says where.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "app/lifecycle_generator.h"
+#include "ledger/database.h"
+#include "projections/catalog.h"
+#include "projections/rebuild.h"
+#include "projections/runner.h"
+#include "tests/support/pg.h"
+
+namespace tally::projections {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runners for every projection on every partition, as `tally serve` starts them.
+struct Runners {
+  std::vector<std::unique_ptr<Projection>> projections = AllProjections();
+  std::vector<std::unique_ptr<ProjectionRunner>> runners;
+
+  Runners(const std::string& url, int partitions) {
+    for (const auto& projection : projections) {
+      for (int p = 0; p < partitions; ++p) {
+        RunnerOptions options;
+        options.database_url = url;
+        options.partition = p;
+        options.batch_size = 97;
+        options.poll_interval = std::chrono::milliseconds(100);
+        options.lock_retry = std::chrono::milliseconds(100);
+        runners.push_back(std::make_unique<ProjectionRunner>(*projection, options));
+        runners.back()->Start();
+      }
+    }
+  }
+  ~Runners() {
+    for (auto& r : runners) r->Stop();
+  }
+};
+
+std::vector<int64_t> Heads(const std::string& url) {
+  pqxx::connection conn(url);
+  pqxx::read_transaction txn(conn);
+  std::vector<int64_t> heads;
+  for (const auto& row : txn.exec("SELECT position FROM ledger_heads ORDER BY partition_id")) {
+    heads.push_back(row[0].as<int64_t>());
+  }
+  return heads;
+}
+
+// Waits until every projection's checkpoints reach the log's heads.
+void WaitCaughtUp(const std::string& url) {
+  const auto heads = Heads(url);
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    auto status = ReadStatus(url, AllProjections());
+    REQUIRE(status.ok());
+    bool done = true;
+    for (const auto& p : *status) {
+      if (p.partitions.size() != heads.size()) done = false;
+      for (const auto& part : p.partitions) {
+        if (part.checkpoint < heads[part.partition]) done = false;
+      }
+    }
+    if (done) return;
+    REQUIRE_MESSAGE(Clock::now() < deadline, "projections did not catch up");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void AppendLifecycles(const std::string& url, int from, int count, int threads = 4) {
+  auto store = testing::OpenStore(url);
+  app::LifecycleGenerator tenants(1);
+  if (from == 0) {
+    for (auto& t : tenants.Tenants()) {
+      REQUIRE(
+          store->Append({t.tenant_id, t.stream_id, ledger::ExpectedVersion::Any(), t.events, ""})
+              .ok());
+    }
+  }
+  std::atomic<int> next{from};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < threads; ++w) {
+    writers.emplace_back([&, w] {
+      app::LifecycleGenerator generator(100 + w + from);
+      for (int n; (n = next.fetch_add(1)) < from + count;) {
+        app::Lifecycle life = generator.Payment(n);
+        // Each event is its own append, as webhooks and reactors append them.
+        for (auto& event : life.events) {
+          auto result = store->Append(
+              {life.tenant_id, life.stream_id, ledger::ExpectedVersion::Any(), {event}, ""});
+          REQUIRE_MESSAGE(result.ok(), result.status().ToString());
+        }
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+}
+
+void CheckAllEqual(const std::string& url) {
+  for (const auto& projection : AllProjections()) {
+    auto report = VerifyProjection(*projection, url);
+    REQUIRE_MESSAGE(report.ok(), report.status().ToString());
+    for (const auto& table : report->tables) {
+      INFO(projection->name(), " ", table.table, " differs at ",
+           table.differing_keys.empty() ? "" : table.differing_keys[0]);
+      CHECK(table.equal);
+      if (table.table != "anomalies") CHECK(table.live_rows > 0);
+    }
+  }
+}
+
+void LiveEqualsRebuild(int partitions) {
+  auto db = testing::NewDatabase(partitions);
+  Runners runners(db->url(), partitions);
+  AppendLifecycles(db->url(), 0, 300);
+  WaitCaughtUp(db->url());
+  CheckAllEqual(db->url());
+
+  // Rebuild all three while appends continue; live runners pick up from the swapped tables.
+  std::thread more([&] { AppendLifecycles(db->url(), 300, 150, 2); });
+  std::vector<const Projection*> targets;
+  auto all = AllProjections();
+  for (const auto& p : all) targets.push_back(p.get());
+  RebuildOptions options;
+  options.database_url = db->url();
+  options.drop_old = true;
+  auto reports = RebuildProjections(targets, options);
+  more.join();
+  REQUIRE_MESSAGE(reports.ok(), reports.status().ToString());
+  for (const auto& report : *reports) CHECK(report.suffix.find("_v1_r") == 0);
+  WaitCaughtUp(db->url());
+  CheckAllEqual(db->url());
+
+  // Readers use the stable views, which now point at the rebuilt tables.
+  pqxx::connection conn(db->url());
+  pqxx::read_transaction txn(conn);
+  const int64_t views = txn.exec1("SELECT count(*) FROM payments")[0].as<int64_t>();
+  CHECK(views == 450);
+  CHECK(txn.exec1("SELECT count(*) FROM purchase_tracking WHERE purchase_sent AND "
+                  "meta_event_id IS NULL")[0]
+            .as<int64_t>() == 0);
+  CHECK(txn.exec1("SELECT count(*) FROM revenue_daily")[0].as<int64_t>() > 0);
+  CHECK(txn.exec1("SELECT count(*) FROM pg_tables WHERE tablename = 'proj_payments_v1'")[0]
+            .as<int64_t>() == 0);  // dropped on request
+}
+
+TEST_CASE("live projections equal a fresh fold, before and after a rebuild: one partition") {
+  LiveEqualsRebuild(1);
+}
+
+TEST_CASE("live projections equal a fresh fold, before and after a rebuild: four partitions") {
+  LiveEqualsRebuild(4);
+}
+
+TEST_CASE("runner connections killed at random: no event applied twice or skipped") {
+  auto db = testing::NewDatabase(1);
+  Runners runners(db->url(), 1);
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    pqxx::connection admin(db->url());
+    std::mt19937 random(3);
+    while (!done) {
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 40)(random)));
+      pqxx::nontransaction txn(admin);
+      // Kill one projector session (a runner's fold or lock connection).
+      auto killed = txn.exec(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+          "current_database() AND pid <> pg_backend_pid() AND application_name = '' "
+          "AND state IN ('active', 'idle in transaction', 'idle') ORDER BY random() LIMIT 1");
+      if (!killed.empty()) kills.fetch_add(1);
+    }
+  });
+  // The appenders name themselves 'tally-appender-N' and are spared; everything else dies.
+  AppendLifecycles(db->url(), 0, 200, 2);
+  done = true;
+  killer.join();
+  MESSAGE(kills.load(), " sessions killed");
+  CHECK(kills.load() > 10);
+  WaitCaughtUp(db->url());
+  CheckAllEqual(db->url());
+}
+
+TEST_CASE("one runner per projection and partition across processes; the standby takes over") {
+  auto db = testing::NewDatabase(1);
+  auto projection = NewPaymentsProjection();
+  RunnerOptions options;
+  options.database_url = db->url();
+  options.lock_retry = std::chrono::milliseconds(50);
+  options.poll_interval = std::chrono::milliseconds(50);
+  ProjectionRunner first(*projection, options);
+  ProjectionRunner second(*projection, options);
+  first.Start();
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (first.state() != ProjectionRunner::State::kLive && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(first.state() == ProjectionRunner::State::kLive);
+  second.Start();
+  AppendLifecycles(db->url(), 0, 30, 1);
+  while (first.position() < Heads(db->url())[0] && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(first.position() == Heads(db->url())[0]);
+  CHECK(second.state() == ProjectionRunner::State::kStandby);
+  CHECK(second.position() == 0);
+
+  first.Stop();  // its session ends, and with it the advisory lock
+  AppendLifecycles(db->url(), 30, 30, 1);
+  const int64_t head = Heads(db->url())[0];
+  const auto takeover = Clock::now() + std::chrono::seconds(10);
+  while (second.position() < head && Clock::now() < takeover) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(second.state() == ProjectionRunner::State::kLive);
+  CHECK(second.position() == head);
+  second.Stop();
+  auto report = VerifyProjection(*projection, db->url());
+  REQUIRE(report.ok());
+  CHECK(report->equal);
+}
+
+TEST_CASE("a poison event stops only its projection, at its position, with the error") {
+  auto db = testing::NewDatabase(1);
+  Runners runners(db->url(), 1);
+  AppendLifecycles(db->url(), 0, 10, 1);
+  WaitCaughtUp(db->url());
+  // A tenant event whose payload a future or broken writer got wrong; only revenue_daily
+  // folds tenant events.
+  const int64_t poison_position = Heads(db->url())[0] + 1;
+  testing::ExecAsOwner(
+      db->url(),
+      absl::StrCat("SELECT ledger_append_batch(0, position, hash, '\\x", std::string(64, 'a'),
+                   "'::bytea, now(), '{tenant-tenant-0}', '{2}', "
+                   "'{tally.tenants.v1.TenantCreated}', '{NULL}',"
+                   " '{1}', '{3}', '{1}', '{0}', '\\xffffff'::bytea, ''::bytea, '\\x",
+                   std::string(64, 'a'),
+                   "'::bytea, hash, '{}', '{}') FROM ledger_heads WHERE partition_id = 0"));
+  AppendLifecycles(db->url(), 10, 5, 1);
+  const int64_t head = Heads(db->url())[0];
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    auto status = ReadStatus(db->url(), AllProjections());
+    REQUIRE(status.ok());
+    bool settled = true;
+    for (const auto& p : *status) {
+      const auto& part = p.partitions[0];
+      if (p.name == "revenue_daily") {
+        settled = settled && !part.error.empty();
+      } else {
+        settled = settled && part.checkpoint == head;
+      }
+    }
+    if (settled) {
+      for (const auto& p : *status) {
+        const auto& part = p.partitions[0];
+        if (p.name == "revenue_daily") {
+          CHECK(part.error_position == poison_position);
+          CHECK(part.checkpoint == poison_position - 1);  // everything before it is folded
+          CHECK(p.state.find("stopped at partition 0 position") == 0);
+          CHECK(part.error.find("does not parse") != std::string::npos);
+        } else {
+          CHECK(p.state == "live");
+        }
+      }
+      break;
+    }
+    REQUIRE_MESSAGE(Clock::now() < deadline, "projections did not settle");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+TEST_CASE("tally projections status, verify and rebuild from the command line") {
+  auto db = testing::NewDatabase(1);
+  {
+    Runners runners(db->url(), 1);
+    AppendLifecycles(db->url(), 0, 20, 1);
+    WaitCaughtUp(db->url());
+  }
+  const std::string tally = absl::StrCat(testing::TallyBinary(), " --database '", db->url(), "' ");
+  auto status = testing::RunCommand(testing::TallyBinary() + " projections status --database '" +
+                                    db->url() + "'");
+  CHECK(status.exit_code == 0);
+  CHECK(status.output.find("payments v1 (binary v1): live") != std::string::npos);
+  CHECK(status.output.find("lag 0 events") != std::string::npos);
+  auto verify = testing::RunCommand(
+      testing::TallyBinary() + " projections verify revenue_daily --database '" + db->url() + "'");
+  CHECK(verify.exit_code == 0);
+  CHECK(verify.output.find("revenue_daily: equal") != std::string::npos);
+  auto rebuild = testing::RunCommand(
+      testing::TallyBinary() + " projections rebuild payments --database '" + db->url() + "'");
+  CHECK(rebuild.exit_code == 0);
+  CHECK(rebuild.output.find("rebuilt payments into proj_*_v1_r") != std::string::npos);
+  auto unknown = testing::RunCommand(testing::TallyBinary() +
+                                     " projections rebuild nope --database '" + db->url() + "'");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.output.find("unknown projection") != std::string::npos);
+
+  // Tamper with a live row: verify names the key and fails.
+  testing::ExecAsOwner(db->url(),
+                       "UPDATE proj_purchase_tracking_v1 SET attempts = attempts + 7 "
+                       "WHERE stream_id = (SELECT min(stream_id) FROM "
+                       "proj_purchase_tracking_v1)");
+  auto tampered =
+      testing::RunCommand(testing::TallyBinary() +
+                          " projections verify purchase_tracking --database '" + db->url() + "'");
+  CHECK(tampered.exit_code == 1);
+  CHECK(tampered.output.find("purchase_tracking: DIFFERENT") != std::string::npos);
+  CHECK(tampered.output.find("differs: (0,payment-") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace tally::projections
