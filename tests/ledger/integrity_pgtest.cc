@@ -5,9 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <pqxx/pqxx>
 #include <random>
 #include <set>
-#include <pqxx/pqxx>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -184,12 +184,21 @@ TEST_CASE("appender backends killed at random moments: every acknowledged append
   auto store = testing::OpenStore(db->url());
   std::atomic<bool> done{false};
   std::atomic<int> kills{0};
+  std::atomic<int> acknowledged_so_far{0};
   std::thread killer([&] {
     pqxx::connection admin(db->url());
     std::mt19937 random(7);
+    int seen = 0;
     while (!done.load()) {
+      // Let the appender reconnect and make progress between kills (a reconnect takes a few
+      // milliseconds on a loaded machine), then kill at a random moment.
+      if (acknowledged_so_far.load() == seen) {
+        std::this_thread::yield();
+        continue;
+      }
+      seen = acknowledged_so_far.load();
       std::this_thread::sleep_for(
-          std::chrono::microseconds(std::uniform_int_distribution<int>(200, 3000)(random)));
+          std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(random)));
       pqxx::nontransaction txn(admin);
       pqxx::result killed = txn.exec(
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -204,13 +213,15 @@ TEST_CASE("appender backends killed at random moments: every acknowledged append
     threads.emplace_back([&, t] {
       for (int i = 0; i < 150; ++i) {
         const std::string marker = absl::StrCat("t", t, "-", i);
-        auto result = store->Append(Request("tenant", absl::StrCat("payment-", t % 3),
-                                            ExpectedVersion::Any(), {PaymentCreatedEvent(marker)},
-                                            absl::StrCat("key-", marker)));
+        auto result =
+            store->Append(Request("tenant", absl::StrCat("payment-", t % 3), ExpectedVersion::Any(),
+                                  {PaymentCreatedEvent(marker)}, absl::StrCat("key-", marker)));
         std::lock_guard lock(mu);
         if (!result.ok()) {
           CHECK_MESSAGE(result.status().code() == absl::StatusCode::kUnavailable,
                         result.status().ToString());
+        } else {
+          acknowledged_so_far.fetch_add(1);
         }
         outcomes.emplace_back(marker, result.ok());
       }
