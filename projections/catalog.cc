@@ -18,11 +18,11 @@ std::optional<LiveVersion> ReadLiveVersion(pqxx::transaction_base& txn, const st
 }
 
 void CreateTables(pqxx::transaction_base& txn, const Projection& projection,
-                  const std::string& suffix) {
+                  const std::string& suffix, bool primary_keys) {
   for (const auto& spec : projection.tables()) {
     const std::string table = TableName(spec, suffix);
     txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", table));
-    txn.exec(CreateTableSql(spec, table));
+    txn.exec(CreateTableSql(spec, table, primary_keys));
     txn.exec(absl::StrCat("GRANT SELECT ON ", table, " TO ", ledger::kServiceRole));
   }
 }

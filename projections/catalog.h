@@ -32,8 +32,9 @@ std::optional<LiveVersion> ReadLiveVersion(pqxx::transaction_base& txn, const st
                                            bool lock);
 
 // Drops and creates the projection's tables under `suffix`, readable by the service role.
+// Without primary keys for a bulk load, which adds them afterwards.
 void CreateTables(pqxx::transaction_base& txn, const Projection& projection,
-                  const std::string& suffix);
+                  const std::string& suffix, bool primary_keys = true);
 
 // Points the views (payments, revenue_daily, ...) at the tables under `suffix`.
 void PointViews(pqxx::transaction_base& txn, const Projection& projection,

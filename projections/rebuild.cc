@@ -1,6 +1,7 @@
 #include "projections/rebuild.h"
 
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -40,18 +41,45 @@ absl::Status BulkFold(PGconn* raw, const std::vector<ledger::ScanRange>& ranges,
   });
 }
 
-absl::Status CopyAll(PGconn* raw, const Projection& projection, ProjectionFold& fold,
+// Writes every row of `fold` with COPY into the tables under `suffix` (created without primary
+// keys) and then adds the keys, in one transaction on a connection of its own.
+absl::Status CopyAll(const std::string& url, const Projection& projection, ProjectionFold& fold,
                      const std::string& suffix) {
+  auto raw = ledger::ConnectRaw(url, ledger::Session::kProjector);
+  if (!raw.ok()) return raw.status();
   std::vector<std::vector<Row>> rows = fold.AllRows();
   const std::vector<TableSpec> tables = projection.tables();
-  if (absl::Status s = ledger::ExecRaw(raw, "BEGIN"); !s.ok()) return s;
+  if (absl::Status s = ledger::ExecRaw(raw->get(), "BEGIN"); !s.ok()) return s;
   for (size_t i = 0; i < tables.size(); ++i) {
-    if (absl::Status s = CopyRows(raw, tables[i], TableName(tables[i], suffix), rows[i]); !s.ok()) {
-      (void)ledger::ExecRaw(raw, "ROLLBACK");
+    const std::string table = TableName(tables[i], suffix);
+    absl::Status s = CopyRows(raw->get(), tables[i], table, rows[i]);
+    if (s.ok()) s = ledger::ExecRaw(raw->get(), AddPrimaryKeySql(tables[i], table));
+    if (!s.ok()) {
+      (void)ledger::ExecRaw(raw->get(), "ROLLBACK");
       return s;
     }
   }
-  return ledger::ExecRaw(raw, "COMMIT");
+  return ledger::ExecRaw(raw->get(), "COMMIT");
+}
+
+// CopyAll for several projections at once, one thread and connection each.
+absl::Status CopyAllParallel(const std::string& url,
+                             const std::vector<const Projection*>& projections,
+                             std::vector<std::unique_ptr<ProjectionFold>>& folds,
+                             const std::vector<std::string>& suffixes) {
+  std::vector<absl::Status> results(projections.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < projections.size(); ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = CopyAll(url, *projections[i], *folds[i], suffixes[i]);
+      folds[i].reset();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& result : results) {
+    if (!result.ok()) return result;
+  }
+  return absl::OkStatus();
 }
 
 // Folds events after `positions` (moved forward) into the tables under `suffix`, live-style,
@@ -123,7 +151,7 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
         reports[i].suffix =
             absl::StrCat(SuffixFor(projection.version()), "_r", absl::ToUnixSeconds(absl::Now()));
       }
-      CreateTables(txn, projection, reports[i].suffix);
+      CreateTables(txn, projection, reports[i].suffix, /*primary_keys=*/false);
       txn.exec_params("UPDATE projection_state SET rebuilding = $2 WHERE name = $1",
                       projection.name(),
                       absl::StrCat("v", projection.version(), " into proj_*", reports[i].suffix,
@@ -154,18 +182,18 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
   });
   if (!scanned.ok()) return scanned;
   const double read_fold_seconds = Since(start);
-  for (size_t i = 0; i < projections.size(); ++i) {
-    const auto copy_start = Clock::now();
-    if (options.progress)
-      options.progress({events, total, Since(start), "copy " + projections[i]->name()});
-    if (absl::Status s = CopyAll(raw->get(), *projections[i], *folds[i], reports[i].suffix);
-        !s.ok()) {
-      return s;
-    }
-    folds[i].reset();
-    reports[i].events = events;
-    reports[i].read_fold_seconds = read_fold_seconds;
-    reports[i].copy_seconds = Since(copy_start);
+  if (options.progress) options.progress({events, total, Since(start), "copy"});
+  const auto copy_start = Clock::now();
+  std::vector<std::string> suffixes;
+  for (const auto& report : reports) suffixes.push_back(report.suffix);
+  if (absl::Status s = CopyAllParallel(options.database_url, projections, folds, suffixes);
+      !s.ok()) {
+    return s;
+  }
+  for (auto& report : reports) {
+    report.events = events;
+    report.read_fold_seconds = read_fold_seconds;
+    report.copy_seconds = Since(copy_start);
   }
 
   for (size_t i = 0; i < projections.size(); ++i) {
@@ -256,7 +284,7 @@ absl::StatusOr<VerifyReport> VerifyProjection(const Projection& projection,
   const std::string scratch = absl::StrCat("_verify_", absl::ToUnixMicros(absl::Now()));
   try {
     pqxx::work txn(conn);
-    CreateTables(txn, projection, scratch);
+    CreateTables(txn, projection, scratch, /*primary_keys=*/false);
     txn.commit();
   } catch (const std::exception& e) {
     return ledger::StatusFromException(e, "creating scratch tables");
@@ -279,7 +307,7 @@ absl::StatusOr<VerifyReport> VerifyProjection(const Projection& projection,
   auto fold = projection.NewFold();
   int64_t events = 0;
   absl::Status folded = BulkFold(raw->get(), ranges, *fold, events, 0, {}, Clock::now());
-  if (folded.ok()) folded = CopyAll(raw->get(), projection, *fold, scratch);
+  if (folded.ok()) folded = CopyAll(database_url, projection, *fold, scratch);
   if (!folded.ok()) {
     drop_scratch();
     return folded;

@@ -36,8 +36,10 @@ using Row = std::vector<std::optional<std::string>>;
 
 std::string TableName(const TableSpec& spec, const std::string& suffix);
 
-// CREATE TABLE for `spec` under `name`.
-std::string CreateTableSql(const TableSpec& spec, const std::string& name);
+// CREATE TABLE for `spec` under `name`. Bulk loads create it without the primary key and add
+// it after COPY (AddPrimaryKeySql): one sorted index build instead of a row-by-row one.
+std::string CreateTableSql(const TableSpec& spec, const std::string& name, bool primary_key = true);
+std::string AddPrimaryKeySql(const TableSpec& spec, const std::string& name);
 
 // A row's key (its first key_columns values) as one string, for maps.
 std::string KeyOf(const TableSpec& spec, const Row& row);
