@@ -222,35 +222,50 @@ int RunBenchLag(const BenchLagOptions& options) {
     runners.push_back(std::make_unique<projections::ProjectionRunner>(*all[i], runner_options));
     runners.back()->Start();
   }
-  LifecycleGenerator generator(7);
-  std::vector<std::pair<std::string, std::vector<ledger::EventData>>> pending;
-  int64_t payment = 0;
+  // An open-loop load: 8 writers each keep their share of the schedule, so a slow append does
+  // not lower the offered rate. Each event is its own append, as webhooks are.
+  constexpr int kWriters = 8;
   const auto start = Clock::now();
   const int64_t total = static_cast<int64_t>(options.rate) * options.seconds;
-  std::vector<Lifecycle> lives;
-  for (int64_t i = 0; i < total; ++i) {
-    // Interleave several lifecycles so each event is its own append, as webhooks are.
-    if (lives.empty() || lives.front().events.empty()) {
-      if (!lives.empty()) lives.erase(lives.begin());
-      while (lives.size() < 50) lives.push_back(generator.Payment(payment++));
-    }
-    Lifecycle& life = lives[i % lives.size()];
-    if (life.events.empty()) continue;
-    ledger::EventData event = std::move(life.events.front());
-    life.events.erase(life.events.begin());
-    const auto due = start + std::chrono::microseconds(i * 1000000 / options.rate);
-    std::this_thread::sleep_until(due);
-    auto result = (*store)->Append(
-        {life.tenant_id, life.stream_id, ledger::ExpectedVersion::Any(), {std::move(event)}, ""});
-    if (!result.ok()) return Fail(2, std::string(result.status().message()));
-    {
-      std::lock_guard lock(mu);
-      acked[result->positions[0]] = Clock::now();
-    }
-    if (i % options.rate == 0 && i > 0) {
-      std::cerr << absl::StrFormat("lag: %d/%d events appended\n", i, total);
-    }
+  std::atomic<int64_t> appended{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      LifecycleGenerator generator(7 + w);
+      Lifecycle life;
+      int64_t payment = w;
+      size_t next_event = 0;
+      for (int64_t i = w; i < total && !failed; i += kWriters) {
+        while (next_event >= life.events.size()) {
+          life = generator.Payment(payment);
+          payment += kWriters;
+          next_event = 0;
+        }
+        std::this_thread::sleep_until(start +
+                                      std::chrono::microseconds(i * 1000000 / options.rate));
+        auto result = (*store)->Append({life.tenant_id,
+                                        life.stream_id,
+                                        ledger::ExpectedVersion::Any(),
+                                        {life.events[next_event++]},
+                                        ""});
+        if (!result.ok()) {
+          failed = true;
+          std::cerr << "append failed: " << result.status() << "\n";
+          return;
+        }
+        {
+          std::lock_guard lock(mu);
+          acked[result->positions[0]] = Clock::now();
+        }
+        if (appended.fetch_add(1) % (options.rate * 10) == 0) {
+          std::cerr << absl::StrFormat("lag: %d/%d events appended\n", appended.load(), total);
+        }
+      }
+    });
   }
+  for (auto& writer : writers) writer.join();
+  if (failed) return Fail(2, "appends failed");
   const int64_t head = [&] {
     std::lock_guard lock(mu);
     int64_t h = 0;
