@@ -1,5 +1,9 @@
 #include "projections/rebuild.h"
 
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -112,6 +116,80 @@ std::pair<int64_t, std::string> Digest(pqxx::transaction_base& txn, const std::s
   return {row[0].as<int64_t>(), row[1].as<std::string>()};
 }
 
+// Feeds the same batches of events to several folds, each on its own thread. Push blocks
+// while a fold is more than a few batches behind; the first error stops everything.
+class FoldPipeline {
+ public:
+  static constexpr size_t kBatch = 4096;
+  using Batch = std::shared_ptr<const std::vector<ledger::RecordedEvent>>;
+
+  explicit FoldPipeline(std::vector<std::unique_ptr<ProjectionFold>>& folds)
+      : queues_(folds.size()) {
+    for (size_t i = 0; i < folds.size(); ++i) {
+      threads_.emplace_back([this, i, &fold = *folds[i]] { Run(i, fold); });
+    }
+  }
+  ~FoldPipeline() { (void)Finish(); }
+
+  absl::Status Push(std::vector<ledger::RecordedEvent> events) {
+    Batch batch = std::make_shared<const std::vector<ledger::RecordedEvent>>(std::move(events));
+    std::unique_lock lock(mu_);
+    for (auto& queue : queues_) {
+      space_.wait(lock, [&] { return queue.size() < 8 || !error_.ok(); });
+      if (!error_.ok()) return error_;
+      queue.push_back(batch);
+    }
+    work_.notify_all();
+    return absl::OkStatus();
+  }
+
+  // Waits for every fold to apply everything pushed; the first error, if any.
+  absl::Status Finish() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    work_.notify_all();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+ private:
+  void Run(size_t index, ProjectionFold& fold) {
+    for (;;) {
+      Batch batch;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return !queues_[index].empty() || done_ || !error_.ok(); });
+        if (!error_.ok() || queues_[index].empty()) return;
+        batch = std::move(queues_[index].front());
+        queues_[index].pop_front();
+      }
+      space_.notify_all();
+      for (const auto& event : *batch) {
+        if (absl::Status status = fold.Apply(event); !status.ok()) {
+          std::lock_guard lock(mu_);
+          if (error_.ok()) error_ = status;
+          space_.notify_all();
+          work_.notify_all();
+          return;
+        }
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::condition_variable space_;
+  std::vector<std::deque<Batch>> queues_;
+  bool done_ = false;
+  absl::Status error_;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 absl::StatusOr<RebuildReport> RebuildProjection(const Projection& projection,
@@ -171,15 +249,23 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
   std::vector<std::unique_ptr<ProjectionFold>> folds;
   for (const Projection* projection : projections) folds.push_back(projection->NewFold());
   int64_t events = 0;
+  // The scan decodes COPY data on this thread; each fold runs on a thread of its own, fed the
+  // same batches, so reading and folding overlap.
+  FoldPipeline pipeline(folds);
+  std::vector<ledger::RecordedEvent> batch;
   absl::Status scanned = ledger::ScanLog(raw->get(), ranges, [&](ledger::RecordedEvent&& event) {
-    for (auto& fold : folds) {
-      if (absl::Status status = fold->Apply(event); !status.ok()) return status;
+    batch.push_back(std::move(event));
+    if (batch.size() == FoldPipeline::kBatch) {
+      if (absl::Status s = pipeline.Push(std::move(batch)); !s.ok()) return s;
+      batch = {};
     }
     if (++events % 100000 == 0 && options.progress) {
       options.progress({events, total, Since(start), "read+fold"});
     }
     return absl::OkStatus();
   });
+  if (scanned.ok() && !batch.empty()) scanned = pipeline.Push(std::move(batch));
+  if (absl::Status folded = pipeline.Finish(); scanned.ok()) scanned = folded;
   if (!scanned.ok()) return scanned;
   const double read_fold_seconds = Since(start);
   if (options.progress) options.progress({events, total, Since(start), "copy"});
