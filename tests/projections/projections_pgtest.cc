@@ -288,7 +288,6 @@ TEST_CASE("tally projections status, verify and rebuild from the command line") 
     AppendLifecycles(db->url(), 0, 20, 1);
     WaitCaughtUp(db->url());
   }
-  const std::string tally = absl::StrCat(testing::TallyBinary(), " --database '", db->url(), "' ");
   auto status = testing::RunCommand(testing::TallyBinary() + " projections status --database '" +
                                     db->url() + "'");
   CHECK(status.exit_code == 0);
