@@ -10,7 +10,7 @@ PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 TALLY_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config clang-format
   libpqxx-dev libpq-dev libboost-dev libprotobuf-dev protobuf-compiler libabsl-dev
-  libspdlog-dev libssl-dev doctest-dev libcli11-dev tzdata
+  libspdlog-dev libssl-dev doctest-dev libcli11-dev libsimdjson-dev tzdata
   postgresql-15
 )
 
