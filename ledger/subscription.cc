@@ -1,9 +1,5 @@
 #include "ledger/subscription.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <pqxx/pqxx>
 
@@ -25,28 +21,20 @@ constexpr const char* kSaveCheckpointSql =
 
 Subscription::Subscription(SubscriptionOptions options, EventBatchHandler handler)
     : options_(std::move(options)), handler_(std::move(handler)) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   position_ = options_.start_after;
 }
 
-Subscription::~Subscription() {
-  Stop();
-  if (wake_fd_ >= 0) close(wake_fd_);
-}
+Subscription::~Subscription() { Stop(); }
 
 void Subscription::Start() {
-  uint64_t pending_wakes = 0;
-  [[maybe_unused]] ssize_t n = read(wake_fd_, &pending_wakes, sizeof pending_wakes);
+  wakeup_.Reset();
   stopping_ = false;
   thread_ = std::thread([this] { Run(); });
 }
 
 void Subscription::Stop() {
   stopping_ = true;
-  if (wake_fd_ >= 0) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
+  wakeup_.Notify();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -65,7 +53,7 @@ void Subscription::Run() {
       std::lock_guard lock(mu_);
       status_ = status;
     }
-    WaitForWake(-1, backoff);
+    wakeup_.Wait(-1, backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
 }
@@ -95,7 +83,7 @@ absl::Status Subscription::Follow() {
         batch = ReadEventsAfter(txn, options_.partition, position_.load(), options_.batch_size);
       }
       if (batch.empty()) {
-        WaitForWake(conn.sock(), options_.poll_interval);
+        wakeup_.Wait(conn.sock(), options_.poll_interval);
         conn.get_notifs();
         continue;
       }
@@ -119,14 +107,6 @@ absl::Status Subscription::Follow() {
   } catch (const std::exception& e) {
     return StatusFromException(e, "following the log");
   }
-}
-
-void Subscription::WaitForWake(int socket, std::chrono::milliseconds timeout) {
-  pollfd fds[2];
-  int n = 0;
-  fds[n++] = {wake_fd_, POLLIN, 0};
-  if (socket >= 0) fds[n++] = {socket, POLLIN, 0};
-  poll(fds, n, static_cast<int>(timeout.count()));
 }
 
 }  // namespace tally::ledger

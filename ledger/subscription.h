@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "ledger/event.h"
+#include "ledger/wakeup.h"
 
 namespace tally::ledger {
 
@@ -62,13 +63,12 @@ class Subscription {
   void Run();
   // Returns when stopped or the connection fails (its status).
   absl::Status Follow();
-  void WaitForWake(int socket, std::chrono::milliseconds timeout);
 
   const SubscriptionOptions options_;
   const EventBatchHandler handler_;
   std::atomic<int64_t> position_{0};
   std::atomic<bool> stopping_{false};
-  int wake_fd_ = -1;
+  Wakeup wakeup_;
   mutable std::mutex mu_;
   absl::Status status_;
   std::thread thread_;

@@ -1,5 +1,6 @@
 #include "projections/payment_row.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -162,6 +163,18 @@ PaymentState DecodePayment(const Row& r) {
   s.purchase.sent_at_us = ParseTimestamp(r[33]);
   s.last_position = Int(r[34]);
   return s;
+}
+
+std::vector<Row> PaymentStreamKeys(const std::vector<ledger::RecordedEvent>& batch) {
+  std::vector<Row> keys;
+  absl::flat_hash_set<std::string> seen;
+  for (const auto& event : batch) {
+    if (!IsPaymentStream(event.stream_id)) continue;
+    if (seen.insert(absl::StrCat(event.partition, "\x1f", event.stream_id)).second) {
+      keys.push_back({std::to_string(event.partition), event.stream_id});
+    }
+  }
+  return keys;
 }
 
 Row EncodeAnomaly(int partition, const std::string& stream_id, const Anomaly& anomaly) {

@@ -13,6 +13,10 @@ const TableSpec& AnomaliesTable();
 Row EncodePayment(const PaymentState& state);
 PaymentState DecodePayment(const Row& row);
 
+// The (partition_id, stream_id) keys of the payment streams in `batch`, each once: what a live
+// fold of the batch loads.
+std::vector<Row> PaymentStreamKeys(const std::vector<ledger::RecordedEvent>& batch);
+
 Row EncodeAnomaly(int partition, const std::string& stream_id, const Anomaly& anomaly);
 
 // Parses PostgreSQL's text form of a timestamptz in a UTC session ("2026-11-18 11:06:40+00",

@@ -19,14 +19,7 @@ class PaymentsFold final : public ProjectionFold {
  public:
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
-    std::vector<Row> keys;
-    absl::flat_hash_set<std::string> seen;
-    for (const auto& event : batch) {
-      if (!IsPaymentStream(event.stream_id)) continue;
-      if (seen.insert(StateKey(event.partition, event.stream_id)).second) {
-        keys.push_back({std::to_string(event.partition), event.stream_id});
-      }
-    }
+    const std::vector<Row> keys = PaymentStreamKeys(batch);
     for (auto& [key, row] :
          LoadRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), keys)) {
       PaymentState state = DecodePayment(row);

@@ -73,14 +73,7 @@ class PurchaseFold final : public ProjectionFold {
  public:
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
-    std::vector<Row> keys;
-    absl::flat_hash_set<std::string> seen;
-    for (const auto& event : batch) {
-      if (!IsPaymentStream(event.stream_id)) continue;
-      if (seen.insert(Key(event)).second) {
-        keys.push_back({std::to_string(event.partition), event.stream_id});
-      }
-    }
+    const std::vector<Row> keys = PaymentStreamKeys(batch);
     for (auto& [key, row] :
          LoadRows(txn, PurchaseTable(), TableName(PurchaseTable(), suffix), keys)) {
       Tracking t = Decode(row);

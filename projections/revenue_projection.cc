@@ -121,14 +121,7 @@ class RevenueFold final : public ProjectionFold {
  public:
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
-    std::vector<Row> payment_keys;
-    absl::flat_hash_set<std::string> seen;
-    for (const auto& event : batch) {
-      if (!IsPaymentStream(event.stream_id)) continue;
-      if (seen.insert(Key(event.partition, event.stream_id)).second) {
-        payment_keys.push_back({std::to_string(event.partition), event.stream_id});
-      }
-    }
+    const std::vector<Row> payment_keys = PaymentStreamKeys(batch);
     for (auto& [key, row] :
          LoadRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), payment_keys)) {
       Entry entry;

@@ -1,9 +1,5 @@
 #include "projections/runner.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <pqxx/pqxx>
 
@@ -28,35 +24,25 @@ constexpr const char* kRecordPoison =
 }  // namespace
 
 ProjectionRunner::ProjectionRunner(const Projection& projection, RunnerOptions options)
-    : projection_(projection), options_(std::move(options)) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-}
+    : projection_(projection), options_(std::move(options)) {}
 
-ProjectionRunner::~ProjectionRunner() {
-  Stop();
-  if (wake_fd_ >= 0) close(wake_fd_);
-}
+ProjectionRunner::~ProjectionRunner() { Stop(); }
 
 void ProjectionRunner::Start() {
+  wakeup_.Reset();
   stopping_ = false;
   thread_ = std::thread([this] { Run(); });
 }
 
 void ProjectionRunner::Stop() {
   stopping_ = true;
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+  wakeup_.Notify();
   if (thread_.joinable()) thread_.join();
 }
 
 absl::Status ProjectionRunner::error() const {
   std::lock_guard lock(mu_);
   return error_;
-}
-
-void ProjectionRunner::Wait(int socket, std::chrono::milliseconds timeout) {
-  pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {socket, POLLIN, 0}};
-  poll(fds, socket >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
 }
 
 void ProjectionRunner::Run() {
@@ -67,7 +53,7 @@ void ProjectionRunner::Run() {
       std::lock_guard lock(mu_);
       error_ = status;
     }
-    Wait(-1, options_.lock_retry);
+    wakeup_.Wait(-1, options_.lock_retry);
   }
 }
 
@@ -115,7 +101,7 @@ absl::Status ProjectionRunner::Follow() {
         batch = ledger::ReadEventsAfter(txn, partition, position_.load(), options_.batch_size);
       }
       if (batch.empty()) {
-        Wait(conn.sock(), options_.poll_interval);
+        wakeup_.Wait(conn.sock(), options_.poll_interval);
         conn.get_notifs();
         continue;
       }
@@ -129,7 +115,7 @@ absl::Status ProjectionRunner::Follow() {
         if (!live.has_value() || live->version != projection_.version()) {
           state_ = State::kWaitingForRebuild;
           txn.abort();
-          Wait(-1, options_.lock_retry);
+          wakeup_.Wait(-1, options_.lock_retry);
           break;
         }
         state_ = State::kLive;

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "ledger/wakeup.h"
 #include "projections/projection.h"
 
 namespace tally::projections {
@@ -59,14 +60,13 @@ class ProjectionRunner {
   void Run();
   // Returns when stopped, stopped by poison (error set) or on a connection error.
   absl::Status Follow();
-  void Wait(int socket, std::chrono::milliseconds timeout);
 
   const Projection& projection_;
   const RunnerOptions options_;
   std::atomic<State> state_{State::kStarting};
   std::atomic<int64_t> position_{0};
   std::atomic<bool> stopping_{false};
-  int wake_fd_ = -1;
+  ledger::Wakeup wakeup_;
   mutable std::mutex mu_;
   absl::Status error_;
   std::thread thread_;
