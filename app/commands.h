@@ -29,6 +29,21 @@ int RunEvents(const EventsOptions& options);
 
 int RunAuditVerify(const std::string& database_url);
 
+// Prints the new tenant's id and its webhook URL token (shown once).
+int RunTenantsCreate(const std::string& database_url, const std::string& name,
+                     const std::string& time_zone);
+
+struct GatewaysSetOptions {
+  std::string database_url;
+  std::string tenant;
+  std::string gateway;
+  std::string secret;
+  std::string api_key;
+  std::string base_url;
+};
+// Needs TALLY_MASTER_KEY; secrets are sealed and never printed.
+int RunGatewaysSet(const GatewaysSetOptions& options);
+
 int RunProjectionsStatus(const std::string& database_url);
 // version 0: the version this binary folds.
 int RunProjectionsRebuild(const std::string& database_url, const std::string& name, int version,

@@ -76,6 +76,37 @@ int main(int argc, char** argv) {
       "event.");
   AddDatabaseOption(verify, &audit_url);
 
+  std::string tenants_url;
+  std::string tenant_name;
+  std::string tenant_zone = "America/Sao_Paulo";
+  auto* tenants_cmd = app.add_subcommand("tenants", "Sellers using Tally.");
+  tenants_cmd->require_subcommand(1);
+  auto* tenants_create = tenants_cmd->add_subcommand(
+      "create", "Create a tenant; prints its id and its webhook URL token (shown only once).");
+  AddDatabaseOption(tenants_create, &tenants_url);
+  tenants_create->add_option("--name", tenant_name, "Display name")->required();
+  tenants_create->add_option("--time-zone", tenant_zone, "IANA zone for local days")
+      ->capture_default_str();
+
+  tally::app::GatewaysSetOptions gateways_options;
+  auto* gateways_cmd = app.add_subcommand("gateways", "A tenant's payment gateways.");
+  gateways_cmd->require_subcommand(1);
+  auto* gateways_set = gateways_cmd->add_subcommand(
+      "set",
+      "Enable or reconfigure a gateway for a tenant. Secrets are sealed with TALLY_MASTER_KEY "
+      "and never printed or logged.");
+  AddDatabaseOption(gateways_set, &gateways_options.database_url);
+  gateways_set->add_option("--tenant", gateways_options.tenant, "Tenant id")->required();
+  gateways_set
+      ->add_option("--gateway", gateways_options.gateway,
+                   "pushinpay | paradise | atomopay | mercadopago | stripe")
+      ->required();
+  gateways_set->add_option("--secret", gateways_options.secret,
+                           "Webhook signing secret (Stripe, Mercado Pago) or the value of the "
+                           "x-webhook-secret header (unsigned gateways)");
+  gateways_set->add_option("--api-key", gateways_options.api_key, "API key for polls and charges");
+  gateways_set->add_option("--base-url", gateways_options.base_url, "API base URL");
+
   std::string projections_url;
   std::string projection_name;
   int projection_version = 0;
@@ -173,6 +204,14 @@ int main(int argc, char** argv) {
   if (*verify) {
     if (int rc = RequireDatabase(audit_url)) return rc;
     return tally::app::RunAuditVerify(audit_url);
+  }
+  if (*tenants_create) {
+    if (int rc = RequireDatabase(tenants_url)) return rc;
+    return tally::app::RunTenantsCreate(tenants_url, tenant_name, tenant_zone);
+  }
+  if (*gateways_set) {
+    if (int rc = RequireDatabase(gateways_options.database_url)) return rc;
+    return tally::app::RunGatewaysSet(gateways_options);
   }
   if (*projections_status || *projections_rebuild || *projections_verify) {
     if (int rc = RequireDatabase(projections_url)) return rc;

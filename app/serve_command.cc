@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include <pqxx/pqxx>
@@ -10,28 +11,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "app/commands.h"
+#include "gateways/secret_box.h"
 #include "http/server.h"
+#include "http/webhook_ingestion.h"
 #include "ledger/database.h"
+#include "ledger/event_store.h"
 #include "ledger/migration.h"
 #include "projections/projection.h"
 #include "projections/runner.h"
 
 namespace tally::app {
-namespace {
-
-http::HttpResponse HandleRequest(const http::HttpRequest& request) {
-  const std::string path = request.target.substr(0, request.target.find('?'));
-  if (path == "/healthz") {
-    if (request.method != "GET" && request.method != "HEAD") {
-      return http::JsonError(405, "method_not_allowed", "use GET");
-    }
-    return {200, "application/json", "{\"status\":\"ok\"}"};
-  }
-  return http::JsonError(404, "not_found", "no route for " + path);
-}
-
-}  // namespace
-
 int RunServe(const ServeOptions& options) {
   const size_t colon = options.listen.rfind(':');
   uint32_t port = 0;
@@ -91,15 +80,34 @@ int RunServe(const ServeOptions& options) {
   }
 
   std::unique_ptr<http::Server> server;
+  std::unique_ptr<ledger::EventStore> store;
+  std::unique_ptr<http::WebhookIngestion> ingestion;
+  ledger::SystemClock clock;
   if (http_role) {
+    const char* master_key = std::getenv("TALLY_MASTER_KEY");
+    if (master_key == nullptr) {
+      return Fail(2, "TALLY_MASTER_KEY is not set (64 hex digits; it seals gateway secrets)");
+    }
+    auto box = gateways::SecretBox::FromHex(master_key);
+    if (!box.ok()) return Fail(2, std::string(box.status().message()));
+    ledger::EventStoreOptions store_options;
+    store_options.database_url = options.database_url;
+    auto opened = ledger::EventStore::Open(std::move(store_options));
+    if (!opened.ok()) return Fail(2, std::string(opened.status().message()));
+    store = std::move(*opened);
+    ingestion = std::make_unique<http::WebhookIngestion>(*store, std::move(*box), clock,
+                                                         options.database_url);
     http::ServerOptions server_options;
     server_options.host = options.listen.substr(0, colon);
     server_options.port = static_cast<uint16_t>(port);
-    auto started = http::Server::Start(server_options, HandleRequest);
+    http::WebhookIngestion* handler = ingestion.get();
+    auto started = http::Server::Start(server_options, [handler](const http::HttpRequest& r) {
+      return http::RouteRequest(r, handler);
+    });
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);
     std::cout << "tally serving on http://" << server_options.host << ":" << server->port()
-              << " (GET /healthz)" << std::endl;
+              << " (GET /healthz, POST /webhooks/<gateway>/<token>)" << std::endl;
   }
 
   int signal_number = 0;

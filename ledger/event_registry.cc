@@ -59,6 +59,7 @@ EventRegistry EventRegistry::Default() {
            payments::v1::UpsellCancelled::descriptor(),
            tenants::v1::TenantCreated::descriptor(),
            tenants::v1::TenantTimeZoneSet::descriptor(),
+           tenants::v1::GatewayConfigured::descriptor(),
        }) {
     registry.types_.insert(d->full_name());
   }

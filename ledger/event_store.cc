@@ -154,6 +154,25 @@ absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadStream(const std::str
   }
 }
 
+absl::StatusOr<std::optional<RecordedEvent>> EventStore::FindByIdempotencyKey(
+    const std::string& key) {
+  auto lease = readers_->Acquire();
+  if (!lease.ok()) return lease.status();
+  try {
+    pqxx::read_transaction txn(**lease);
+    // One probe of the (partition_id, idempotency_key) index per partition.
+    pqxx::result rows = txn.exec_params(
+        absl::StrCat("SELECT ", kEventColumns,
+                     " FROM events WHERE partition_id = ANY(SELECT generate_series(0, $2 - 1)) "
+                     "AND idempotency_key = $1 LIMIT 1"),
+        key, partition_count());
+    if (rows.empty()) return std::optional<RecordedEvent>();
+    return std::optional<RecordedEvent>(RecordedEventFromRow(rows[0]));
+  } catch (const std::exception& e) {
+    return StatusFromException(e, "looking up an idempotency key");
+  }
+}
+
 absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadPartition(int partition,
                                                                      int64_t after_position,
                                                                      size_t limit) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ class EventStore {
   // Up to `limit` events of `partition` with position > after_position, in position order.
   absl::StatusOr<std::vector<RecordedEvent>> ReadPartition(int partition, int64_t after_position,
                                                            size_t limit);
+
+  // The event that carries idempotency key `key` (the first event of its append), in any
+  // partition; nullopt when no append used it.
+  absl::StatusOr<std::optional<RecordedEvent>> FindByIdempotencyKey(const std::string& key);
 
   int partition_count() const { return static_cast<int>(appenders_.size()); }
   int PartitionFor(const std::string& tenant_key) const;

@@ -1,0 +1,192 @@
+#include "http/webhook_ingestion.h"
+
+#include <openssl/rand.h>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gateways/adapter.h"
+#include "gateways/tenant_directory.h"
+#include "gateways/webhook_crypto.h"
+#include "ledger/event_json.h"
+#include "ledger/limits.h"
+#include "tally/ledger/v1/metadata.pb.h"
+
+namespace tally::http {
+namespace {
+
+namespace pb = payments::v1;
+
+constexpr int kKeptRejections = 10000;
+
+// Headers that carry credentials are never stored.
+bool IsSecretHeader(absl::string_view name) {
+  return name == "x-webhook-secret" || name == "authorization" || name == "cookie";
+}
+
+std::string NewRequestId() {
+  unsigned char bytes[8];
+  RAND_bytes(bytes, sizeof bytes);
+  return absl::StrCat("req_", absl::BytesToHexString(
+                                  absl::string_view(reinterpret_cast<char*>(bytes), 8)));
+}
+
+// A key usable as an idempotency key: the gateway's event id when it has a usable one.
+std::string IdempotencyKey(const std::string& gateway, const std::string& event_id,
+                           const std::string& body) {
+  bool usable = !event_id.empty() && event_id.size() <= 120;
+  for (unsigned char c : event_id) {
+    usable = usable && c > 0x20 && c < 0x7f && c != ledger::kIdempotencySuffixSeparator;
+  }
+  if (usable) return absl::StrCat("webhook:", gateway, ":", event_id);
+  return absl::StrCat("webhook:", gateway, ":body:", gateways::Sha256Hex(body));
+}
+
+std::string Header(const HttpRequest& request, absl::string_view name) {
+  for (const auto& [key, value] : request.headers) {
+    if (absl::EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
+
+}  // namespace
+
+WebhookIngestion::WebhookIngestion(ledger::EventStore& store, gateways::SecretBox box,
+                                   const ledger::Clock& clock, const std::string& database_url)
+    : store_(store),
+      box_(std::move(box)),
+      clock_(clock),
+      rejections_(database_url, ledger::Session::kService, 2) {}
+
+void WebhookIngestion::RecordRejection(const std::string& gateway, const std::string& tenant_id,
+                                       const std::string& reason, const HttpRequest& request,
+                                       const std::string& request_id) {
+  auto lease = rejections_.Acquire();
+  if (!lease.ok()) return;  // the 401 stands whether or not it could be recorded
+  try {
+    pqxx::work txn(**lease);
+    pqxx::result id = txn.exec_params(
+        "INSERT INTO webhook_rejections (gateway, tenant_id, reason, remote_address, request_id, "
+        "body_sha256, body_bytes) VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7) RETURNING id",
+        gateway, tenant_id, reason, request.remote_address, request_id,
+        gateways::Sha256Hex(request.body), static_cast<int>(request.body.size()));
+    txn.exec_params("DELETE FROM webhook_rejections WHERE id <= $1",
+                    id[0][0].as<int64_t>() - kKeptRejections);
+    txn.commit();
+  } catch (const std::exception&) {
+    // Recording is best effort; the rejection itself was already decided.
+  }
+}
+
+HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::string& gateway,
+                                      const std::string& token) {
+  const std::string request_id = NewRequestId();
+  const gateways::GatewayAdapter* adapter = gateways::FindAdapter(gateway);
+  if (adapter == nullptr) {
+    return JsonError(404, "unknown_gateway", "no gateway named \"" + gateway + "\"");
+  }
+  if (request.method != "POST") return JsonError(405, "method_not_allowed", "use POST");
+  const std::string content_type = absl::AsciiStrToLower(Header(request, "content-type"));
+  const bool form = absl::StrContains(content_type, "application/x-www-form-urlencoded");
+  const bool json = absl::StrContains(content_type, "application/json");
+  const bool accepts_form = gateway == "pushinpay";
+  if (!(json || (form && accepts_form)) && !(gateway == "mercadopago" && request.body.empty())) {
+    return JsonError(415, "unsupported_media_type",
+                     absl::StrCat(gateway, " webhooks are application/json",
+                                  accepts_form ? " or application/x-www-form-urlencoded" : ""));
+  }
+
+  auto tenant = gateways::ResolveWebhookToken(store_, box_, token, gateway);
+  if (!tenant.ok()) {
+    if (tenant.status().code() == absl::StatusCode::kUnavailable) {
+      return JsonError(503, "database_unavailable", "try again");
+    }
+    RecordRejection(gateway, "", std::string(tenant.status().message()), request, request_id);
+    return JsonError(401, "unauthorized", "unknown webhook URL or gateway not configured");
+  }
+
+  gateways::WebhookRequest webhook;
+  const size_t question = request.target.find('?');
+  if (question != std::string::npos) webhook.query_string = request.target.substr(question + 1);
+  for (const auto& [name, value] : request.headers) {
+    webhook.headers.emplace_back(absl::AsciiStrToLower(name), value);
+  }
+  webhook.content_type = content_type;
+  webhook.body = request.body;
+  webhook.now_s = clock_.NowMicros() / 1000000;
+  auto parsed = adapter->ParseWebhook(webhook, tenant->credentials);
+  if (!parsed.ok()) {
+    if (parsed.status().code() == absl::StatusCode::kUnauthenticated) {
+      RecordRejection(gateway, tenant->tenant_id, std::string(parsed.status().message()), request,
+                      request_id);
+      return JsonError(401, "bad_signature", std::string(parsed.status().message()));
+    }
+    return JsonError(400, "bad_body", std::string(parsed.status().message()));
+  }
+
+  pb::GatewayWebhookReceived received;
+  received.set_gateway(gateway);
+  received.set_tenant_id(tenant->tenant_id);
+  received.set_raw_body(request.body);
+  for (const auto& [name, value] : webhook.headers) {
+    if (IsSecretHeader(name)) continue;
+    auto* header = received.add_headers();
+    header->set_name(name);
+    header->set_value(value);
+  }
+  received.set_content_type(content_type);
+  received.set_query_string(webhook.query_string);
+  received.set_authenticity(parsed->authenticity);
+  *received.mutable_observation() = parsed->observation;
+  ledger::v1::Metadata metadata;
+  metadata.set_correlation_id(request_id);
+  metadata.set_source(ledger::v1::SOURCE_WEBHOOK);
+  metadata.set_actor(gateway);
+  metadata.set_request_id(request_id);
+  metadata.set_received_at_us(clock_.NowMicros());
+  metadata.set_remote_address(request.remote_address);
+
+  const std::string stream = absl::StrCat("payment-", gateway, "-", parsed->transaction_id);
+  auto appended = store_.Append(
+      {tenant->tenant_id, stream, ledger::ExpectedVersion::Any(),
+       {{"tally.payments.v1.GatewayWebhookReceived", received.SerializeAsString(),
+         metadata.SerializeAsString()}},
+       IdempotencyKey(gateway, parsed->event_id, request.body)});
+  if (!appended.ok()) {
+    if (appended.status().code() == absl::StatusCode::kUnavailable) {
+      return JsonError(503, "database_unavailable", "the notification was not recorded: retry");
+    }
+    if (appended.status().code() == absl::StatusCode::kInvalidArgument) {
+      return JsonError(400, "bad_body", std::string(appended.status().message()));
+    }
+    return JsonError(500, "internal", "the notification was not recorded");
+  }
+  return {200, "application/json",
+          absl::StrCat("{\"status\":\"recorded\",\"stream\":", ledger::JsonQuote(stream),
+                       ",\"position\":", appended->positions[0],
+                       ",\"duplicate\":", appended->duplicate ? "true" : "false",
+                       ",\"request_id\":\"", request_id, "\"}")};
+}
+
+HttpResponse RouteRequest(const HttpRequest& request, WebhookIngestion* ingestion) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  if (path == "/healthz") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return JsonError(405, "method_not_allowed", "use GET");
+    }
+    return {200, "application/json", "{\"status\":\"ok\"}"};
+  }
+  if (absl::StartsWith(path, "/webhooks/") && ingestion != nullptr) {
+    std::vector<std::string> parts = absl::StrSplit(path.substr(10), '/');
+    if (parts.size() == 2 && !parts[0].empty() && !parts[1].empty()) {
+      return ingestion->Handle(request, parts[0], parts[1]);
+    }
+  }
+  return JsonError(404, "not_found", "no route for " + path);
+}
+
+}  // namespace tally::http
