@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -106,6 +107,8 @@ HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::str
       return JsonError(503, "database_unavailable", "try again");
     }
     RecordRejection(gateway, "", std::string(tenant.status().message()), request, request_id);
+    spdlog::warn("webhook rejected request_id={} gateway={} remote={} reason=\"{}\"", request_id,
+                 gateway, request.remote_address, std::string(tenant.status().message()));
     return JsonError(401, "unauthorized", "unknown webhook URL or gateway not configured");
   }
 
@@ -123,6 +126,9 @@ HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::str
     if (parsed.status().code() == absl::StatusCode::kUnauthenticated) {
       RecordRejection(gateway, tenant->tenant_id, std::string(parsed.status().message()), request,
                       request_id);
+      spdlog::warn("webhook rejected request_id={} gateway={} tenant={} remote={} reason=\"{}\"",
+                   request_id, gateway, tenant->tenant_id, request.remote_address,
+                   std::string(parsed.status().message()));
       return JsonError(401, "bad_signature", std::string(parsed.status().message()));
     }
     return JsonError(400, "bad_body", std::string(parsed.status().message()));
@@ -157,6 +163,9 @@ HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::str
          metadata.SerializeAsString()}},
        IdempotencyKey(gateway, parsed->event_id, request.body)});
   if (!appended.ok()) {
+    spdlog::error("webhook not recorded request_id={} gateway={} tenant={} stream={} error=\"{}\"",
+                  request_id, gateway, tenant->tenant_id, stream,
+                  std::string(appended.status().message()));
     if (appended.status().code() == absl::StatusCode::kUnavailable) {
       return JsonError(503, "database_unavailable", "the notification was not recorded: retry");
     }
@@ -165,6 +174,10 @@ HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::str
     }
     return JsonError(500, "internal", "the notification was not recorded");
   }
+  spdlog::info("webhook recorded request_id={} gateway={} tenant={} stream={} position={} "
+               "duplicate={} authenticity={}",
+               request_id, gateway, tenant->tenant_id, stream, appended->positions[0],
+               appended->duplicate, pb::Authenticity_Name(parsed->authenticity));
   return {200, "application/json",
           absl::StrCat("{\"status\":\"recorded\",\"stream\":", ledger::JsonQuote(stream),
                        ",\"position\":", appended->positions[0],
