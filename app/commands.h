@@ -66,6 +66,16 @@ struct BenchLagOptions {
 };
 int RunBenchLag(const BenchLagOptions& options);
 
+struct BenchIngestOptions {
+  std::string database_url;
+  int connections = 64;
+  int seconds = 10;
+  bool json = false;
+  bool pgbench = true;
+};
+// Exit 1 when the 2xx answers and the new events differ, or a request failed.
+int RunBenchIngest(const BenchIngestOptions& options);
+
 struct BenchAppendOptions {
   std::string database_url;
   int64_t events = 100000;

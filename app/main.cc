@@ -187,6 +187,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bench_lag->add_flag("--json", bench_lag_options.json, "Last line: one JSON object of results");
 
+  tally::app::BenchIngestOptions bench_ingest_options;
+  auto* bench_ingest = bench->add_subcommand(
+      "ingest",
+      "Start a server on a scratch database and post signed Stripe webhooks for distinct "
+      "transactions over keep-alive connections; requests/s, p50/p99, 2xx answers and new "
+      "events (they must be equal), next to pgbench's single-row INSERT at the same concurrency.");
+  AddDatabaseOption(bench_ingest, &bench_ingest_options.database_url);
+  bench_ingest
+      ->add_option("--connections", bench_ingest_options.connections, "Keep-alive connections")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  bench_ingest->add_option("--seconds", bench_ingest_options.seconds, "Duration")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  bench_ingest->add_flag("--json", bench_ingest_options.json,
+                         "Last line: one JSON object of results");
+  bench_ingest->add_flag("--pgbench,!--no-pgbench", bench_ingest_options.pgbench,
+                         "Run (default) or skip the pgbench baseline");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*migrate) {
@@ -221,6 +240,10 @@ int main(int argc, char** argv) {
                                                drop_old);
     }
     return tally::app::RunProjectionsVerify(projections_url, projection_name);
+  }
+  if (*bench_ingest) {
+    if (int rc = RequireDatabase(bench_ingest_options.database_url)) return rc;
+    return tally::app::RunBenchIngest(bench_ingest_options);
   }
   if (*bench_lag) {
     if (int rc = RequireDatabase(bench_lag_options.database_url)) return rc;

@@ -101,9 +101,10 @@ int RunServe(const ServeOptions& options) {
     server_options.host = options.listen.substr(0, colon);
     server_options.port = static_cast<uint16_t>(port);
     http::WebhookIngestion* handler = ingestion.get();
-    auto started = http::Server::Start(server_options, [handler](const http::HttpRequest& r) {
-      return http::RouteRequest(r, handler);
-    });
+    auto started = http::Server::Start(
+        server_options, [handler](const http::HttpRequest& r, http::Responder respond) {
+          http::RouteRequest(r, handler, std::move(respond));
+        });
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);
     std::cout << "tally serving on http://" << server_options.host << ":" << server->port()

@@ -40,11 +40,12 @@ absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const std::str
   created.set_name(name);
   created.set_time_zone(time_zone);
   created.set_webhook_token_sha256(Sha256Hex(tenant.webhook_token));
-  auto result = store.Append({tenant.tenant_id, "tenant-" + tenant.tenant_id,
-                              ledger::ExpectedVersion::NoStream(),
-                              {{"tally.tenants.v1.TenantCreated", created.SerializeAsString(),
-                                AdminMetadata()}},
-                              TokenKey(tenant.webhook_token)});
+  auto result = store.Append(
+      {tenant.tenant_id,
+       "tenant-" + tenant.tenant_id,
+       ledger::ExpectedVersion::NoStream(),
+       {{"tally.tenants.v1.TenantCreated", created.SerializeAsString(), AdminMetadata()}},
+       TokenKey(tenant.webhook_token)});
   if (!result.ok()) return result.status();
   return tenant;
 }
@@ -52,9 +53,9 @@ absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const std::str
 absl::Status ConfigureGateway(ledger::EventStore& store, const SecretBox& box,
                               const std::string& tenant_id, const GatewaySettings& settings) {
   if (FindAdapter(settings.gateway) == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown gateway \"", settings.gateway,
-        "\" (pushinpay, paradise, atomopay, mercadopago, stripe)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown gateway \"", settings.gateway,
+                     "\" (pushinpay, paradise, atomopay, mercadopago, stripe)"));
   }
   auto stream = store.ReadStream(tenant_id, "tenant-" + tenant_id);
   if (!stream.ok()) return stream.status();
@@ -72,10 +73,12 @@ absl::Status ConfigureGateway(ledger::EventStore& store, const SecretBox& box,
     if (!sealed.ok()) return sealed.status();
     configured.set_api_key_sealed(*sealed);
   }
-  auto result = store.Append({tenant_id, "tenant-" + tenant_id, ledger::ExpectedVersion::Any(),
-                              {{"tally.tenants.v1.GatewayConfigured",
-                                configured.SerializeAsString(), AdminMetadata()}},
-                              ""});
+  auto result = store.Append(
+      {tenant_id,
+       "tenant-" + tenant_id,
+       ledger::ExpectedVersion::Any(),
+       {{"tally.tenants.v1.GatewayConfigured", configured.SerializeAsString(), AdminMetadata()}},
+       ""});
   return result.status();
 }
 

@@ -115,14 +115,24 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = message.keep_alive();
 
     shared_->in_flight.Enter();
-    net::post(shared_->workers,
-              [self = shared_from_this(), request = std::move(request), keep_alive]() mutable {
-                HttpResponse response = self->shared_->handler(request);
-                net::post(self->stream_.get_executor(),
-                          [self, response = std::move(response), keep_alive]() mutable {
-                            self->Reply(std::move(response), keep_alive, /*counted=*/true);
-                          });
-              });
+    net::post(shared_->workers, [self = shared_from_this(), request = std::move(request),
+                                 keep_alive]() mutable {
+      Responder respond = [self, keep_alive](HttpResponse response) {
+        net::post(self->stream_.get_executor(),
+                  [self, response = std::move(response), keep_alive]() mutable {
+                    self->Reply(std::move(response), keep_alive, /*counted=*/true);
+                  });
+      };
+      try {
+        self->shared_->handler(request, std::move(respond));
+      } catch (const std::exception& e) {
+        // A handler that throws has not answered; answer for it so the request is not lost.
+        net::post(self->stream_.get_executor(), [self, keep_alive] {
+          self->Reply(JsonError(500, "internal", "the request could not be handled"), keep_alive,
+                      /*counted=*/true);
+        });
+      }
+    });
   }
 
   void Reply(HttpResponse response, bool keep_alive, bool counted = false) {

@@ -4,7 +4,10 @@
 // and write its HttpResponse. Keep-alive is honoured.
 //
 // The handler runs on the server's worker pool, never on an I/O thread, so it may block on the
-// database. Stop() stops accepting, lets in-flight requests finish, and joins every thread.
+// database; it answers by calling the responder exactly once, from any thread and at any time
+// (e.g. when an append it queued is durable), so a worker need not wait for the database.
+// Stop() stops accepting, waits until every request read has been answered and written, and
+// joins every thread.
 // Beast stays out of this header so that including it is cheap.
 
 #include <chrono>
@@ -29,7 +32,8 @@ struct ServerOptions {
   size_t max_connections = 1024;
 };
 
-using Handler = std::function<HttpResponse(const HttpRequest&)>;
+using Responder = std::function<void(HttpResponse)>;
+using Handler = std::function<void(const HttpRequest&, Responder)>;
 
 class Server {
  public:

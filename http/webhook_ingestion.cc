@@ -2,8 +2,8 @@
 
 #include <openssl/rand.h>
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -32,8 +32,8 @@ bool IsSecretHeader(absl::string_view name) {
 std::string NewRequestId() {
   unsigned char bytes[8];
   RAND_bytes(bytes, sizeof bytes);
-  return absl::StrCat("req_", absl::BytesToHexString(
-                                  absl::string_view(reinterpret_cast<char*>(bytes), 8)));
+  return absl::StrCat("req_",
+                      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), 8)));
 }
 
 // A key usable as an idempotency key: the gateway's event id when it has a usable one.
@@ -83,33 +83,53 @@ void WebhookIngestion::RecordRejection(const std::string& gateway, const std::st
   }
 }
 
-HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::string& gateway,
-                                      const std::string& token) {
+absl::StatusOr<gateways::ResolvedTenant> WebhookIngestion::Resolve(const std::string& token,
+                                                                   const std::string& gateway) {
+  constexpr int64_t kTtlUs = 5 * 1000000;
+  const std::string key = absl::StrCat(gateways::Sha256Hex(token), ":", gateway);
+  const int64_t now = clock_.NowMicros();
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && it->second.expires_us > now) return it->second.tenant;
+  }
+  auto resolved = gateways::ResolveWebhookToken(store_, box_, token, gateway);
+  if (resolved.ok()) {
+    std::lock_guard lock(cache_mu_);
+    if (cache_.size() > 100000) cache_.clear();
+    cache_[key] = {*resolved, now + kTtlUs};
+  }
+  return resolved;
+}
+
+void WebhookIngestion::Handle(const HttpRequest& request, const std::string& gateway,
+                              const std::string& token, Responder respond) {
   const std::string request_id = NewRequestId();
   const gateways::GatewayAdapter* adapter = gateways::FindAdapter(gateway);
   if (adapter == nullptr) {
-    return JsonError(404, "unknown_gateway", "no gateway named \"" + gateway + "\"");
+    return respond(JsonError(404, "unknown_gateway", "no gateway named \"" + gateway + "\""));
   }
-  if (request.method != "POST") return JsonError(405, "method_not_allowed", "use POST");
+  if (request.method != "POST") return respond(JsonError(405, "method_not_allowed", "use POST"));
   const std::string content_type = absl::AsciiStrToLower(Header(request, "content-type"));
   const bool form = absl::StrContains(content_type, "application/x-www-form-urlencoded");
   const bool json = absl::StrContains(content_type, "application/json");
   const bool accepts_form = gateway == "pushinpay";
   if (!(json || (form && accepts_form)) && !(gateway == "mercadopago" && request.body.empty())) {
-    return JsonError(415, "unsupported_media_type",
-                     absl::StrCat(gateway, " webhooks are application/json",
-                                  accepts_form ? " or application/x-www-form-urlencoded" : ""));
+    return respond(
+        JsonError(415, "unsupported_media_type",
+                  absl::StrCat(gateway, " webhooks are application/json",
+                               accepts_form ? " or application/x-www-form-urlencoded" : "")));
   }
 
-  auto tenant = gateways::ResolveWebhookToken(store_, box_, token, gateway);
+  auto tenant = Resolve(token, gateway);
   if (!tenant.ok()) {
     if (tenant.status().code() == absl::StatusCode::kUnavailable) {
-      return JsonError(503, "database_unavailable", "try again");
+      return respond(JsonError(503, "database_unavailable", "try again"));
     }
     RecordRejection(gateway, "", std::string(tenant.status().message()), request, request_id);
     spdlog::warn("webhook rejected request_id={} gateway={} remote={} reason=\"{}\"", request_id,
                  gateway, request.remote_address, std::string(tenant.status().message()));
-    return JsonError(401, "unauthorized", "unknown webhook URL or gateway not configured");
+    return respond(JsonError(401, "unauthorized", "unknown webhook URL or gateway not configured"));
   }
 
   gateways::WebhookRequest webhook;
@@ -129,9 +149,9 @@ HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::str
       spdlog::warn("webhook rejected request_id={} gateway={} tenant={} remote={} reason=\"{}\"",
                    request_id, gateway, tenant->tenant_id, request.remote_address,
                    std::string(parsed.status().message()));
-      return JsonError(401, "bad_signature", std::string(parsed.status().message()));
+      return respond(JsonError(401, "bad_signature", std::string(parsed.status().message())));
     }
-    return JsonError(400, "bad_body", std::string(parsed.status().message()));
+    return respond(JsonError(400, "bad_body", std::string(parsed.status().message())));
   }
 
   pb::GatewayWebhookReceived received;
@@ -157,49 +177,60 @@ HttpResponse WebhookIngestion::Handle(const HttpRequest& request, const std::str
   metadata.set_remote_address(request.remote_address);
 
   const std::string stream = absl::StrCat("payment-", gateway, "-", parsed->transaction_id);
-  auto appended = store_.Append(
-      {tenant->tenant_id, stream, ledger::ExpectedVersion::Any(),
-       {{"tally.payments.v1.GatewayWebhookReceived", received.SerializeAsString(),
-         metadata.SerializeAsString()}},
-       IdempotencyKey(gateway, parsed->event_id, request.body)});
-  if (!appended.ok()) {
-    spdlog::error("webhook not recorded request_id={} gateway={} tenant={} stream={} error=\"{}\"",
-                  request_id, gateway, tenant->tenant_id, stream,
-                  std::string(appended.status().message()));
-    if (appended.status().code() == absl::StatusCode::kUnavailable) {
-      return JsonError(503, "database_unavailable", "the notification was not recorded: retry");
-    }
-    if (appended.status().code() == absl::StatusCode::kInvalidArgument) {
-      return JsonError(400, "bad_body", std::string(appended.status().message()));
-    }
-    return JsonError(500, "internal", "the notification was not recorded");
-  }
-  spdlog::info("webhook recorded request_id={} gateway={} tenant={} stream={} position={} "
-               "duplicate={} authenticity={}",
-               request_id, gateway, tenant->tenant_id, stream, appended->positions[0],
-               appended->duplicate, pb::Authenticity_Name(parsed->authenticity));
-  return {200, "application/json",
-          absl::StrCat("{\"status\":\"recorded\",\"stream\":", ledger::JsonQuote(stream),
-                       ",\"position\":", appended->positions[0],
-                       ",\"duplicate\":", appended->duplicate ? "true" : "false",
-                       ",\"request_id\":\"", request_id, "\"}")};
+  ledger::AppendRequest append{tenant->tenant_id,
+                               stream,
+                               ledger::ExpectedVersion::Any(),
+                               {{"tally.payments.v1.GatewayWebhookReceived",
+                                 received.SerializeAsString(), metadata.SerializeAsString()}},
+                               IdempotencyKey(gateway, parsed->event_id, request.body)};
+  const std::string tenant_id = tenant->tenant_id;
+  const std::string authenticity = pb::Authenticity_Name(parsed->authenticity);
+  store_.AppendAsync(
+      std::move(append), [respond = std::move(respond), request_id, gateway, tenant_id, stream,
+                          authenticity](absl::StatusOr<ledger::AppendResult> appended) {
+        if (!appended.ok()) {
+          spdlog::error(
+              "webhook not recorded request_id={} gateway={} tenant={} stream={} "
+              "error=\"{}\"",
+              request_id, gateway, tenant_id, stream, std::string(appended.status().message()));
+          switch (appended.status().code()) {
+            case absl::StatusCode::kUnavailable:
+              return respond(JsonError(503, "database_unavailable",
+                                       "the notification was not recorded: retry"));
+            case absl::StatusCode::kInvalidArgument:
+              return respond(JsonError(400, "bad_body", std::string(appended.status().message())));
+            default:
+              return respond(JsonError(500, "internal", "the notification was not recorded"));
+          }
+        }
+        spdlog::info(
+            "webhook recorded request_id={} gateway={} tenant={} stream={} position={} "
+            "duplicate={} authenticity={}",
+            request_id, gateway, tenant_id, stream, appended->positions[0], appended->duplicate,
+            authenticity);
+        respond({200, "application/json",
+                 absl::StrCat("{\"status\":\"recorded\",\"stream\":", ledger::JsonQuote(stream),
+                              ",\"position\":", appended->positions[0],
+                              ",\"duplicate\":", appended->duplicate ? "true" : "false",
+                              ",\"request_id\":\"", request_id, "\"}")});
+      });
 }
 
-HttpResponse RouteRequest(const HttpRequest& request, WebhookIngestion* ingestion) {
+void RouteRequest(const HttpRequest& request, WebhookIngestion* ingestion, Responder respond) {
   const std::string path = request.target.substr(0, request.target.find('?'));
   if (path == "/healthz") {
     if (request.method != "GET" && request.method != "HEAD") {
-      return JsonError(405, "method_not_allowed", "use GET");
+      return respond(JsonError(405, "method_not_allowed", "use GET"));
     }
-    return {200, "application/json", "{\"status\":\"ok\"}"};
+    return respond({200, "application/json", "{\"status\":\"ok\"}"});
   }
   if (absl::StartsWith(path, "/webhooks/") && ingestion != nullptr) {
     std::vector<std::string> parts = absl::StrSplit(path.substr(10), '/');
     if (parts.size() == 2 && !parts[0].empty() && !parts[1].empty()) {
-      return ingestion->Handle(request, parts[0], parts[1]);
+      return ingestion->Handle(request, parts[0], parts[1], std::move(respond));
     }
   }
-  return JsonError(404, "not_found", "no route for " + path);
+  respond(JsonError(404, "not_found", "no route for " + path));
 }
 
 }  // namespace tally::http

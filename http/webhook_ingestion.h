@@ -10,13 +10,19 @@
 // the ledger); 415 a content type the gateway does not send; 400 a body that does not parse;
 // 503 database unavailable, so the gateway retries.
 //
-// Handle blocks on the database: call it from a worker thread. Thread-safe.
+// Handle blocks on the database: call it from a worker thread. Thread-safe. A tenant's
+// credentials are cached for 5 s after use.
 
 #include <memory>
 #include <string>
 
+#include <mutex>
+
+#include "absl/container/flat_hash_map.h"
 #include "gateways/secret_box.h"
+#include "gateways/tenant_directory.h"
 #include "http/message.h"
+#include "http/server.h"
 #include "ledger/clock.h"
 #include "ledger/connection_pool.h"
 #include "ledger/event_store.h"
@@ -28,21 +34,33 @@ class WebhookIngestion {
   WebhookIngestion(ledger::EventStore& store, gateways::SecretBox box, const ledger::Clock& clock,
                    const std::string& database_url);
 
-  HttpResponse Handle(const HttpRequest& request, const std::string& gateway,
-                      const std::string& token);
+  // Answers through `respond`, once; after queueing the append it returns without waiting.
+  void Handle(const HttpRequest& request, const std::string& gateway, const std::string& token,
+              Responder respond);
 
  private:
   void RecordRejection(const std::string& gateway, const std::string& tenant_id,
                        const std::string& reason, const HttpRequest& request,
                        const std::string& request_id);
 
+  // Tenant credentials by (token, gateway), kept for a few seconds so that a burst of webhooks
+  // costs one append each, not two more reads; a reconfigured gateway applies within that time.
+  absl::StatusOr<gateways::ResolvedTenant> Resolve(const std::string& token,
+                                                   const std::string& gateway);
+
   ledger::EventStore& store_;
   const gateways::SecretBox box_;
+  std::mutex cache_mu_;
+  struct Cached {
+    gateways::ResolvedTenant tenant;
+    int64_t expires_us;
+  };
+  absl::flat_hash_map<std::string, Cached> cache_;
   const ledger::Clock& clock_;
   ledger::ConnectionPool rejections_;
 };
 
 // The router of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>.
-HttpResponse RouteRequest(const HttpRequest& request, WebhookIngestion* ingestion);
+void RouteRequest(const HttpRequest& request, WebhookIngestion* ingestion, Responder respond);
 
 }  // namespace tally::http

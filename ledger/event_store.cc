@@ -134,6 +134,15 @@ absl::StatusOr<AppendResult> EventStore::Append(AppendRequest request) {
   return appenders_[partition]->Append(std::move(request));
 }
 
+void EventStore::AppendAsync(AppendRequest request, AppendCallback done) {
+  if (absl::Status status = ValidateAppend(request, options_.registry); !status.ok()) {
+    done(status);
+    return;
+  }
+  const int partition = PartitionFor(request.tenant_key);
+  appenders_[partition]->AppendAsync(std::move(request), std::move(done));
+}
+
 absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadStream(const std::string& tenant_key,
                                                                   const std::string& stream_id) {
   auto lease = readers_->Acquire();

@@ -46,6 +46,10 @@ class EventStore {
   // positions with duplicate = true.
   absl::StatusOr<AppendResult> Append(AppendRequest request);
 
+  // Append without blocking; see PartitionAppender::AppendAsync. Validation errors are
+  // reported through `done` on the calling thread.
+  void AppendAsync(AppendRequest request, AppendCallback done);
+
   // The stream's events in version order (empty when the stream does not exist).
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(const std::string& tenant_key,
                                                         const std::string& stream_id);

@@ -136,7 +136,7 @@ struct PartitionAppender::Connection {
 
 struct PartitionAppender::Pending {
   AppendRequest request;
-  std::promise<absl::StatusOr<AppendResult>> done;
+  AppendCallback done;
 };
 
 PartitionAppender::PartitionAppender(std::string database_url, int partition, const Clock& clock,
@@ -157,16 +157,26 @@ PartitionAppender::~PartitionAppender() {
 }
 
 absl::StatusOr<AppendResult> PartitionAppender::Append(AppendRequest request) {
+  std::promise<absl::StatusOr<AppendResult>> answer;
+  auto result = answer.get_future();
+  AppendAsync(std::move(request),
+              [&answer](absl::StatusOr<AppendResult> r) { answer.set_value(std::move(r)); });
+  return result.get();
+}
+
+void PartitionAppender::AppendAsync(AppendRequest request, AppendCallback done) {
   auto pending = std::make_unique<Pending>();
   pending->request = std::move(request);
-  auto answer = pending->done.get_future();
+  pending->done = std::move(done);
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return absl::UnavailableError("the appender is shutting down");
+    if (stopping_) {
+      pending->done(absl::UnavailableError("the appender is shutting down"));
+      return;
+    }
     queue_.push_back(std::move(pending));
   }
   wake_.notify_one();
-  return answer.get();
 }
 
 void PartitionAppender::Run() {
@@ -385,10 +395,10 @@ void PartitionAppender::Forget() {
 
 void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch) {
   auto answer_all = [&](std::vector<absl::StatusOr<AppendResult>>& answers) {
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(answers[i]));
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->done(std::move(answers[i]));
   };
   auto fail_all = [&](const absl::Status& status) {
-    for (auto& pending : batch) pending->done.set_value(status);
+    for (auto& pending : batch) pending->done(status);
   };
   // With a fault-injection hook the write runs in an explicit transaction so the hook can act
   // between the head lock and COMMIT; otherwise the write statement commits by itself.

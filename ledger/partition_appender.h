@@ -50,6 +50,8 @@ class transaction_base;
 
 namespace tally::ledger {
 
+using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
+
 struct AppenderOptions {
   // Most events written by one transaction.
   size_t max_batch_events = 2000;
@@ -72,6 +74,10 @@ class PartitionAppender {
   // version conflict), Unavailable (database unreachable or commit outcome unknown: retry with
   // the same idempotency key), FailedPrecondition (partition not initialised), Internal.
   absl::StatusOr<AppendResult> Append(AppendRequest request);
+
+  // As Append, without blocking: `done` is called exactly once, on the appender's thread (or
+  // on the caller's if the appender is shutting down). It must be quick and must not append.
+  void AppendAsync(AppendRequest request, AppendCallback done);
 
  private:
   struct Pending;

@@ -36,8 +36,9 @@ struct Harness {
   explicit Harness(ServerOptions options = {}) {
     options.port = 0;
     WebhookIngestion* handler = ingestion.get();
-    auto started = Server::Start(
-        options, [handler](const HttpRequest& r) { return RouteRequest(r, handler); });
+    auto started = Server::Start(options, [handler](const HttpRequest& r, Responder respond) {
+      RouteRequest(r, handler, std::move(respond));
+    });
     REQUIRE(started.ok());
     server = std::move(*started);
     auto tenant = gateways::CreateTenant(*store, "Loja", "America/Sao_Paulo");
