@@ -16,9 +16,9 @@
 #include <regex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include <spdlog/spdlog.h>
 
 #include "absl/time/clock.h"
 #include "app/commands.h"
@@ -101,8 +101,8 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   auto box = gateways::SecretBox::FromHex(kBenchKey);
   auto tenant = gateways::CreateTenant(**store, "bench", "America/Sao_Paulo");
   if (!tenant.ok()) return Fail(2, std::string(tenant.status().message()));
-  if (absl::Status s = gateways::ConfigureGateway(**store, *box, tenant->tenant_id,
-                                                  {"stripe", kSecret, "", ""});
+  if (absl::Status s =
+          gateways::ConfigureGateway(**store, *box, tenant->tenant_id, {"stripe", kSecret, "", ""});
       !s.ok()) {
     return Fail(2, std::string(s.message()));
   }
@@ -112,8 +112,8 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   server_options.port = 0;
   server_options.worker_threads = 4;  // handlers queue appends and return
   server_options.max_connections = options.connections + 16;
-  auto server = http::Server::Start(
-      server_options, [&](const http::HttpRequest& r, http::Responder respond) {
+  auto server =
+      http::Server::Start(server_options, [&](const http::HttpRequest& r, http::Responder respond) {
         http::RouteRequest(r, &ingestion, std::move(respond));
       });
   if (!server.ok()) return Fail(2, std::string(server.status().message()));
@@ -147,12 +147,12 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   std::function<void(std::shared_ptr<Connection>)> send = [&](std::shared_ptr<Connection> c) {
     if (Clock::now() >= end) return;
     const int64_t n = next.fetch_add(1);
-    const std::string body = absl::StrCat(
-        R"({"id":"evt_bench_)", n, R"(","object":"event","created":1795000000,)",
-        R"("data":{"object":{"id":"pi_bench_)", n,
-        R"(","object":"payment_intent","amount":4990,"amount_received":4990,)",
-        R"("currency":"brl","status":"succeeded","metadata":{"order":"bench"}}},)",
-        R"("type":"payment_intent.succeeded"})");
+    const std::string body =
+        absl::StrCat(R"({"id":"evt_bench_)", n, R"(","object":"event","created":1795000000,)",
+                     R"("data":{"object":{"id":"pi_bench_)", n,
+                     R"(","object":"payment_intent","amount":4990,"amount_received":4990,)",
+                     R"("currency":"brl","status":"succeeded","metadata":{"order":"bench"}}},)",
+                     R"("type":"payment_intent.succeeded"})");
     const int64_t t = absl::ToUnixSeconds(absl::Now());
     c->request = {bhttp::verb::post, target, 11};
     c->request.set(bhttp::field::host, "127.0.0.1");
@@ -201,8 +201,9 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   std::thread progress([&] {
     while (Clock::now() < end) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      std::cerr << absl::StrFormat("  %d requests ok, %.0f/s\n", ok.load(),
-                                   ok.load() / std::chrono::duration<double>(Clock::now() - start).count());
+      std::cerr << absl::StrFormat(
+          "  %d requests ok, %.0f/s\n", ok.load(),
+          ok.load() / std::chrono::duration<double>(Clock::now() - start).count());
     }
   });
   for (auto& client : clients) client.join();

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <pqxx/pqxx>
 
 #include "absl/strings/numbers.h"
@@ -44,6 +47,13 @@ int RunServe(const ServeOptions& options) {
       return Fail(2, "unknown role \"" + std::string(role) + "\" (roles: http, projections)");
     }
   }
+
+  // Logs go through a background thread that drops the oldest lines when it cannot keep up:
+  // a stalled stdout (a full pipe, a stuck collector) must never stall an append.
+  spdlog::init_thread_pool(65536, 1);
+  spdlog::set_default_logger(std::make_shared<spdlog::async_logger>(
+      "tally", std::make_shared<spdlog::sinks::stdout_sink_mt>(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::overrun_oldest));
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop_signals;
@@ -116,6 +126,8 @@ int RunServe(const ServeOptions& options) {
   std::cerr << "tally: signal " << signal_number << ", draining" << std::endl;
   if (server) server->Stop();
   for (auto& runner : runners) runner->Stop();
+  store.reset();  // finishes queued appends
+  spdlog::shutdown();
   return 0;
 }
 

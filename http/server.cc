@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -169,6 +170,7 @@ class BeastServer final : public Server {
   BeastServer(ServerOptions options, Handler handler)
       : shared_(std::make_shared<Shared>(std::move(options), std::move(handler))),
         ioc_(shared_->options.io_threads),
+        work_(net::make_work_guard(ioc_)),
         acceptor_(net::make_strand(ioc_)) {}
 
   ~BeastServer() override { Stop(); }
@@ -213,6 +215,7 @@ class BeastServer final : public Server {
       acceptor_.close(ignored);
     });
     shared_->in_flight.WaitIdle();
+    work_.reset();
     ioc_.stop();
     for (auto& thread : io_threads_) thread.join();
     shared_->workers.join();
@@ -241,6 +244,9 @@ class BeastServer final : public Server {
 
   std::shared_ptr<Shared> shared_;
   net::io_context ioc_;
+  // Keeps the I/O threads running while answers are still to come: during a drain no socket
+  // operation may be pending while a handler works on a response.
+  net::executor_work_guard<net::io_context::executor_type> work_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> io_threads_;
   uint16_t port_ = 0;

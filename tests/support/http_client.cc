@@ -18,12 +18,14 @@ using tcp = net::ip::tcp;
 HttpReply Exchange(int port, bhttp::request<bhttp::string_body> request) {
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
-  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+  HttpReply reply;
+  beast::error_code ec;
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)),
+                 ec);
+  if (ec) return reply;  // refused: status 0
   request.set(bhttp::field::host, "127.0.0.1");
   request.prepare_payload();
-  beast::error_code ec;
   bhttp::write(stream, request, ec);
-  HttpReply reply;
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(16 << 20);
