@@ -101,10 +101,14 @@ int main(int argc, char** argv) {
       ->add_option("--gateway", gateways_options.gateway,
                    "pushinpay | paradise | atomopay | mercadopago | stripe")
       ->required();
-  gateways_set->add_option("--secret", gateways_options.secret,
-                           "Webhook signing secret (Stripe, Mercado Pago) or the value of the "
-                           "x-webhook-secret header (unsigned gateways)");
-  gateways_set->add_option("--api-key", gateways_options.api_key, "API key for polls and charges");
+  gateways_set
+      ->add_option("--secret", gateways_options.secret,
+                   "Webhook signing secret (Stripe, Mercado Pago) or the value of the "
+                   "x-webhook-secret header (unsigned gateways); prefer the environment "
+                   "variable, which stays out of the process list and shell history")
+      ->envname("TALLY_GATEWAY_SECRET");
+  gateways_set->add_option("--api-key", gateways_options.api_key, "API key for polls and charges")
+      ->envname("TALLY_GATEWAY_API_KEY");
   gateways_set->add_option("--base-url", gateways_options.base_url, "API base URL");
 
   std::string projections_url;
