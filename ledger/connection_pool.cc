@@ -29,7 +29,10 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
 
 void ConnectionPool::Release(std::unique_ptr<pqxx::connection> conn) {
   std::lock_guard lock(mu_);
-  if (conn->is_open()) {
+  // libpqxx 6.4 still calls a connection "open" after the server dropped it; libpq has closed
+  // its socket by then. Keeping such a connection would fail every later lease (a database
+  // restart would never heal), so only live sockets go back to the pool.
+  if (conn->is_open() && conn->sock() >= 0) {
     idle_.push_back(std::move(conn));
   } else {
     --open_;

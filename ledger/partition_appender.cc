@@ -48,7 +48,8 @@ constexpr const char* kWriteBatchSql =
     " $8::text[], $9::text[], $10::int[], $11::int[], $12::int[], $13::int[], $14, $15, $16,"
     " $17, $18::text[], $19::int[])";
 
-// A batch whose plan keeps being invalidated is planned again at most this many times.
+// A batch whose plan keeps being invalidated, or whose connection keeps dropping before it is
+// written, is tried at most this many times.
 constexpr int kMaxPlanAttempts = 50;
 // The stream-version cache is dropped when it grows past this many streams.
 constexpr size_t kMaxKnownStreams = 200000;
@@ -200,7 +201,7 @@ void PartitionAppender::Run() {
 }
 
 absl::Status PartitionAppender::EnsureConnection() {
-  if (conn_ && conn_->conn->is_open()) return absl::OkStatus();
+  if (conn_ && conn_->conn->is_open() && conn_->conn->sock() >= 0) return absl::OkStatus();
   conn_.reset();
   Forget();
   auto conn = Connect(database_url_, Session::kService);
@@ -410,6 +411,9 @@ void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch)
     Snapshot snapshot;
     Plan plan;
     bool write_sent = false;
+    // Whether the server answered the write before the connection was lost (only possible in
+    // the explicit-transaction mode, where COMMIT is a second round trip).
+    bool write_answered = false;
     try {
       if (optimistic) {
         snapshot = SnapshotFromCache(batch);
@@ -433,6 +437,7 @@ void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch)
       if (explicit_transaction) {
         pqxx::work txn(conn);
         written = WriteRows(txn, plan);
+        write_answered = true;
         if (written) {
           options_.before_commit(conn.backendpid());
           write_sent = true;
@@ -475,6 +480,10 @@ void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch)
         last_recorded_at_us_ = plan.rows.back().recorded_at_us;
         return answer_all(plan.answers);
       }
+      // Verified as not written, and lost before the server even answered the write (typically
+      // a connection the server dropped while it was idle): write it again on a fresh one.
+      // Lost after the server took the batch, the callers hear of it and decide.
+      if (committed.ok() && !write_answered) continue;
       return fail_all(
           committed.ok()
               ? absl::UnavailableError("the database connection was lost during the append; "
@@ -485,8 +494,9 @@ void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch)
                     committed.status().message(), "): retry with the same idempotency key")));
     }
   }
-  fail_all(absl::UnavailableError(absl::StrCat("partition ", partition_, " kept changing under ",
-                                               kMaxPlanAttempts, " plans of this batch: retry")));
+  fail_all(absl::UnavailableError(
+      absl::StrCat("partition ", partition_, ": the batch was not written in ", kMaxPlanAttempts,
+                   " attempts (the head kept moving or connections kept dropping): retry")));
 }
 
 absl::StatusOr<bool> PartitionAppender::BatchCommitted(int64_t last_position,

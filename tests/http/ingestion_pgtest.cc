@@ -197,5 +197,28 @@ TEST_CASE("limits: body over 1 MiB is 413, headers over 16 KiB are 431, a slow c
   CHECK(received.empty());
 }
 
+TEST_CASE("database unavailable: 503 so the gateway retries; recovered, the retry is recorded") {
+  Harness h;
+  const std::string body = StripeBody("evt_503", "pi_U1");
+  const std::string db_name = h.db->name();
+  // Cut the database off: no new connections, existing ones terminated.
+  testing::ExecAsOwner(testing::AdminUrl(),
+                       "ALTER DATABASE " + db_name + " WITH ALLOW_CONNECTIONS false");
+  testing::ExecAsOwner(
+      testing::AdminUrl(),
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db_name + "'");
+  auto down = testing::HttpPost(h.port(), "/webhooks/stripe/" + h.token, body,
+                                StripeHeaders(body, Now(), "whsec_test"));
+  CHECK(down.status == 503);
+  CHECK(down.body.find("\"code\":\"database_unavailable\"") != std::string::npos);
+
+  testing::ExecAsOwner(testing::AdminUrl(),
+                       "ALTER DATABASE " + db_name + " WITH ALLOW_CONNECTIONS true");
+  auto retried = testing::HttpPost(h.port(), "/webhooks/stripe/" + h.token, body,
+                                   StripeHeaders(body, Now(), "whsec_test"));
+  CHECK(retried.status == 200);
+  CHECK(h.Stream("payment-stripe-pi_U1").size() == 1);
+}
+
 }  // namespace
 }  // namespace tally::http

@@ -126,7 +126,9 @@ TEST_CASE("the appender's connection killed mid-batch: errors, nothing half-writ
     if (batches.fetch_add(1) % 5 != 4) return;
     pqxx::connection admin(admin_url);
     pqxx::nontransaction txn(admin);
-    txn.exec_params("SELECT pg_terminate_backend($1)", backend_pid);
+    // pg_terminate_backend only signals; wait until the backend is gone, so that COMMIT
+    // really meets a dead connection.
+    txn.exec_params("SELECT pg_terminate_backend($1, 5000)", backend_pid);
     kills.fetch_add(1);
   };
   auto store = testing::OpenStore(db->url(), options);
