@@ -5,16 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <pqxx/pqxx>
-#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "app/commands.h"
-#include "app/process.h"
+#include "app/pgbench_baseline.h"
 #include "ledger/database.h"
 #include "ledger/event_store.h"
 #include "ledger/scratch_database.h"
@@ -67,65 +65,6 @@ double Percentile(std::vector<double>& values, double p) {
   const size_t index = std::min(values.size() - 1, static_cast<size_t>(p * values.size()));
   std::nth_element(values.begin(), values.begin() + index, values.end());
   return values[index];
-}
-
-struct PgbenchResult {
-  double tps = 0;
-  double latency_ms = 0;
-};
-
-absl::StatusOr<PgbenchResult> RunPgbench(const BenchAppendOptions& options, const std::string& url,
-                                         int64_t transactions) {
-  const std::string pgbench =
-      options.pgbench_path.empty()
-          ? FindExecutable("pgbench", {"/usr/lib/postgresql/15/bin/pgbench"})
-          : options.pgbench_path;
-  if (pgbench.empty()) return absl::NotFoundError("pgbench not found (use --pgbench-path)");
-  {
-    auto conn = ledger::Connect(url, ledger::Session::kOwner);
-    if (!conn.ok()) return conn.status();
-    pqxx::nontransaction txn(**conn);
-    // The same shape as an events row: a bigint key, a stream id and version, an idempotency
-    // key, a ~600-byte payload and three unique indexes.
-    txn.exec(
-        "CREATE TABLE bench_single_row_insert (id bigserial PRIMARY KEY, stream_id text NOT NULL,"
-        " stream_version bigint NOT NULL, idempotency_key text NOT NULL, payload bytea NOT NULL,"
-        " recorded_at timestamptz NOT NULL DEFAULT now(), UNIQUE (stream_id, stream_version),"
-        " UNIQUE (idempotency_key))");
-  }
-  char script_path[] = "/tmp/tally-pgbench-XXXXXX";
-  const int fd = mkstemp(script_path);
-  if (fd < 0) return absl::InternalError("cannot create the pgbench script file");
-  close(fd);
-  {
-    std::ofstream script(script_path);
-    script << "\\set v random(1, 9000000000000000000)\n"
-              "INSERT INTO bench_single_row_insert (stream_id, stream_version, idempotency_key, "
-              "payload) VALUES ('bench-' || :client_id, :v, 'k-' || :client_id || '-' || :v, "
-              "convert_to(repeat('x', 600), 'UTF8'));\n";
-  }
-  const int clients = options.writers;
-  const int64_t per_client = std::max<int64_t>(1, transactions / clients);
-  std::cerr << "pgbench: " << clients << " clients x " << per_client
-            << " single-row INSERT transactions\n";
-  auto result = RunProcess({pgbench, "-n", "-c", std::to_string(clients), "-j",
-                            std::to_string(std::min(clients, 2)), "-t", std::to_string(per_client),
-                            "-f", script_path, url});
-  std::remove(script_path);
-  if (!result.ok()) return result.status();
-  if (result->exit_code != 0) {
-    return absl::InternalError(absl::StrCat("pgbench failed: ", result->output));
-  }
-  PgbenchResult parsed;
-  std::smatch match;
-  if (std::regex_search(result->output, match, std::regex(R"(tps = ([0-9.]+))"))) {
-    parsed.tps = std::stod(match[1]);
-  }
-  if (std::regex_search(result->output, match, std::regex(R"(latency average = ([0-9.]+) ms)"))) {
-    parsed.latency_ms = std::stod(match[1]);
-  }
-  if (parsed.tps <= 0) return absl::InternalError("could not read tps from pgbench's output");
-  return parsed;
 }
 
 }  // namespace
@@ -199,7 +138,11 @@ int RunBenchAppend(const BenchAppendOptions& options) {
       options.events, seconds, eps, p50, p99);
   PgbenchResult baseline;
   if (options.pgbench) {
-    auto pgbench = RunPgbench(options, (*scratch)->url(), options.events);
+    PgbenchRun run;
+    run.clients = options.writers;
+    run.transactions_per_client = std::max<int64_t>(1, options.events / options.writers);
+    run.pgbench_path = options.pgbench_path;
+    auto pgbench = RunPgbenchInsert((*scratch)->url(), run);
     if (!pgbench.ok()) return Fail(2, std::string(pgbench.status().message()));
     baseline = *pgbench;
     std::cout << absl::StrFormat(

@@ -9,11 +9,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <pqxx/pqxx>
-#include <regex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -22,7 +20,7 @@
 
 #include "absl/time/clock.h"
 #include "app/commands.h"
-#include "app/process.h"
+#include "app/pgbench_baseline.h"
 #include "gateways/tenant_directory.h"
 #include "gateways/webhook_crypto.h"
 #include "http/server.h"
@@ -53,40 +51,6 @@ double Pct(std::vector<double>& v, double q) {
   const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
   std::nth_element(v.begin(), v.begin() + i, v.end());
   return v[i];
-}
-
-absl::StatusOr<double> PgbenchTps(const std::string& url, int clients, int seconds) {
-  const std::string pgbench = FindExecutable("pgbench", {"/usr/lib/postgresql/15/bin/pgbench"});
-  if (pgbench.empty()) return absl::NotFoundError("pgbench not found");
-  {
-    pqxx::connection conn(url);
-    pqxx::nontransaction txn(conn);
-    txn.exec(
-        "CREATE TABLE bench_single_row_insert (id bigserial PRIMARY KEY, stream_id text NOT NULL,"
-        " stream_version bigint NOT NULL, idempotency_key text NOT NULL, payload bytea NOT NULL,"
-        " recorded_at timestamptz NOT NULL DEFAULT now(), UNIQUE (stream_id, stream_version),"
-        " UNIQUE (idempotency_key))");
-  }
-  char path[] = "/tmp/tally-pgbench-XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) return absl::InternalError("cannot create the pgbench script");
-  close(fd);
-  std::ofstream(path) << "\\set v random(1, 9000000000000000000)\n"
-                         "INSERT INTO bench_single_row_insert (stream_id, stream_version, "
-                         "idempotency_key, payload) VALUES ('bench-' || :client_id, :v, 'k-' || "
-                         ":client_id || '-' || :v, convert_to(repeat('x', 600), 'UTF8'));\n";
-  std::cerr << "pgbench: " << clients << " clients for " << seconds << " s\n";
-  auto result = RunProcess({pgbench, "-n", "-c", std::to_string(clients), "-j",
-                            std::to_string(std::min(clients, 2)), "-T", std::to_string(seconds),
-                            "-f", path, url});
-  std::remove(path);
-  if (!result.ok()) return result.status();
-  std::smatch match;
-  if (result->exit_code != 0 ||
-      !std::regex_search(result->output, match, std::regex(R"(tps = ([0-9.]+))"))) {
-    return absl::InternalError("pgbench failed: " + result->output);
-  }
-  return std::stod(match[1]);
 }
 
 }  // namespace
@@ -219,9 +183,12 @@ int RunBenchIngest(const BenchIngestOptions& options) {
       ok.load() + failed.load(), seconds, rps, p50, p99, ok.load(), new_events, failed.load());
   double tps = 0;
   if (options.pgbench) {
-    auto measured = PgbenchTps((*scratch)->url(), options.connections, options.seconds);
+    PgbenchRun run;
+    run.clients = options.connections;
+    run.seconds = options.seconds;
+    auto measured = RunPgbenchInsert((*scratch)->url(), run);
     if (!measured.ok()) return Fail(2, std::string(measured.status().message()));
-    tps = *measured;
+    tps = measured->tps;
     std::cout << absl::StrFormat("pgbench single-row INSERT: %.0f tps (%d clients)\nratio: %.2fx\n",
                                  tps, options.connections, rps / tps);
   }
