@@ -27,15 +27,18 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url
 #pragma GCC diagnostic pop
     if (session != Session::kOwner) {
       pqxx::nontransaction txn(*conn);
-      // UTC so that timestamps read back as text are the same whatever the server's zone.
-      txn.exec(absl::StrCat("SET ROLE ",
-                            session == Session::kService ? kServiceRole : kProjectorRole,
-                            "; SET TimeZone = 'UTC'"));
+      txn.exec(SessionSetupSql(session));
     }
     return conn;
   } catch (const std::exception& e) {
     return StatusFromException(e, "connecting to PostgreSQL");
   }
+}
+
+std::string SessionSetupSql(Session session) {
+  if (session == Session::kOwner) return "";
+  return absl::StrCat("SET ROLE ", session == Session::kService ? kServiceRole : kProjectorRole,
+                      "; SET TimeZone = 'UTC'");
 }
 
 absl::Status StatusFromException(const std::exception& e, absl::string_view context) {
@@ -90,6 +93,20 @@ absl::StatusOr<std::string> WithDatabaseName(const std::string& url, const std::
   PQconninfoFree(options);
   absl::StrAppend(&result, "dbname=", quote(dbname));
   return result;
+}
+
+std::string NullableTextArrayLiteral(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    if (items[i].has_value()) {
+      AppendQuotedElement(out, *items[i]);
+    } else {
+      out.append("NULL");
+    }
+  }
+  out.push_back('}');
+  return out;
 }
 
 std::string TextArrayLiteral(const std::vector<std::string>& items) {

@@ -12,6 +12,7 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ inline constexpr absl::string_view kProjectorRole = "tally_projector";
 // kOwner: whatever the URL's role may do (migrations, operator commands).
 enum class Session { kOwner, kService, kProjector };
 
+// What a session runs right after connecting ("" for kOwner): the role switch, and UTC so
+// that timestamps read back as text are the same whatever the server's zone. Shared by the
+// libpqxx and the raw libpq connections so they cannot drift apart.
+std::string SessionSetupSql(Session session);
+
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& url, Session session);
 
 absl::Status StatusFromException(const std::exception& e, absl::string_view context);
@@ -41,6 +47,9 @@ absl::StatusOr<std::string> WithDatabaseName(const std::string& url, const std::
 // Renders a PostgreSQL text-array literal ("{\"a\",\"b\"}") for passing a list as one
 // parameter, e.g. `WHERE stream_id = ANY($2::text[])`. Elements are quoted and escaped.
 std::string TextArrayLiteral(const std::vector<std::string>& items);
+
+// As TextArrayLiteral, with nullopt elements rendered as NULL.
+std::string NullableTextArrayLiteral(const std::vector<std::optional<std::string>>& items);
 
 // Converts a bytea field's value to raw bytes.
 std::string BytesFromField(const pqxx::field& field);

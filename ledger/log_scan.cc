@@ -53,10 +53,7 @@ absl::StatusOr<RawConnection> ConnectRaw(const std::string& url, Session session
                                                conn ? PQerrorMessage(conn.get()) : "no memory"));
   }
   if (session != Session::kOwner) {
-    absl::Status status = ExecRaw(
-        conn.get(),
-        absl::StrCat("SET ROLE ", session == Session::kService ? kServiceRole : kProjectorRole,
-                     "; SET TimeZone = 'UTC'"));
+    absl::Status status = ExecRaw(conn.get(), SessionSetupSql(session));
     if (!status.ok()) return status;
   }
   return conn;

@@ -60,19 +60,14 @@ std::string EventKey(const std::string& key, size_t index) {
   return absl::StrCat(key, std::string(1, kIdempotencySuffixSeparator), index);
 }
 
-std::string NullableTextArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    if (items[i].empty()) {
-      out.append("NULL");
-    } else {
-      out.append(TextArrayLiteral({items[i]}), 1, std::string::npos);
-      out.pop_back();
-    }
+// Events appended without a key store NULL.
+std::string KeyArray(const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> items;
+  items.reserve(keys.size());
+  for (const auto& key : keys) {
+    items.push_back(key.empty() ? std::nullopt : std::optional<std::string>(key));
   }
-  out.push_back('}');
-  return out;
+  return NullableTextArrayLiteral(items);
 }
 
 std::string IntArray(const std::vector<int64_t>& items) {
@@ -369,9 +364,8 @@ bool PartitionAppender::WriteRows(pqxx::transaction_base& txn, const Plan& plan)
       pqxx::binarystring(plan.head_hash.data(), plan.head_hash.size()),
       pqxx::binarystring(last.hash.data(), last.hash.size()), TimestampLiteral(last.recorded_at_us),
       TextArrayLiteral(stream_ids), IntArray(stream_versions), TextArrayLiteral(types),
-      NullableTextArray(event_keys), IntArray(payload_at), IntArray(payload_len),
-      IntArray(metadata_at), IntArray(metadata_len),
-      pqxx::binarystring(payloads.data(), payloads.size()),
+      KeyArray(event_keys), IntArray(payload_at), IntArray(payload_len), IntArray(metadata_at),
+      IntArray(metadata_len), pqxx::binarystring(payloads.data(), payloads.size()),
       pqxx::binarystring(metadata.data(), metadata.size()),
       pqxx::binarystring(hashes.data(), hashes.size()),
       pqxx::binarystring(first.prev_hash.data(), first.prev_hash.size()),

@@ -11,23 +11,10 @@ namespace tally::projections {
 namespace {
 
 std::string ArrayOf(const std::vector<Row>& rows, size_t column) {
-  std::string out = "{";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    const auto& value = rows[i][column];
-    if (!value.has_value()) {
-      out.append("NULL");
-      continue;
-    }
-    out.push_back('"');
-    for (char c : *value) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
-  }
-  out.push_back('}');
-  return out;
+  std::vector<std::optional<std::string>> values;
+  values.reserve(rows.size());
+  for (const auto& row : rows) values.push_back(row[column]);
+  return ledger::NullableTextArrayLiteral(values);
 }
 
 // SELECT * FROM unnest($1::text[]::t1[], ...) over the first `count` columns.
