@@ -14,7 +14,6 @@
 #include "gateways/tenant_directory.h"
 #include "gateways/webhook_crypto.h"
 #include "ledger/event_json.h"
-#include "ledger/limits.h"
 #include "tally/ledger/v1/metadata.pb.h"
 
 namespace tally::http {
@@ -36,14 +35,14 @@ std::string NewRequestId() {
                       absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), 8)));
 }
 
-// A key usable as an idempotency key: the gateway's event id when it has a usable one.
+// The idempotency key of a notification: the gateway's event id when it makes a valid key,
+// else the body's hash.
 std::string IdempotencyKey(const std::string& gateway, const std::string& event_id,
                            const std::string& body) {
-  bool usable = !event_id.empty() && event_id.size() <= 120;
-  for (unsigned char c : event_id) {
-    usable = usable && c > 0x20 && c < 0x7f && c != ledger::kIdempotencySuffixSeparator;
+  if (!event_id.empty()) {
+    std::string key = absl::StrCat("webhook:", gateway, ":", event_id);
+    if (ledger::ValidateIdempotencyKey(key).ok()) return key;
   }
-  if (usable) return absl::StrCat("webhook:", gateway, ":", event_id);
   return absl::StrCat("webhook:", gateway, ":body:", gateways::Sha256Hex(body));
 }
 

@@ -10,9 +10,7 @@
 #include "tally/ledger/v1/metadata.pb.h"
 
 namespace tally::ledger {
-namespace {
-
-absl::Status CheckIdempotencyKey(const std::string& key) {
+absl::Status ValidateIdempotencyKey(const std::string& key) {
   if (key.empty()) return absl::OkStatus();
   if (key.size() > kMaxIdempotencyKeyBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -26,8 +24,6 @@ absl::Status CheckIdempotencyKey(const std::string& key) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status ValidateAppend(const AppendRequest& request, const EventRegistry& registry) {
   if (request.stream_id.empty()) return absl::InvalidArgumentError("stream id is empty");
@@ -49,7 +45,7 @@ absl::Status ValidateAppend(const AppendRequest& request, const EventRegistry& r
     return absl::InvalidArgumentError(absl::StrCat("append of ", request.events.size(),
                                                    " events; the limit is ", kMaxEventsPerAppend));
   }
-  if (absl::Status status = CheckIdempotencyKey(request.idempotency_key); !status.ok()) {
+  if (absl::Status status = ValidateIdempotencyKey(request.idempotency_key); !status.ok()) {
     return status;
   }
   for (const EventData& event : request.events) {

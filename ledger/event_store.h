@@ -79,6 +79,10 @@ class EventStore {
 // callers that want to reject input before queueing it.
 absl::Status ValidateAppend(const AppendRequest& request, const EventRegistry& registry);
 
+// OK for "" (no key) and for keys Append accepts: printable ASCII without spaces or '#', at
+// most kMaxIdempotencyKeyBytes.
+absl::Status ValidateIdempotencyKey(const std::string& key);
+
 // The partition of a tenant: FNV-1a of the key modulo the partition count. Stable across
 // releases; changing it would move streams between partitions.
 int PartitionForKey(const std::string& tenant_key, int partition_count);
