@@ -25,6 +25,10 @@
 
 namespace tally::gateways {
 
+// Unsigned gateways: the shared secret, when the tenant configured one, travels in this header
+// (the custom header their dashboards let a seller add to webhooks).
+inline constexpr char kUnsignedSecretHeader[] = "x-webhook-secret";
+
 struct WebhookRequest {
   std::string query_string;  // without the '?'
   // Header names in lowercase.

@@ -1,8 +1,6 @@
 // The five gateway adapters. Payload shapes follow each gateway's webhook documentation; the
 // tests in tests/gateways/ use its documented examples.
 
-#include <simdjson.h>
-
 #include <cmath>
 #include <map>
 
@@ -13,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "gateways/adapter.h"
+#include "gateways/payload_fields.h"
 #include "gateways/status_vocabulary.h"
 #include "gateways/webhook_crypto.h"
 
@@ -22,109 +21,6 @@ namespace {
 namespace pb = payments::v1;
 
 constexpr int64_t kStripeToleranceSeconds = 300;
-// Unsigned gateways: the shared secret, when the tenant configured one, travels in this header.
-constexpr absl::string_view kSecretHeader = "x-webhook-secret";
-
-// A parsed JSON document, or the flat fields of a form body, with lookups by path.
-class Fields {
- public:
-  static absl::StatusOr<Fields> Parse(const WebhookRequest& request) {
-    Fields fields;
-    const std::string type = absl::AsciiStrToLower(request.content_type);
-    if (type.find("application/x-www-form-urlencoded") != std::string::npos) {
-      for (absl::string_view pair : absl::StrSplit(request.body, '&', absl::SkipEmpty())) {
-        std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
-        fields.form_[UrlDecode(kv.first)] = UrlDecode(kv.second);
-      }
-      fields.is_form_ = true;
-      return fields;
-    }
-    // One parser per thread, reused: its buffers are the expensive part. The parsed document
-    // lives in the parser until its next parse on this thread, which outlasts this Fields.
-    thread_local simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    if (parser.parse(request.body).get(root) != simdjson::SUCCESS) {
-      return absl::InvalidArgumentError("body is not valid JSON");
-    }
-    if (!root.is_object()) return absl::InvalidArgumentError("body is not a JSON object");
-    fields.root_ = root;
-    return fields;
-  }
-
-  // "a.b.c" -> the value as text: strings verbatim, integers in decimal, other numbers with
-  // up to six decimals; "" when absent or null.
-  std::string Text(absl::string_view path) const {
-    if (is_form_) {
-      auto it = form_.find(std::string(path));
-      return it == form_.end() ? "" : it->second;
-    }
-    simdjson::dom::element e = root_;
-    for (absl::string_view key : absl::StrSplit(path, '.')) {
-      simdjson::dom::object object;
-      if (e.get_object().get(object) != simdjson::SUCCESS) return "";
-      if (object.at_key(std::string_view(key.data(), key.size())).get(e) != simdjson::SUCCESS) {
-        return "";
-      }
-    }
-    switch (e.type()) {
-      case simdjson::dom::element_type::STRING:
-        return std::string(std::string_view(e.get_string()));
-      case simdjson::dom::element_type::INT64:
-        return std::to_string(int64_t(e.get_int64()));
-      case simdjson::dom::element_type::UINT64:
-        return std::to_string(uint64_t(e.get_uint64()));
-      case simdjson::dom::element_type::DOUBLE:
-        return absl::StrFormat("%.6f", double(e.get_double()));
-      case simdjson::dom::element_type::BOOL:
-        return bool(e.get_bool()) ? "true" : "false";
-      default:
-        return "";
-    }
-  }
-
-  // An integer amount already in minor units; 0 when absent. InvalidArgument when not integral.
-  absl::StatusOr<int64_t> MinorUnits(absl::string_view path) const {
-    const std::string text = Text(path);
-    if (text.empty()) return 0;
-    int64_t value = 0;
-    if (absl::SimpleAtoi(text, &value)) return value;
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not an integer amount: ", text));
-  }
-
- private:
-  static std::string UrlDecode(absl::string_view in) {
-    std::string out;
-    for (size_t i = 0; i < in.size(); ++i) {
-      if (in[i] == '+') {
-        out.push_back(' ');
-      } else if (in[i] == '%' && i + 2 < in.size()) {
-        int value = 0;
-        if (absl::SimpleHexAtoi(in.substr(i + 1, 2), &value)) {
-          out.push_back(static_cast<char>(value));
-          i += 2;
-        } else {
-          out.push_back('%');
-        }
-      } else {
-        out.push_back(in[i]);
-      }
-    }
-    return out;
-  }
-
-  bool is_form_ = false;
-  std::map<std::string, std::string> form_;
-  simdjson::dom::element root_;
-};
-
-std::map<std::string, std::string> ParseQuery(absl::string_view query) {
-  std::map<std::string, std::string> out;
-  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    out[kv.first] = kv.second;
-  }
-  return out;
-}
 
 // "k1=v1,k2=v2,k2=v3" (Stripe-Signature, x-signature) -> key -> values.
 std::multimap<std::string, std::string> ParseSignatureHeader(absl::string_view header) {
@@ -145,7 +41,7 @@ void SetAmount(pb::Observation& o, int64_t minor, const std::string& currency) {
 
 absl::Status CheckSecretHeader(const WebhookRequest& request, const GatewayCredentials& creds) {
   if (creds.webhook_secret.empty()) return absl::OkStatus();
-  if (!ConstantTimeEquals(HeaderValue(request, kSecretHeader), creds.webhook_secret)) {
+  if (!ConstantTimeEquals(HeaderValue(request, kUnsignedSecretHeader), creds.webhook_secret)) {
     return absl::UnauthenticatedError("webhook secret header missing or wrong");
   }
   return absl::OkStatus();
@@ -173,7 +69,7 @@ class StripeAdapter final : public GatewayAdapter {
     for (auto it = begin; it != end; ++it) matched |= ConstantTimeEquals(it->second, expected);
     if (!matched) return absl::UnauthenticatedError("Stripe signature does not match");
 
-    auto fields = Fields::Parse(request);
+    auto fields = PayloadFields::Parse(request.content_type, request.body);
     if (!fields.ok()) return fields.status();
     ParsedWebhook parsed;
     parsed.authenticity = pb::AUTHENTICITY_SIGNED;
@@ -216,7 +112,7 @@ class MercadoPagoAdapter final : public GatewayAdapter {
   std::string name() const override { return "mercadopago"; }
   absl::StatusOr<ParsedWebhook> ParseWebhook(const WebhookRequest& request,
                                              const GatewayCredentials& creds) const override {
-    const auto query = ParseQuery(request.query_string);
+    const auto query = ParseQueryString(request.query_string);
     ParsedWebhook parsed;
     parsed.poll_hint = true;  // notifications say "look", not what changed
     auto topic = query.find("topic");
@@ -249,7 +145,7 @@ class MercadoPagoAdapter final : public GatewayAdapter {
     if (!ConstantTimeEquals(v1->second, HmacSha256Hex(creds.webhook_secret, manifest))) {
       return absl::UnauthenticatedError("Mercado Pago signature does not match");
     }
-    auto fields = Fields::Parse(request);
+    auto fields = PayloadFields::Parse(request.content_type, request.body);
     if (!fields.ok()) return fields.status();
     parsed.authenticity = pb::AUTHENTICITY_SIGNED;
     parsed.event_id = fields->Text("id");
@@ -274,7 +170,7 @@ class UnsignedAdapter final : public GatewayAdapter {
   absl::StatusOr<ParsedWebhook> ParseWebhook(const WebhookRequest& request,
                                              const GatewayCredentials& creds) const override {
     if (absl::Status s = CheckSecretHeader(request, creds); !s.ok()) return s;
-    auto fields = Fields::Parse(request);
+    auto fields = PayloadFields::Parse(request.content_type, request.body);
     if (!fields.ok()) return fields.status();
     ParsedWebhook parsed;
     parsed.authenticity = pb::AUTHENTICITY_UNVERIFIED;

@@ -1,0 +1,162 @@
+#include "gateways/payload_fields.h"
+
+#include <simdjson.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "gateways/adapter.h"
+
+namespace tally::gateways {
+
+PayloadFields::PayloadFields() = default;
+PayloadFields::PayloadFields(PayloadFields&&) noexcept = default;
+PayloadFields& PayloadFields::operator=(PayloadFields&&) noexcept = default;
+PayloadFields::~PayloadFields() = default;
+
+absl::StatusOr<PayloadFields> PayloadFields::Parse(absl::string_view content_type,
+                                                   absl::string_view body) {
+  const std::string type = absl::AsciiStrToLower(content_type);
+  if (type.find("application/x-www-form-urlencoded") == std::string::npos) return ParseJson(body);
+  PayloadFields fields;
+  for (absl::string_view pair : absl::StrSplit(body, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    fields.form_[UrlDecode(kv.first)] = UrlDecode(kv.second);
+  }
+  fields.is_form_ = true;
+  return fields;
+}
+
+absl::StatusOr<PayloadFields> PayloadFields::ParseJson(absl::string_view body) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("body is not valid JSON");
+  }
+  if (!root.is_object()) return absl::InvalidArgumentError("body is not a JSON object");
+  PayloadFields fields;
+  fields.root_ = std::make_unique<simdjson::dom::element>(root);
+  return fields;
+}
+
+std::string PayloadFields::Text(absl::string_view path) const {
+  if (is_form_) {
+    auto it = form_.find(std::string(path));
+    return it == form_.end() ? "" : it->second;
+  }
+  simdjson::dom::element e = *root_;
+  for (absl::string_view key : absl::StrSplit(path, '.')) {
+    simdjson::dom::object object;
+    if (e.get_object().get(object) != simdjson::SUCCESS) return "";
+    if (object.at_key(std::string_view(key.data(), key.size())).get(e) != simdjson::SUCCESS) {
+      return "";
+    }
+  }
+  switch (e.type()) {
+    case simdjson::dom::element_type::STRING:
+      return std::string(std::string_view(e.get_string()));
+    case simdjson::dom::element_type::INT64:
+      return std::to_string(int64_t(e.get_int64()));
+    case simdjson::dom::element_type::UINT64:
+      return std::to_string(uint64_t(e.get_uint64()));
+    case simdjson::dom::element_type::DOUBLE:
+      return absl::StrFormat("%.6f", double(e.get_double()));
+    case simdjson::dom::element_type::BOOL:
+      return bool(e.get_bool()) ? "true" : "false";
+    default:
+      return "";
+  }
+}
+
+absl::StatusOr<int64_t> PayloadFields::MinorUnits(absl::string_view path) const {
+  const std::string text = Text(path);
+  if (text.empty()) return 0;
+  int64_t value = 0;
+  if (absl::SimpleAtoi(text, &value)) return value;
+  return absl::InvalidArgumentError(absl::StrCat(path, " is not an integer amount: ", text));
+}
+
+absl::StatusOr<int64_t> PayloadFields::DecimalMinorUnits(absl::string_view path) const {
+  const std::string text = Text(path);
+  if (text.empty()) return 0;
+  return DecimalToMinorUnits(text);
+}
+
+namespace {
+constexpr char kHex[] = "0123456789ABCDEF";
+bool Unreserved(unsigned char c) {
+  return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+}
+}  // namespace
+
+std::string PercentEncode(absl::string_view value) {
+  std::string out;
+  for (unsigned char c : value) {
+    if (Unreserved(c)) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out;
+  for (const auto& [key, value] : fields) {
+    if (!out.empty()) out.push_back('&');
+    for (const std::string* part : {&key, &value}) {
+      for (unsigned char c : *part) {
+        if (Unreserved(c)) {
+          out.push_back(static_cast<char>(c));
+        } else if (c == ' ') {
+          out.push_back('+');
+        } else {
+          out.push_back('%');
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        }
+      }
+      if (part == &key) out.push_back('=');
+    }
+  }
+  return out;
+}
+
+std::string UrlDecode(absl::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%' && i + 2 < in.size()) {
+      int value = 0;
+      if (absl::SimpleHexAtoi(in.substr(i + 1, 2), &value)) {
+        out.push_back(static_cast<char>(value));
+        i += 2;
+      } else {
+        out.push_back('%');
+      }
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQueryString(absl::string_view query) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    out[UrlDecode(kv.first)] = UrlDecode(kv.second);
+  }
+  return out;
+}
+
+}  // namespace tally::gateways

@@ -1,0 +1,66 @@
+#pragma once
+// The fields of a gateway payload — a JSON document or a form-encoded body — looked up by
+// dotted path ("data.object.id"), as text. Used for webhooks and API answers alike.
+//
+// A JSON document is parsed by a per-thread simdjson parser that is reused (its buffers are the
+// expensive part); the document lives in that parser until the thread's next Parse, so a
+// PayloadFields must not outlive the next Parse on its thread. Not shared between threads.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace simdjson::dom {
+class element;
+}
+
+namespace tally::gateways {
+
+class PayloadFields {
+ public:
+  // Form bodies when `content_type` says application/x-www-form-urlencoded, JSON otherwise.
+  // InvalidArgument when a JSON body does not parse or is not an object.
+  static absl::StatusOr<PayloadFields> Parse(absl::string_view content_type,
+                                             absl::string_view body);
+  static absl::StatusOr<PayloadFields> ParseJson(absl::string_view body);
+  PayloadFields(PayloadFields&&) noexcept;
+  PayloadFields& operator=(PayloadFields&&) noexcept;
+  ~PayloadFields();
+
+  // The value at `path` as text: strings verbatim, integers in decimal, other numbers with up
+  // to six decimals, booleans as true/false; "" when absent, null, an object or an array.
+  std::string Text(absl::string_view path) const;
+
+  // An integer amount already in minor units; 0 when absent. InvalidArgument when not integral.
+  absl::StatusOr<int64_t> MinorUnits(absl::string_view path) const;
+
+  // A decimal amount in major units (Mercado Pago reais, Meta value) converted exactly to minor
+  // units; 0 when absent. InvalidArgument for more than two decimals.
+  absl::StatusOr<int64_t> DecimalMinorUnits(absl::string_view path) const;
+
+ private:
+  PayloadFields();
+  bool is_form_ = false;
+  std::map<std::string, std::string> form_;
+  std::unique_ptr<simdjson::dom::element> root_;
+};
+
+// application/x-www-form-urlencoded, in the given order.
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
+
+// Percent-encoding of one value (unreserved characters kept, space as %20): safe in a path
+// segment or a query value.
+std::string PercentEncode(absl::string_view value);
+
+// Percent-decoding with '+' as space, as form bodies and query strings use it.
+std::string UrlDecode(absl::string_view in);
+
+// "k=v&k2=v2" -> map (values decoded; a repeated key keeps the last value).
+std::map<std::string, std::string> ParseQueryString(absl::string_view query);
+
+}  // namespace tally::gateways
