@@ -71,6 +71,21 @@ std::string PayloadFields::Text(absl::string_view path) const {
   }
 }
 
+int64_t PayloadFields::ArraySize(absl::string_view path) const {
+  if (is_form_) return -1;
+  simdjson::dom::element e = *root_;
+  for (absl::string_view key : absl::StrSplit(path, '.')) {
+    simdjson::dom::object object;
+    if (e.get_object().get(object) != simdjson::SUCCESS) return -1;
+    if (object.at_key(std::string_view(key.data(), key.size())).get(e) != simdjson::SUCCESS) {
+      return -1;
+    }
+  }
+  simdjson::dom::array array;
+  if (e.get_array().get(array) != simdjson::SUCCESS) return -1;
+  return static_cast<int64_t>(array.size());
+}
+
 absl::StatusOr<int64_t> PayloadFields::MinorUnits(absl::string_view path) const {
   const std::string text = Text(path);
   if (text.empty()) return 0;

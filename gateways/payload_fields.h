@@ -36,6 +36,9 @@ class PayloadFields {
   // to six decimals, booleans as true/false; "" when absent, null, an object or an array.
   std::string Text(absl::string_view path) const;
 
+  // The number of elements of the array at `path`; -1 when there is no array there.
+  int64_t ArraySize(absl::string_view path) const;
+
   // An integer amount already in minor units; 0 when absent. InvalidArgument when not integral.
   absl::StatusOr<int64_t> MinorUnits(absl::string_view path) const;
 

@@ -1,0 +1,651 @@
+#include "gateways/sandbox/sandbox.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gateways/payload_fields.h"
+#include "gateways/sandbox/shapes.h"
+#include "gateways/sandbox/task_timer.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "ledger/event_json.h"
+
+namespace tally::sandbox {
+namespace {
+
+using http::HttpRequest;
+using http::HttpResponse;
+using ledger::JsonQuote;
+
+constexpr const char* kGateways[] = {"pushinpay", "paradise", "atomopay", "mercadopago", "stripe"};
+
+bool IsGateway(const std::string& service) {
+  for (const char* g : kGateways) {
+    if (service == g) return true;
+  }
+  return false;
+}
+
+std::string Header(const HttpRequest& request, absl::string_view name) {
+  for (const auto& [key, value] : request.headers) {
+    if (absl::EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
+
+std::string Bearer(const HttpRequest& request) {
+  const std::string value = Header(request, "authorization");
+  if (absl::StartsWithIgnoreCase(value, "Bearer ")) return value.substr(7);
+  return "";
+}
+
+HttpResponse Json(int status, std::string body) {
+  return HttpResponse{status, "application/json", std::move(body)};
+}
+
+// Each service's way of saying "who are you?".
+HttpResponse Unauthorized(const std::string& service) {
+  if (service == "stripe") {
+    return Json(
+        401, R"({"error":{"message":"Invalid API Key provided","type":"invalid_request_error"}})");
+  }
+  if (service == "mercadopago") {
+    return Json(
+        401,
+        R"({"message":"invalid access token","error":"unauthorized","status":401,"cause":[]})");
+  }
+  if (service == "paradise") return Json(401, R"({"status":"error","message":"Invalid API key"})");
+  if (service == "telegram") {
+    return Json(401, R"({"ok":false,"error_code":401,"description":"Unauthorized"})");
+  }
+  if (service == "meta") {
+    return Json(
+        400,
+        R"({"error":{"message":"Invalid OAuth access token - Cannot parse access token","type":"OAuthException","code":190,"fbtrace_id":"Asandbox190"}})");
+  }
+  return Json(401, R"({"message":"Unauthenticated."})");
+}
+
+HttpResponse NotFound(const std::string& service, const std::string& what) {
+  if (service == "stripe") {
+    return Json(404, absl::StrCat(R"({"error":{"code":"resource_missing","message":)",
+                                  JsonQuote("No such payment_intent: '" + what + "'"),
+                                  R"(,"type":"invalid_request_error"}})"));
+  }
+  return Json(404, absl::StrCat(R"({"message":)", JsonQuote("not found: " + what), "}"));
+}
+
+HttpResponse BadRequest(const std::string& service, const std::string& message) {
+  if (service == "stripe") {
+    return Json(400, absl::StrCat(R"({"error":{"message":)", JsonQuote(message),
+                                  R"(,"type":"invalid_request_error"}})"));
+  }
+  return Json(400, absl::StrCat(R"({"message":)", JsonQuote(message), "}"));
+}
+
+struct Account {
+  std::string webhook_secret;
+  std::string webhook_url;
+};
+
+struct Bot {
+  std::string webhook_url;
+  std::string secret_token;
+  int64_t next_update_id = 100000001;
+  int64_t next_message_id = 1;
+};
+
+class SandboxImpl final : public Sandbox {
+ public:
+  explicit SandboxImpl(SandboxOptions options)
+      : options_(options), faults_(options.faults), rng_(options.seed) {}
+
+  absl::Status Listen() {
+    http::ServerOptions server_options;
+    server_options.host = options_.host;
+    server_options.port = options_.port;
+    auto server = http::Server::Start(
+        server_options,
+        [this](const HttpRequest& request, http::Responder respond) { Handle(request, respond); });
+    if (!server.ok()) return server.status();
+    server_ = std::move(*server);
+    return absl::OkStatus();
+  }
+
+  uint16_t port() const override { return server_->port(); }
+  std::string BaseUrl(const std::string& service) const override {
+    return absl::StrCat("http://", options_.host, ":", port(), "/", service);
+  }
+  SandboxStats stats() const override {
+    SandboxStats s;
+    s.webhooks_sent = sent_;
+    s.webhooks_failed_attempts = failed_attempts_;
+    s.webhooks_dropped = dropped_;
+    s.webhooks_duplicated = duplicated_;
+    s.webhooks_given_up = given_up_;
+    s.pending = timer_.pending();
+    return s;
+  }
+  void Wait() override { server_->Wait(); }
+  void Stop() override { server_->Stop(); }
+  ~SandboxImpl() override {
+    if (server_) server_->Stop();
+  }
+
+ private:
+  void Handle(const HttpRequest& request, const http::Responder& respond) {
+    const size_t q = request.target.find('?');
+    const std::string path = request.target.substr(0, q);
+    const auto query = gateways::ParseQueryString(
+        q == std::string::npos ? "" : absl::string_view(request.target).substr(q + 1));
+    std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+    if (parts.empty()) return respond(Json(200, R"({"service":"tally sandbox"})"));
+    const std::string service = parts[0];
+    parts.erase(parts.begin());
+    if (service == "sandbox") return respond(Control(request, parts));
+    if (service == "meta") return respond(Meta(request, parts, query));
+    if (service == "telegram") return respond(Telegram(request, parts, query));
+    if (!IsGateway(service)) return respond(Json(404, R"({"message":"unknown service"})"));
+    GatewayCall(service, request, parts, query, respond);
+  }
+
+  // --- gateways ---------------------------------------------------------------------------
+
+  std::string ApiKey(const std::string& service, const HttpRequest& request,
+                     const std::map<std::string, std::string>& query) {
+    if (service == "paradise") return Header(request, "x-api-key");
+    if (service == "atomopay") {
+      auto it = query.find("api_token");
+      return it == query.end() ? "" : it->second;
+    }
+    return Bearer(request);
+  }
+
+  void GatewayCall(const std::string& service, const HttpRequest& request,
+                   const std::vector<std::string>& parts,
+                   const std::map<std::string, std::string>& query,
+                   const http::Responder& respond) {
+    const std::string key = ApiKey(service, request, query);
+    {
+      std::lock_guard lock(mu_);
+      if (key.empty() || !accounts_.contains({service, key})) {
+        return respond(Unauthorized(service));
+      }
+    }
+    const std::string joined = absl::StrJoin(parts, "/");
+    const bool create = request.method == "POST" &&
+                        ((service == "pushinpay" && joined == "api/pix/cashIn") ||
+                         (service == "paradise" && joined == "api/v1/transaction.php") ||
+                         (service == "atomopay" && joined == "api/public/v1/transactions") ||
+                         (service == "mercadopago" && joined == "v1/payments") ||
+                         (service == "stripe" && joined == "v1/payment_intents"));
+    if (create) return respond(CreateCharge(service, key, request));
+    std::string id;
+    if (request.method == "GET") {
+      if (service == "pushinpay" && parts.size() == 3 && parts[0] == "api" &&
+          parts[1] == "transactions") {
+        id = parts[2];
+      } else if (service == "paradise" && joined == "api/v1/query.php" && query.count("action") &&
+                 query.at("action") == "get_transaction" && query.count("id")) {
+        id = query.at("id");
+      } else if (service == "atomopay" && parts.size() == 5 && parts[3] == "transactions") {
+        id = parts[4];
+      } else if (service == "mercadopago" && parts.size() == 3 && parts[1] == "payments") {
+        id = parts[2];
+      } else if (service == "stripe" && parts.size() == 3 && parts[1] == "payment_intents") {
+        id = parts[2];
+      }
+    }
+    if (id.empty()) return respond(NotFound(service, request.method + " /" + joined));
+    Poll(service, key, gateways::UrlDecode(id), respond);
+  }
+
+  HttpResponse CreateCharge(const std::string& service, const std::string& key,
+                            const HttpRequest& request) {
+    auto fields = gateways::PayloadFields::Parse(Header(request, "content-type"), request.body);
+    if (!fields.ok()) return BadRequest(service, std::string(fields.status().message()));
+    Charge c;
+    c.service = service;
+    c.api_key = key;
+    absl::StatusOr<int64_t> amount = 0;
+    if (service == "pushinpay") {
+      amount = fields->MinorUnits("value");
+      c.notification_url = fields->Text("webhook_url");
+    } else if (service == "paradise") {
+      amount = fields->MinorUnits("amount");
+      c.reference = fields->Text("reference");
+      c.description = fields->Text("description");
+      c.notification_url = fields->Text("postback_url");
+    } else if (service == "atomopay") {
+      amount = fields->MinorUnits("amount");
+      c.reference = fields->Text("external_reference");
+      c.notification_url = fields->Text("postback_url");
+      if (fields->Text("payment_method") != "pix") {
+        return BadRequest(service, "payment_method must be pix");
+      }
+    } else if (service == "mercadopago") {
+      amount = fields->DecimalMinorUnits("transaction_amount");
+      c.reference = fields->Text("external_reference");
+      c.description = fields->Text("description");
+      c.notification_url = fields->Text("notification_url");
+      if (fields->Text("payment_method_id") != "pix") {
+        return BadRequest(service, "payment_method_id must be pix");
+      }
+      if (fields->Text("payer.email").empty()) return BadRequest(service, "payer.email required");
+    } else {  // stripe
+      amount = fields->MinorUnits("amount");
+      c.currency = absl::AsciiStrToUpper(fields->Text("currency"));
+      c.reference = fields->Text("metadata[payment_id]");
+      c.description = fields->Text("description");
+      if (fields->Text("payment_method_types[]") != "pix") {
+        return BadRequest(service, "payment_method_types[] must be pix");
+      }
+    }
+    if (!amount.ok() || *amount <= 0) {
+      return BadRequest(service, "amount must be a positive number");
+    }
+    c.amount_minor = *amount;
+    std::string idempotency_key;
+    if (service == "stripe") idempotency_key = Header(request, "idempotency-key");
+    if (service == "mercadopago") idempotency_key = Header(request, "x-idempotency-key");
+
+    std::lock_guard lock(mu_);
+    if (!idempotency_key.empty()) {
+      auto it = idempotency_.find(absl::StrCat(service, "\n", key, "\n", idempotency_key));
+      if (it != idempotency_.end()) {
+        return Json(service == "mercadopago" ? 201 : 200,
+                    ChargeJson(charges_.at({service, it->second}), true));
+      }
+    }
+    const uint64_t n = ++charge_sequence_;
+    if (service == "pushinpay") {
+      c.id = absl::StrFormat("%08x-%04x-4%03x-a%03x-%012x", Random32(), n & 0xffff,
+                             Random32() & 0xfff, Random32() & 0xfff, n);
+    } else if (service == "paradise") {
+      c.id = absl::StrCat(158000 + n);
+    } else if (service == "atomopay") {
+      c.id = absl::StrCat(700000 + n);
+      c.hash = absl::StrFormat("%08x%02x", Random32(), n & 0xff);
+    } else if (service == "mercadopago") {
+      c.id = absl::StrCat(1320000000 + n);
+    } else {
+      c.id = absl::StrFormat("pi_3Sandbox%08x%06d", Random32(), n);
+    }
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    c.status = StatusAfter(service, "create");
+    c.created_s = c.updated_s = now;
+    c.pix_code = PixCopyPaste(c.id, c.amount_minor);
+    const std::string lookup = LookupKey(service, service == "atomopay" ? c.hash : c.id);
+    if (service == "atomopay") atomopay_ids_[c.id] = c.hash;
+    charges_[{service, lookup}] = c;
+    order_.emplace_back(service, lookup);
+    if (!idempotency_key.empty()) {
+      idempotency_[absl::StrCat(service, "\n", key, "\n", idempotency_key)] = lookup;
+    }
+    return Json(service == "mercadopago" ? 201 : 200, ChargeJson(c, true));
+  }
+
+  // PushinPay ids are compared without case; every other gateway's exactly.
+  static std::string LookupKey(const std::string& service, const std::string& id) {
+    return service == "pushinpay" ? absl::AsciiStrToLower(id) : id;
+  }
+
+  void Poll(const std::string& service, const std::string& key, const std::string& id,
+            const http::Responder& respond) {
+    HttpResponse answer;
+    bool late = false;
+    int late_ms = 0;
+    {
+      std::lock_guard lock(mu_);
+      std::string lookup = LookupKey(service, id);
+      if (service == "atomopay" && atomopay_ids_.contains(id)) lookup = atomopay_ids_.at(id);
+      auto it = charges_.find({service, lookup});
+      if (it == charges_.end() || it->second.api_key != key) {
+        return respond(NotFound(service, id));
+      }
+      if (Chance(faults_.poll_error_rate)) {
+        return respond(Json(503, R"({"message":"Service Unavailable"})"));
+      }
+      late = Chance(faults_.poll_timeout_rate);
+      late_ms = faults_.poll_timeout_ms;
+      answer = Json(200, ChargeJson(it->second, false));
+    }
+    if (!late) return respond(answer);
+    timer_.RunAfter(std::chrono::milliseconds(late_ms), [respond, answer] { respond(answer); });
+  }
+
+  // --- control API --------------------------------------------------------------------------
+
+  HttpResponse Control(const HttpRequest& request, const std::vector<std::string>& parts) {
+    const std::string joined = absl::StrJoin(parts, "/");
+    if (request.method == "GET" && joined == "stats") return Json(200, StatsJson());
+    if (request.method == "GET" && joined == "charges") return Json(200, ChargesJson());
+    if (request.method == "GET" && joined == "meta/events") {
+      std::lock_guard lock(mu_);
+      return Json(200, absl::StrCat(R"({"requests":[)", absl::StrJoin(meta_requests_, ","), "]}"));
+    }
+    if (request.method == "GET" && joined == "telegram/messages") {
+      std::lock_guard lock(mu_);
+      return Json(200,
+                  absl::StrCat(R"({"messages":[)", absl::StrJoin(telegram_messages_, ","), "]}"));
+    }
+    if (request.method != "POST") return Json(404, R"({"message":"unknown control call"})");
+    auto fields = gateways::PayloadFields::ParseJson(request.body);
+    if (!fields.ok()) return Json(400, R"({"message":"body must be a JSON object"})");
+    if (joined == "accounts") {
+      const std::string service = fields->Text("service");
+      const std::string key = fields->Text("api_key");
+      if (!(IsGateway(service) || service == "meta" || service == "telegram") || key.empty()) {
+        return Json(400,
+                    R"({"message":"service (a gateway, meta or telegram) and api_key required"})");
+      }
+      std::lock_guard lock(mu_);
+      accounts_[{service, key}] =
+          Account{fields->Text("webhook_secret"), fields->Text("webhook_url")};
+      if (service == "telegram") bots_.try_emplace(key);
+      return Json(200, R"({"ok":true})");
+    }
+    if (joined == "faults") return SetFaults(*fields);
+    if (joined == "telegram/updates") return SendTelegramUpdate(*fields);
+    if (parts.size() == 4 && parts[0] == "charges") {
+      return Act(parts[1], gateways::UrlDecode(parts[2]), parts[3]);
+    }
+    return Json(404, R"({"message":"unknown control call"})");
+  }
+
+  HttpResponse SetFaults(const gateways::PayloadFields& f) {
+    std::lock_guard lock(mu_);
+    auto rate = [&](const char* name, double& out) {
+      double v = 0;
+      if (absl::SimpleAtod(f.Text(name), &v)) out = std::clamp(v, 0.0, 1.0);
+    };
+    auto ms = [&](const char* name, int& out) {
+      int v = 0;
+      if (absl::SimpleAtoi(f.Text(name), &v)) out = std::clamp(v, 0, 600000);
+    };
+    rate("drop_rate", faults_.drop_rate);
+    rate("duplicate_rate", faults_.duplicate_rate);
+    rate("reorder_rate", faults_.reorder_rate);
+    rate("poll_error_rate", faults_.poll_error_rate);
+    rate("poll_timeout_rate", faults_.poll_timeout_rate);
+    rate("meta_error_rate", faults_.meta_error_rate);
+    ms("delay_min_ms", faults_.delay_min_ms);
+    ms("delay_max_ms", faults_.delay_max_ms);
+    ms("reorder_hold_ms", faults_.reorder_hold_ms);
+    ms("poll_timeout_ms", faults_.poll_timeout_ms);
+    if (faults_.delay_max_ms < faults_.delay_min_ms) faults_.delay_max_ms = faults_.delay_min_ms;
+    return Json(200, R"({"ok":true})");
+  }
+
+  HttpResponse Act(const std::string& service, const std::string& id, const std::string& action) {
+    if (!IsGateway(service)) return Json(404, R"({"message":"unknown gateway"})");
+    if (action != "pay" && action != "refund" && action != "expire") {
+      return Json(400, R"({"message":"action must be pay, refund or expire"})");
+    }
+    std::lock_guard lock(mu_);
+    std::string lookup = LookupKey(service, id);
+    if (service == "atomopay" && atomopay_ids_.contains(id)) lookup = atomopay_ids_.at(id);
+    auto it = charges_.find({service, lookup});
+    if (it == charges_.end()) return NotFound(service, id);
+    Charge& c = it->second;
+    const std::string paid = StatusAfter(service, "pay");
+    if (action == "pay" && c.status != StatusAfter(service, "create")) {
+      return Json(409, R"({"message":"only a pending charge can be paid"})");
+    }
+    if (action == "refund" && (c.status != paid || c.refunded)) {
+      return Json(409, R"({"message":"only a paid charge can be refunded"})");
+    }
+    if (action == "expire" && c.status != StatusAfter(service, "create")) {
+      return Json(409, R"({"message":"only a pending charge can expire"})");
+    }
+    c.status = StatusAfter(service, action);
+    c.updated_s = absl::ToUnixSeconds(absl::Now());
+    if (action == "pay") c.end_to_end_id = absl::StrFormat("E%08x%014d", Random32(), c.updated_s);
+    if (action == "refund") c.refunded = true;
+    const Account& account = accounts_.at({service, c.api_key});
+    const std::string url = service == "stripe" || c.notification_url.empty() ? account.webhook_url
+                                                                              : c.notification_url;
+    if (!url.empty()) {
+      Schedule(WebhookFor(c, action, url, account.webhook_secret, c.updated_s, ++event_sequence_));
+    }
+    return Json(200, ChargeJson(c, false));
+  }
+
+  // Under mu_. Applies the webhook faults and queues the delivery (or its copies).
+  void Schedule(Notification n) {
+    if (Chance(faults_.drop_rate)) {
+      ++dropped_;
+      return;
+    }
+    const int copies = Chance(faults_.duplicate_rate) ? 2 : 1;
+    if (copies == 2) ++duplicated_;
+    for (int i = 0; i < copies; ++i) {
+      int delay = faults_.delay_min_ms;
+      if (faults_.delay_max_ms > faults_.delay_min_ms) {
+        delay =
+            std::uniform_int_distribution<int>(faults_.delay_min_ms, faults_.delay_max_ms)(rng_);
+      }
+      if (Chance(faults_.reorder_rate)) delay += faults_.reorder_hold_ms;
+      timer_.RunAfter(std::chrono::milliseconds(delay), [this, n] { Deliver(n, 0); });
+    }
+  }
+
+  void Deliver(const Notification& n, int attempt) {
+    http::ClientRequest request;
+    request.method = "POST";
+    request.url = n.url;
+    request.headers = n.headers;
+    request.body = n.body;
+    request.timeout = std::chrono::milliseconds(10000);
+    auto response = client_.Send(request);
+    if (response.ok() && response->status >= 200 && response->status < 300) {
+      ++sent_;
+      return;
+    }
+    ++failed_attempts_;
+    if (attempt + 1 >= options_.delivery_attempts) {
+      ++given_up_;
+      return;
+    }
+    timer_.RunAfter(std::chrono::milliseconds(options_.retry_base_ms << attempt),
+                    [this, n, attempt] { Deliver(n, attempt + 1); });
+  }
+
+  std::string StatsJson() const {
+    const SandboxStats s = stats();
+    return absl::StrCat(R"({"webhooks_sent":)", s.webhooks_sent, R"(,"webhooks_failed_attempts":)",
+                        s.webhooks_failed_attempts, R"(,"webhooks_dropped":)", s.webhooks_dropped,
+                        R"(,"webhooks_duplicated":)", s.webhooks_duplicated,
+                        R"(,"webhooks_given_up":)", s.webhooks_given_up, R"(,"pending":)",
+                        s.pending, "}");
+  }
+
+  std::string ChargesJson() {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> rows;
+    for (const auto& key : order_) {
+      const Charge& c = charges_.at(key);
+      rows.push_back(absl::StrCat(R"({"service":)", JsonQuote(c.service), R"(,"id":)",
+                                  JsonQuote(c.id), R"(,"hash":)", JsonQuote(c.hash),
+                                  R"(,"reference":)", JsonQuote(c.reference), R"(,"status":)",
+                                  JsonQuote(c.status), R"(,"amount_minor":)", c.amount_minor,
+                                  R"(,"pix_copy_paste":)", JsonQuote(c.pix_code), "}"));
+    }
+    return absl::StrCat(R"({"charges":[)", absl::StrJoin(rows, ","), "]}");
+  }
+
+  // --- Meta Conversions API -----------------------------------------------------------------
+
+  HttpResponse Meta(const HttpRequest& request, const std::vector<std::string>& parts,
+                    const std::map<std::string, std::string>& query) {
+    if (request.method != "POST" || parts.size() != 3 || parts[2] != "events") {
+      return Json(
+          400,
+          R"({"error":{"message":"Unsupported request","type":"GraphMethodException","code":100}})");
+    }
+    auto token = query.find("access_token");
+    std::string access_token = token == query.end() ? "" : token->second;
+    auto fields = gateways::PayloadFields::Parse(Header(request, "content-type"), request.body);
+    if (access_token.empty() && fields.ok()) access_token = fields->Text("access_token");
+    std::lock_guard lock(mu_);
+    if (access_token.empty() || !accounts_.contains({"meta", access_token})) {
+      return Unauthorized("meta");
+    }
+    if (Chance(faults_.meta_error_rate)) {
+      return Json(
+          500,
+          R"({"error":{"message":"An unexpected error has occurred. Please retry your request later.","type":"OAuthException","is_transient":true,"code":2,"fbtrace_id":"Asandbox2"}})");
+    }
+    const int64_t received = fields.ok() ? fields->ArraySize("data") : -1;
+    if (received <= 0) {
+      return Json(
+          400,
+          R"({"error":{"message":"(#100) The parameter data is required","type":"OAuthException","code":100,"fbtrace_id":"Asandbox100"}})");
+    }
+    meta_requests_.push_back(
+        absl::StrCat(R"({"pixel_id":)", JsonQuote(parts[1]), R"(,"body":)", request.body, "}"));
+    return Json(200,
+                absl::StrCat(R"({"events_received":)", received, R"(,"messages":[],"fbtrace_id":)",
+                             JsonQuote(absl::StrFormat("Asandbox%08x", Random32())), "}"));
+  }
+
+  // --- Telegram Bot API ---------------------------------------------------------------------
+
+  HttpResponse Telegram(const HttpRequest& request, const std::vector<std::string>& parts,
+                        const std::map<std::string, std::string>& query) {
+    if (parts.size() != 2 || !absl::StartsWith(parts[0], "bot")) {
+      return Json(404, R"({"ok":false,"error_code":404,"description":"Not Found"})");
+    }
+    const std::string token = parts[0].substr(3);
+    const std::string& method = parts[1];
+    absl::StatusOr<gateways::PayloadFields> fields =
+        request.body.empty()
+            ? gateways::PayloadFields::Parse("application/x-www-form-urlencoded", "")
+            : gateways::PayloadFields::Parse(Header(request, "content-type"), request.body);
+    if (!fields.ok()) {
+      return Json(
+          400,
+          R"({"ok":false,"error_code":400,"description":"Bad Request: can't parse JSON object"})");
+    }
+    auto param = [&](const char* name) {
+      std::string v = fields->Text(name);
+      if (v.empty() && query.count(name)) v = query.at(name);
+      return v;
+    };
+    std::lock_guard lock(mu_);
+    auto bot = bots_.find(token);
+    if (bot == bots_.end()) return Unauthorized("telegram");
+    const std::string bot_id = token.substr(0, token.find(':'));
+    if (method == "getMe") {
+      return Json(200,
+                  absl::StrCat(R"({"ok":true,"result":{"id":)", bot_id,
+                               R"(,"is_bot":true,"first_name":"Sandbox Bot","username":"sandbox_)",
+                               bot_id, R"(_bot"}})"));
+    }
+    if (method == "setWebhook") {
+      bot->second.webhook_url = param("url");
+      bot->second.secret_token = param("secret_token");
+      return Json(200, R"({"ok":true,"result":true,"description":"Webhook was set"})");
+    }
+    if (method == "deleteWebhook") {
+      bot->second.webhook_url.clear();
+      return Json(200, R"({"ok":true,"result":true,"description":"Webhook was deleted"})");
+    }
+    if (method == "sendMessage") {
+      const std::string chat_id = param("chat_id");
+      const std::string text = param("text");
+      int64_t chat = 0;
+      if (!absl::SimpleAtoi(chat_id, &chat) || text.empty()) {
+        return Json(
+            400,
+            R"({"ok":false,"error_code":400,"description":"Bad Request: chat_id and text are required"})");
+      }
+      const int64_t message_id = bot->second.next_message_id++;
+      const int64_t now = absl::ToUnixSeconds(absl::Now());
+      telegram_messages_.push_back(absl::StrCat(R"({"bot_id":)", bot_id, R"(,"chat_id":)", chat,
+                                                R"(,"message_id":)", message_id, R"(,"text":)",
+                                                JsonQuote(text), "}"));
+      return Json(
+          200,
+          absl::StrCat(R"({"ok":true,"result":{"message_id":)", message_id, R"(,"from":{"id":)",
+                       bot_id, R"(,"is_bot":true,"first_name":"Sandbox Bot"},"chat":{"id":)", chat,
+                       R"(,"type":"private"},"date":)", now, R"(,"text":)", JsonQuote(text), "}}"));
+    }
+    return Json(404,
+                R"({"ok":false,"error_code":404,"description":"Not Found: method not found"})");
+  }
+
+  HttpResponse SendTelegramUpdate(const gateways::PayloadFields& f) {
+    std::lock_guard lock(mu_);
+    auto bot = bots_.find(f.Text("token"));
+    if (bot == bots_.end()) return Json(404, R"({"message":"unknown bot token"})");
+    if (bot->second.webhook_url.empty()) {
+      return Json(409, R"({"message":"the bot has no webhook: call setWebhook first"})");
+    }
+    int64_t user_id = 0;
+    if (!absl::SimpleAtoi(f.Text("user_id"), &user_id) || f.Text("text").empty()) {
+      return Json(400, R"({"message":"user_id and text required"})");
+    }
+    const int64_t update_id = bot->second.next_update_id++;
+    const int64_t message_id = bot->second.next_message_id++;
+    Notification n;
+    n.url = bot->second.webhook_url;
+    n.headers = {{"Content-Type", "application/json"}};
+    if (!bot->second.secret_token.empty()) {
+      n.headers.emplace_back("X-Telegram-Bot-Api-Secret-Token", bot->second.secret_token);
+    }
+    n.body =
+        TelegramUpdateJson(update_id, message_id, user_id, f.Text("first_name"), f.Text("username"),
+                           f.Text("text"), absl::ToUnixSeconds(absl::Now()));
+    Schedule(std::move(n));
+    return Json(200, absl::StrCat(R"({"update_id":)", update_id, "}"));
+  }
+
+  // Under mu_.
+  bool Chance(double rate) {
+    if (rate <= 0) return false;
+    return std::uniform_real_distribution<double>(0, 1)(rng_) < rate;
+  }
+  uint32_t Random32() { return static_cast<uint32_t>(rng_()); }
+
+  const SandboxOptions options_;
+  std::mutex mu_;
+  Faults faults_;
+  std::mt19937_64 rng_;
+  std::map<std::pair<std::string, std::string>, Account> accounts_;
+  std::map<std::pair<std::string, std::string>, Charge> charges_;
+  std::vector<std::pair<std::string, std::string>> order_;
+  std::map<std::string, std::string> atomopay_ids_;  // id -> hash
+  std::map<std::string, std::string> idempotency_;
+  std::map<std::string, Bot> bots_;
+  std::vector<std::string> meta_requests_;
+  std::vector<std::string> telegram_messages_;
+  uint64_t charge_sequence_ = 0;
+  uint64_t event_sequence_ = 0;
+  std::atomic<uint64_t> sent_{0}, failed_attempts_{0}, dropped_{0}, duplicated_{0}, given_up_{0};
+  http::HttpClient client_;
+  TaskTimer timer_{4};
+  std::unique_ptr<http::Server> server_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Start(SandboxOptions options) {
+  auto sandbox = std::make_unique<SandboxImpl>(options);
+  if (absl::Status s = sandbox->Listen(); !s.ok()) return s;
+  return sandbox;
+}
+
+}  // namespace tally::sandbox

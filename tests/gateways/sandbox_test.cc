@@ -1,0 +1,293 @@
+// The gateway APIs (gateways/gateway_api.h) against the sandbox simulators over real loopback
+// HTTP, and the simulators' webhooks through the webhook adapters: create → poll → pay →
+// webhook → poll, for each of the five gateways, plus the injected faults.
+
+#include "gateways/sandbox/sandbox.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gateways/adapter.h"
+#include "gateways/gateway_api.h"
+#include "http/client.h"
+#include "http/gateway_transport.h"
+#include "http/server.h"
+
+namespace tally::sandbox {
+namespace {
+
+using namespace std::chrono_literals;
+namespace pb = payments::v1;
+
+// Receives webhooks on loopback and keeps them, as gateways::WebhookRequest.
+class Receiver {
+ public:
+  Receiver() {
+    http::ServerOptions options;
+    options.port = 0;
+    auto server =
+        http::Server::Start(options, [this](const http::HttpRequest& r, http::Responder respond) {
+          gateways::WebhookRequest w;
+          const size_t q = r.target.find('?');
+          if (q != std::string::npos) w.query_string = r.target.substr(q + 1);
+          for (const auto& [name, value] : r.headers) {
+            w.headers.emplace_back(absl::AsciiStrToLower(name), value);
+            if (absl::AsciiStrToLower(name) == "content-type") w.content_type = value;
+          }
+          w.body = r.body;
+          w.now_s = absl::ToUnixSeconds(absl::Now());
+          {
+            std::lock_guard lock(mu_);
+            received_.push_back({r.target, std::move(w)});
+          }
+          cv_.notify_all();
+          respond(http::HttpResponse{200, "application/json", "{}"});
+        });
+    REQUIRE(server.ok());
+    server_ = std::move(*server);
+  }
+  ~Receiver() { server_->Stop(); }
+  std::string Url(const std::string& path) const {
+    return absl::StrCat("http://127.0.0.1:", server_->port(), path);
+  }
+  // Waits (bounded) until `count` webhooks have arrived.
+  bool WaitFor(size_t count, std::chrono::milliseconds limit = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return received_.size() >= count; });
+  }
+  std::vector<std::pair<std::string, gateways::WebhookRequest>> received() {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<std::string, gateways::WebhookRequest>> received_;
+  std::unique_ptr<http::Server> server_;
+};
+
+struct Harness {
+  Harness() {
+    auto s = Sandbox::Start(SandboxOptions{});
+    REQUIRE(s.ok());
+    sandbox = std::move(*s);
+    transport = http::GatewayTransport(client, 3000ms);
+  }
+  http::ClientResponse Control(const std::string& path, const std::string& body) {
+    auto r = client.Send({"POST",
+                          absl::StrCat("http://127.0.0.1:", sandbox->port(), path),
+                          {{"Content-Type", "application/json"}},
+                          body,
+                          3000ms});
+    REQUIRE(r.ok());
+    return *r;
+  }
+  gateways::ApiAccount Account(const std::string& gateway, const std::string& webhook_url) {
+    const std::string key = "key-" + gateway;
+    auto r =
+        Control("/sandbox/accounts", absl::StrCat(R"({"service":")", gateway, R"(","api_key":")",
+                                                  key, R"(","webhook_secret":"secret-)", gateway,
+                                                  R"(","webhook_url":")", webhook_url, R"("})"));
+    REQUIRE(r.status == 200);
+    return gateways::ApiAccount{sandbox->BaseUrl(gateway), key};
+  }
+  http::HttpClient client;
+  std::unique_ptr<Sandbox> sandbox;
+  gateways::Transport transport;
+};
+
+gateways::ChargeRequest Charge(const std::string& payment_id, const std::string& url) {
+  gateways::ChargeRequest c;
+  c.payment_id = payment_id;
+  c.amount.set_amount_minor(1990);
+  c.amount.set_currency("BRL");
+  c.description = "Curso de confeitaria";
+  c.notification_url = url;
+  c.customer_name = "Maria Silva";
+  c.customer_email = "maria@example.com";
+  return c;
+}
+
+TEST_CASE("each gateway: create, poll pending, pay, authentic webhook, poll paid") {
+  Receiver receiver;
+  Harness h;
+  size_t expected_webhooks = 0;
+  for (const std::string gateway : {"pushinpay", "paradise", "atomopay", "mercadopago", "stripe"}) {
+    CAPTURE(gateway);
+    const gateways::GatewayApi* api = gateways::FindGatewayApi(gateway);
+    REQUIRE(api != nullptr);
+    const std::string hook = receiver.Url("/hook/" + gateway);
+    const gateways::ApiAccount account = h.Account(gateway, hook);
+    auto created = api->CreateCharge(account, Charge("pay_" + gateway, hook), h.transport);
+    REQUIRE(created.ok());
+    CHECK(!created->transaction_id.empty());
+    CHECK(created->pix_copy_paste.rfind("000201", 0) == 0);
+    CHECK(created->observation.status() == pb::OBSERVED_STATUS_PENDING);
+    CHECK(created->observation.amount().amount_minor() == 1990);
+    CHECK(created->observation.amount().currency() == "BRL");
+    if (gateway == "atomopay") CHECK(created->transaction_hash == created->transaction_id);
+    if (gateway == "pushinpay") {
+      CHECK(created->transaction_id == absl::AsciiStrToLower(created->transaction_id));
+    }
+
+    auto pending =
+        api->PollStatus(account, created->transaction_id, created->transaction_hash, h.transport);
+    REQUIRE(pending.status.ok());
+    CHECK(pending.http_status == 200);
+    CHECK(pending.observation.status() == pb::OBSERVED_STATUS_PENDING);
+    CHECK(pending.observation.gateway_transaction_id() == created->transaction_id);
+
+    auto paid = h.Control(
+        absl::StrCat("/sandbox/charges/", gateway, "/", created->transaction_id, "/pay"), "{}");
+    REQUIRE(paid.status == 200);
+    ++expected_webhooks;
+    REQUIRE(receiver.WaitFor(expected_webhooks));
+    auto [target, webhook] = receiver.received().back();
+    CHECK(target.rfind("/hook/" + gateway, 0) == 0);
+    const gateways::GatewayAdapter* adapter = gateways::FindAdapter(gateway);
+    auto parsed = adapter->ParseWebhook(webhook, {"secret-" + gateway});
+    REQUIRE(parsed.ok());
+    // The webhook lands in the same stream as the charge, whatever case the gateway used.
+    CHECK(parsed->transaction_id == created->transaction_id);
+    if (gateway == "mercadopago") {
+      CHECK(parsed->poll_hint);  // Mercado Pago says only "look"
+      CHECK(parsed->authenticity == pb::AUTHENTICITY_SIGNED);
+    } else {
+      CHECK(parsed->observation.status() == pb::OBSERVED_STATUS_PAID);
+      CHECK(parsed->observation.amount().amount_minor() == 1990);
+      CHECK(parsed->authenticity ==
+            (gateway == "stripe" ? pb::AUTHENTICITY_SIGNED : pb::AUTHENTICITY_UNVERIFIED));
+    }
+    // A forged secret fails authentication.
+    CHECK(adapter->ParseWebhook(webhook, {"wrong"}).status().code() ==
+          absl::StatusCode::kUnauthenticated);
+
+    auto polled =
+        api->PollStatus(account, created->transaction_id, created->transaction_hash, h.transport);
+    REQUIRE(polled.status.ok());
+    CHECK(polled.observation.status() == pb::OBSERVED_STATUS_PAID);
+    CHECK(polled.observation.amount().amount_minor() == 1990);
+  }
+}
+
+TEST_CASE("a refund and an expiry reach the adapters as REFUNDED and EXPIRED/CANCELLED") {
+  Receiver receiver;
+  Harness h;
+  const std::string hook = receiver.Url("/hook/stripe");
+  const auto account = h.Account("stripe", hook);
+  const auto* api = gateways::FindGatewayApi("stripe");
+  auto one = api->CreateCharge(account, Charge("pay_r1", hook), h.transport);
+  auto two = api->CreateCharge(account, Charge("pay_r2", hook), h.transport);
+  REQUIRE(one.ok());
+  REQUIRE(two.ok());
+  CHECK(h.Control("/sandbox/charges/stripe/" + one->transaction_id + "/pay", "{}").status == 200);
+  CHECK(h.Control("/sandbox/charges/stripe/" + one->transaction_id + "/refund", "{}").status ==
+        200);
+  CHECK(h.Control("/sandbox/charges/stripe/" + two->transaction_id + "/expire", "{}").status ==
+        200);
+  // Paying an expired charge is refused, as the gateway would.
+  CHECK(h.Control("/sandbox/charges/stripe/" + two->transaction_id + "/pay", "{}").status == 409);
+  REQUIRE(receiver.WaitFor(3));
+  std::map<std::string, int> statuses;
+  for (const auto& [target, webhook] : receiver.received()) {
+    auto parsed = gateways::FindAdapter("stripe")->ParseWebhook(webhook, {"secret-stripe"});
+    REQUIRE(parsed.ok());
+    statuses[parsed->transaction_id + ":" +
+             pb::ObservedStatus_Name(parsed->observation.status())]++;
+  }
+  CHECK(statuses[one->transaction_id + ":OBSERVED_STATUS_PAID"] == 1);
+  CHECK(statuses[one->transaction_id + ":OBSERVED_STATUS_REFUNDED"] == 1);
+  CHECK(statuses[two->transaction_id + ":OBSERVED_STATUS_CANCELLED"] == 1);
+}
+
+TEST_CASE("API errors: wrong key, unknown transaction, non-BRL on a PIX gateway") {
+  Harness h;
+  auto account = h.Account("pushinpay", "");
+  const auto* api = gateways::FindGatewayApi("pushinpay");
+  auto wrong = account;
+  wrong.api_key = "not-the-key";
+  CHECK(api->CreateCharge(wrong, Charge("p", ""), h.transport).status().code() ==
+        absl::StatusCode::kPermissionDenied);
+  auto unknown = api->PollStatus(account, "no-such-id", "", h.transport);
+  CHECK(unknown.status.code() == absl::StatusCode::kNotFound);
+  CHECK(unknown.http_status == 404);
+  auto usd = Charge("p", "");
+  usd.amount.set_currency("USD");
+  CHECK(api->CreateCharge(account, usd, h.transport).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("Stripe and Mercado Pago honour the idempotency key: a retried create is one charge") {
+  Harness h;
+  for (const std::string gateway : {"stripe", "mercadopago"}) {
+    auto account = h.Account(gateway, "");
+    const auto* api = gateways::FindGatewayApi(gateway);
+    auto request = Charge("pay_idem", "http://127.0.0.1:1/unused");
+    request.idempotency_key = "tenant-1:order-77";
+    auto first = api->CreateCharge(account, request, h.transport);
+    auto retry = api->CreateCharge(account, request, h.transport);
+    REQUIRE(first.ok());
+    REQUIRE(retry.ok());
+    CHECK(first->transaction_id == retry->transaction_id);
+    request.idempotency_key = "tenant-1:order-78";
+    auto other = api->CreateCharge(account, request, h.transport);
+    REQUIRE(other.ok());
+    CHECK(other->transaction_id != first->transaction_id);
+  }
+}
+
+TEST_CASE("poll faults: 503 is Unavailable, a late answer is DeadlineExceeded") {
+  Harness h;
+  auto account = h.Account("atomopay", "");
+  const auto* api = gateways::FindGatewayApi("atomopay");
+  auto created = api->CreateCharge(account, Charge("pay_f", ""), h.transport);
+  REQUIRE(created.ok());
+  CHECK(h.Control("/sandbox/faults", R"({"poll_error_rate":1})").status == 200);
+  auto failed =
+      api->PollStatus(account, created->transaction_id, created->transaction_hash, h.transport);
+  CHECK(failed.status.code() == absl::StatusCode::kUnavailable);
+  CHECK(failed.http_status == 503);
+  CHECK(h.Control("/sandbox/faults",
+                  R"({"poll_error_rate":0,"poll_timeout_rate":1,"poll_timeout_ms":800})")
+            .status == 200);
+  http::HttpClient impatient_client;
+  auto impatient = http::GatewayTransport(impatient_client, 200ms);
+  auto late =
+      api->PollStatus(account, created->transaction_id, created->transaction_hash, impatient);
+  CHECK(late.status.code() == absl::StatusCode::kDeadlineExceeded);
+  CHECK(late.http_status == 0);
+}
+
+TEST_CASE("webhook faults: duplicated webhooks arrive twice byte for byte, dropped ones never") {
+  Receiver receiver;
+  Harness h;
+  const std::string hook = receiver.Url("/hook/paradise");
+  auto account = h.Account("paradise", hook);
+  const auto* api = gateways::FindGatewayApi("paradise");
+  CHECK(h.Control("/sandbox/faults", R"({"duplicate_rate":1})").status == 200);
+  auto a = api->CreateCharge(account, Charge("pay_dup", hook), h.transport);
+  REQUIRE(a.ok());
+  CHECK(h.Control("/sandbox/charges/paradise/" + a->transaction_id + "/pay", "{}").status == 200);
+  REQUIRE(receiver.WaitFor(2));
+  auto got = receiver.received();
+  CHECK(got[0].second.body == got[1].second.body);
+  CHECK(h.sandbox->stats().webhooks_duplicated == 1);
+
+  CHECK(h.Control("/sandbox/faults", R"({"duplicate_rate":0,"drop_rate":1})").status == 200);
+  auto b = api->CreateCharge(account, Charge("pay_drop", hook), h.transport);
+  REQUIRE(b.ok());
+  CHECK(h.Control("/sandbox/charges/paradise/" + b->transaction_id + "/pay", "{}").status == 200);
+  CHECK(h.sandbox->stats().webhooks_dropped == 1);
+  CHECK(h.sandbox->stats().pending == 0);  // nothing queued: the drop is decided at once
+  CHECK(receiver.received().size() == 2);
+}
+
+}  // namespace
+}  // namespace tally::sandbox
