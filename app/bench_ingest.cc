@@ -23,8 +23,8 @@
 #include "app/pgbench_baseline.h"
 #include "gateways/tenant_directory.h"
 #include "gateways/webhook_crypto.h"
+#include "http/router.h"
 #include "http/server.h"
-#include "http/webhook_ingestion.h"
 #include "ledger/database.h"
 #include "ledger/scratch_database.h"
 
@@ -63,7 +63,7 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   auto store = ledger::EventStore::Open(std::move(store_options));
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
   auto box = gateways::SecretBox::FromHex(kBenchKey);
-  auto tenant = gateways::CreateTenant(**store, "bench", "America/Sao_Paulo");
+  auto tenant = gateways::CreateTenant(**store, *box, "bench", "America/Sao_Paulo");
   if (!tenant.ok()) return Fail(2, std::string(tenant.status().message()));
   if (absl::Status s =
           gateways::ConfigureGateway(**store, *box, tenant->tenant_id, {"stripe", kSecret, "", ""});
@@ -78,7 +78,7 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   server_options.max_connections = options.connections + 16;
   auto server =
       http::Server::Start(server_options, [&](const http::HttpRequest& r, http::Responder respond) {
-        http::RouteRequest(r, &ingestion, std::move(respond));
+        http::RouteRequest(r, {&ingestion}, std::move(respond));
       });
   if (!server.ok()) return Fail(2, std::string(server.status().message()));
   spdlog::set_level(spdlog::level::warn);  // one info line per request would measure the log

@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "gateways/sandbox/sandbox.h"
 
 namespace tally::app {
 
@@ -15,6 +18,11 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";
   // Comma-separated: http, projections.
   std::string roles = "http,projections";
+  // Tally's base URL as gateways reach it (their webhook URLs); "": http://<listen>.
+  std::string public_url;
+  // Extra trusted CA certificates (PEM) for outbound HTTPS; "": the system store only.
+  std::string ca_file;
+  int gateway_timeout_ms = 10000;
 };
 int RunServe(const ServeOptions& options);
 
@@ -29,9 +37,12 @@ int RunEvents(const EventsOptions& options);
 
 int RunAuditVerify(const std::string& database_url);
 
-// Prints the new tenant's id and its webhook URL token (shown once).
+// Prints the new tenant's id, its webhook URL token and an owner API key (shown once). Needs
+// TALLY_MASTER_KEY (the token is kept sealed).
 int RunTenantsCreate(const std::string& database_url, const std::string& name,
                      const std::string& time_zone);
+// Prints a new owner API key for the tenant (shown once).
+int RunTenantsApiKey(const std::string& database_url, const std::string& tenant_id);
 
 struct GatewaysSetOptions {
   std::string database_url;
@@ -43,6 +54,20 @@ struct GatewaysSetOptions {
 };
 // Needs TALLY_MASTER_KEY; secrets are sealed and never printed.
 int RunGatewaysSet(const GatewaysSetOptions& options);
+
+struct BotsAddOptions {
+  std::string database_url;
+  std::string tenant;
+  std::string token;  // from TALLY_BOT_TOKEN
+  std::string username;
+  // When set, Telegram's setWebhook is called with <public_url>/telegram/<bot id>.
+  std::string public_url;
+  std::string telegram_api_base = "https://api.telegram.org";
+  std::string ca_file;
+};
+// Needs TALLY_MASTER_KEY; the token is sealed and never printed. Exit 1 when the bot was
+// registered but setWebhook failed (the secret is printed so it can be set by hand).
+int RunBotsAdd(const BotsAddOptions& options);
 
 int RunProjectionsStatus(const std::string& database_url);
 // version 0: the version this binary folds.
@@ -87,6 +112,15 @@ struct BenchAppendOptions {
   std::string pgbench_path;
 };
 int RunBenchAppend(const BenchAppendOptions& options);
+
+struct SandboxCommandOptions {
+  std::string listen = "127.0.0.1:8090";
+  uint64_t seed = 1;
+  sandbox::Faults faults;
+  // service:api_key[:webhook_secret[:webhook_url]]
+  std::vector<std::string> accounts;
+};
+int RunSandbox(const SandboxCommandOptions& options);
 
 // Prints "tally: <message>" to stderr and returns `code`.
 int Fail(int code, const std::string& message);

@@ -42,7 +42,10 @@ int main(int argc, char** argv) {
 
   tally::app::ServeOptions serve_options;
   auto* serve = app.add_subcommand(
-      "serve", "Run the HTTP server (GET /healthz). Refuses to start on an unmigrated database.");
+      "serve",
+      "Run the HTTP server (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, "
+      "POST /telegram/<bot>) and the projection runners. Refuses to start on an unmigrated "
+      "database. The http role needs TALLY_MASTER_KEY.");
   AddDatabaseOption(serve, &serve_options.database_url);
   serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on")
       ->envname("TALLY_LISTEN")
@@ -51,6 +54,20 @@ int main(int argc, char** argv) {
       ->add_option("--roles", serve_options.roles,
                    "What this process runs: http, projections (comma-separated)")
       ->envname("TALLY_ROLES")
+      ->capture_default_str();
+  serve
+      ->add_option("--public-url", serve_options.public_url,
+                   "Tally's base URL as gateways reach it, for the webhook URLs given with each "
+                   "charge (default http://<listen>)")
+      ->envname("TALLY_PUBLIC_URL");
+  serve
+      ->add_option("--ca-file", serve_options.ca_file,
+                   "PEM file of extra trusted CAs for outbound HTTPS (peers are always verified)")
+      ->envname("TALLY_CA_FILE");
+  serve
+      ->add_option("--gateway-timeout-ms", serve_options.gateway_timeout_ms,
+                   "Deadline of one gateway API call")
+      ->check(CLI::Range(100, 120000))
       ->capture_default_str();
 
   tally::app::EventsOptions events_options;
@@ -82,11 +99,44 @@ int main(int argc, char** argv) {
   auto* tenants_cmd = app.add_subcommand("tenants", "Sellers using Tally.");
   tenants_cmd->require_subcommand(1);
   auto* tenants_create = tenants_cmd->add_subcommand(
-      "create", "Create a tenant; prints its id and its webhook URL token (shown only once).");
+      "create",
+      "Create a tenant; prints its id, its webhook URL token and an owner API key (the key is "
+      "shown only once). Needs TALLY_MASTER_KEY.");
   AddDatabaseOption(tenants_create, &tenants_url);
   tenants_create->add_option("--name", tenant_name, "Display name")->required();
   tenants_create->add_option("--time-zone", tenant_zone, "IANA zone for local days")
       ->capture_default_str();
+  std::string api_key_tenant;
+  auto* tenants_api_key = tenants_cmd->add_subcommand(
+      "api-key", "Issue another owner API key for a tenant (shown only once).");
+  AddDatabaseOption(tenants_api_key, &tenants_url);
+  tenants_api_key->add_option("--tenant", api_key_tenant, "Tenant id")->required();
+
+  tally::app::BotsAddOptions bots_options;
+  auto* bots_cmd = app.add_subcommand("bots", "A tenant's Telegram bots.");
+  bots_cmd->require_subcommand(1);
+  auto* bots_add = bots_cmd->add_subcommand(
+      "add",
+      "Register a Telegram bot (token from TALLY_BOT_TOKEN, sealed with TALLY_MASTER_KEY) and, "
+      "with --public-url, point its webhook at Tally with a fresh secret token.");
+  AddDatabaseOption(bots_add, &bots_options.database_url);
+  bots_add->add_option("--tenant", bots_options.tenant, "Tenant id")->required();
+  bots_add
+      ->add_option("--token", bots_options.token,
+                   "Bot API token (prefer TALLY_BOT_TOKEN: flags show in ps and shell history)")
+      ->envname("TALLY_BOT_TOKEN");
+  bots_add->add_option("--username", bots_options.username, "The bot's @username");
+  bots_add
+      ->add_option("--public-url", bots_options.public_url,
+                   "Tally's base URL as Telegram reaches it; calls setWebhook when given")
+      ->envname("TALLY_PUBLIC_URL");
+  bots_add
+      ->add_option("--telegram-api-base", bots_options.telegram_api_base,
+                   "Bot API base URL (the sandbox's /telegram for tests)")
+      ->envname("TALLY_TELEGRAM_API_BASE")
+      ->capture_default_str();
+  bots_add->add_option("--ca-file", bots_options.ca_file, "PEM file of extra trusted CAs")
+      ->envname("TALLY_CA_FILE");
 
   tally::app::GatewaysSetOptions gateways_options;
   auto* gateways_cmd = app.add_subcommand("gateways", "A tenant's payment gateways.");
@@ -210,7 +260,52 @@ int main(int argc, char** argv) {
   bench_ingest->add_flag("--pgbench,!--no-pgbench", bench_ingest_options.pgbench,
                          "Run (default) or skip the pgbench baseline");
 
+  tally::app::SandboxCommandOptions sandbox_options;
+  auto* sandbox = app.add_subcommand(
+      "sandbox",
+      "Run loopback simulators of PushinPay, Paradise, Atomopay, Mercado Pago, Stripe, Meta's "
+      "Conversions API and Telegram's Bot API on one port (base URL http://HOST:PORT/<service>), "
+      "with webhook and poll faults at the given rates. Control API under /sandbox/.");
+  sandbox->add_option("--listen", sandbox_options.listen, "HOST:PORT to listen on")
+      ->capture_default_str();
+  sandbox->add_option("--seed", sandbox_options.seed, "Seed of fault decisions and ids")
+      ->capture_default_str();
+  sandbox
+      ->add_option("--account", sandbox_options.accounts,
+                   "service:api_key[:webhook_secret[:webhook_url]] an account the simulator "
+                   "accepts (repeatable); webhook_url is where Stripe sends events; "
+                   "telegram:<bot token> for a bot")
+      ->take_all();
+  auto& faults = sandbox_options.faults;
+  sandbox->add_option("--drop-rate", faults.drop_rate, "Webhooks never sent")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox->add_option("--duplicate-rate", faults.duplicate_rate, "Webhooks sent twice")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox->add_option("--delay-min-ms", faults.delay_min_ms, "Least webhook delay")
+      ->check(CLI::Range(0, 600000));
+  sandbox->add_option("--delay-max-ms", faults.delay_max_ms, "Greatest webhook delay")
+      ->check(CLI::Range(0, 600000));
+  sandbox
+      ->add_option("--reorder-rate", faults.reorder_rate,
+                   "Webhooks held back so later ones overtake")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox->add_option("--poll-error-rate", faults.poll_error_rate, "Status polls answered 503")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox
+      ->add_option("--poll-timeout-rate", faults.poll_timeout_rate,
+                   "Status polls answered only after --poll-timeout-ms")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox->add_option("--poll-timeout-ms", faults.poll_timeout_ms, "Delay of a late poll answer")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  sandbox
+      ->add_option("--meta-error-rate", faults.meta_error_rate,
+                   "Conversions API calls answered 500")
+      ->check(CLI::Range(0.0, 1.0));
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*sandbox) return tally::app::RunSandbox(sandbox_options);
 
   if (*migrate) {
     if (int rc = RequireDatabase(migrate_url)) return rc;
@@ -231,6 +326,14 @@ int main(int argc, char** argv) {
   if (*tenants_create) {
     if (int rc = RequireDatabase(tenants_url)) return rc;
     return tally::app::RunTenantsCreate(tenants_url, tenant_name, tenant_zone);
+  }
+  if (*tenants_api_key) {
+    if (int rc = RequireDatabase(tenants_url)) return rc;
+    return tally::app::RunTenantsApiKey(tenants_url, api_key_tenant);
+  }
+  if (*bots_add) {
+    if (int rc = RequireDatabase(bots_options.database_url)) return rc;
+    return tally::app::RunBotsAdd(bots_options);
   }
   if (*gateways_set) {
     if (int rc = RequireDatabase(gateways_options.database_url)) return rc;

@@ -15,8 +15,10 @@
 #include "absl/strings/str_split.h"
 #include "app/commands.h"
 #include "gateways/secret_box.h"
+#include "http/client.h"
+#include "http/gateway_transport.h"
+#include "http/router.h"
 #include "http/server.h"
-#include "http/webhook_ingestion.h"
 #include "ledger/database.h"
 #include "ledger/event_store.h"
 #include "ledger/migration.h"
@@ -92,6 +94,10 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::Server> server;
   std::unique_ptr<ledger::EventStore> store;
   std::unique_ptr<http::WebhookIngestion> ingestion;
+  std::unique_ptr<http::HttpClient> client;
+  std::unique_ptr<http::ChargeApi> charges;
+  std::unique_ptr<http::TelegramIngestion> telegram;
+  http::Endpoints endpoints;
   ledger::SystemClock clock;
   if (http_role) {
     const char* master_key = std::getenv("TALLY_MASTER_KEY");
@@ -105,20 +111,32 @@ int RunServe(const ServeOptions& options) {
     auto opened = ledger::EventStore::Open(std::move(store_options));
     if (!opened.ok()) return Fail(2, std::string(opened.status().message()));
     store = std::move(*opened);
-    ingestion = std::make_unique<http::WebhookIngestion>(*store, std::move(*box), clock,
-                                                         options.database_url);
+    ingestion = std::make_unique<http::WebhookIngestion>(*store, *box, clock, options.database_url);
+    http::ClientOptions client_options;
+    client_options.ca_file = options.ca_file;
+    client = std::make_unique<http::HttpClient>(client_options);
+    http::ChargeApiOptions charge_options;
+    charge_options.public_url =
+        options.public_url.empty() ? "http://" + options.listen : options.public_url;
+    charges = std::make_unique<http::ChargeApi>(
+        *store, *box, clock,
+        http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),
+        charge_options);
+    telegram = std::make_unique<http::TelegramIngestion>(*store, clock);
+    endpoints = {ingestion.get(), charges.get(), telegram.get()};
     http::ServerOptions server_options;
     server_options.host = options.listen.substr(0, colon);
     server_options.port = static_cast<uint16_t>(port);
-    http::WebhookIngestion* handler = ingestion.get();
     auto started = http::Server::Start(
-        server_options, [handler](const http::HttpRequest& r, http::Responder respond) {
-          http::RouteRequest(r, handler, std::move(respond));
+        server_options, [&endpoints](const http::HttpRequest& r, http::Responder respond) {
+          http::RouteRequest(r, endpoints, std::move(respond));
         });
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);
     std::cout << "tally serving on http://" << server_options.host << ":" << server->port()
-              << " (GET /healthz, POST /webhooks/<gateway>/<token>)" << std::endl;
+              << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
+                 "/telegram/<bot>); gateways are told "
+              << charge_options.public_url << std::endl;
   }
 
   int signal_number = 0;

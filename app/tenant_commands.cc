@@ -1,10 +1,15 @@
-// tally tenants create, tally gateways set.
+// tally tenants create|api-key, tally gateways set, tally bots add.
 
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "app/commands.h"
+#include "gateways/bot_directory.h"
+#include "gateways/payload_fields.h"
 #include "gateways/tenant_directory.h"
+#include "http/client.h"
+#include "ledger/event_json.h"
 #include "ledger/event_store.h"
 
 namespace tally::app {
@@ -18,23 +23,42 @@ absl::StatusOr<std::unique_ptr<ledger::EventStore>> OpenStore(const std::string&
 
 }  // namespace
 
+absl::StatusOr<gateways::SecretBox> MasterBox() {
+  const char* master_key = std::getenv("TALLY_MASTER_KEY");
+  if (master_key == nullptr) {
+    return absl::FailedPreconditionError(
+        "TALLY_MASTER_KEY is not set (64 hex digits; it seals secrets)");
+  }
+  return gateways::SecretBox::FromHex(master_key);
+}
+
 int RunTenantsCreate(const std::string& database_url, const std::string& name,
                      const std::string& time_zone) {
+  auto box = MasterBox();
+  if (!box.ok()) return Fail(2, std::string(box.status().message()));
   auto store = OpenStore(database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
-  auto tenant = gateways::CreateTenant(**store, name, time_zone);
+  auto tenant = gateways::CreateTenant(**store, *box, name, time_zone);
   if (!tenant.ok()) return Fail(2, std::string(tenant.status().message()));
   std::cout << "tenant " << tenant->tenant_id << "\n"
             << "webhook token " << tenant->webhook_token << "\n"
-            << "webhook URLs: /webhooks/<gateway>/" << tenant->webhook_token
-            << "  (the token is not stored; keep it now)\n";
+            << "api key " << tenant->api_key << "\n"
+            << "webhook URLs: /webhooks/<gateway>/" << tenant->webhook_token << "\n"
+            << "(the API key is stored only as a hash: keep it now)\n";
+  return 0;
+}
+
+int RunTenantsApiKey(const std::string& database_url, const std::string& tenant_id) {
+  auto store = OpenStore(database_url);
+  if (!store.ok()) return Fail(2, std::string(store.status().message()));
+  auto key = gateways::IssueApiKey(**store, tenant_id, "owner");
+  if (!key.ok()) return Fail(2, std::string(key.status().message()));
+  std::cout << "api key " << *key << "\n(stored only as a hash: keep it now)\n";
   return 0;
 }
 
 int RunGatewaysSet(const GatewaysSetOptions& options) {
-  const char* master_key = std::getenv("TALLY_MASTER_KEY");
-  if (master_key == nullptr) return Fail(2, "TALLY_MASTER_KEY is not set (64 hex digits)");
-  auto box = gateways::SecretBox::FromHex(master_key);
+  auto box = MasterBox();
   if (!box.ok()) return Fail(2, std::string(box.status().message()));
   auto store = OpenStore(options.database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
@@ -44,6 +68,52 @@ int RunGatewaysSet(const GatewaysSetOptions& options) {
   if (!status.ok()) return Fail(2, std::string(status.message()));
   std::cout << "gateway " << options.gateway << " configured for " << options.tenant
             << (options.secret.empty() ? "" : " (secret sealed)") << "\n";
+  return 0;
+}
+
+int RunBotsAdd(const BotsAddOptions& options) {
+  auto box = MasterBox();
+  if (!box.ok()) return Fail(2, std::string(box.status().message()));
+  if (options.token.empty()) {
+    return Fail(2, "no bot token: set TALLY_BOT_TOKEN (or pass --token)");
+  }
+  auto store = OpenStore(options.database_url);
+  if (!store.ok()) return Fail(2, std::string(store.status().message()));
+  auto bot = gateways::RegisterBot(**store, *box, options.tenant, options.token, options.username);
+  if (!bot.ok()) return Fail(2, std::string(bot.status().message()));
+  std::cout << "bot " << bot->bot_id << " registered for " << options.tenant << "\n";
+  if (options.public_url.empty()) {
+    std::cout << "webhook secret " << bot->webhook_secret << "\n"
+              << "point the bot at Tally with setWebhook url=<public URL>/telegram/" << bot->bot_id
+              << " secret_token=<the secret> (shown once)\n";
+    return 0;
+  }
+  // Tell Telegram where to send the bot's updates, with the secret it must present.
+  std::string base = options.public_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const std::string hook = absl::StrCat(base, "/telegram/", bot->bot_id);
+  http::ClientOptions client_options;
+  client_options.ca_file = options.ca_file;
+  http::HttpClient client(client_options);
+  auto answer = client.Send(
+      {"POST",
+       absl::StrCat(options.telegram_api_base, "/bot", options.token, "/setWebhook"),
+       {{"Content-Type", "application/json"}},
+       absl::StrCat(R"({"url":)", ledger::JsonQuote(hook), R"(,"secret_token":)",
+                    ledger::JsonQuote(bot->webhook_secret), R"(,"allowed_updates":["message"]})"),
+       std::chrono::milliseconds(10000)});
+  if (!answer.ok()) {
+    return Fail(1,
+                absl::StrCat("bot registered, but setWebhook failed: ", answer.status().message(),
+                             " (webhook secret ", bot->webhook_secret, ")"));
+  }
+  auto fields = gateways::PayloadFields::ParseJson(answer->body);
+  if (answer->status != 200 || !fields.ok() || fields->Text("ok") != "true") {
+    return Fail(1, absl::StrCat("bot registered, but Telegram refused setWebhook (HTTP ",
+                                answer->status, "): ", answer->body.substr(0, 200),
+                                " (webhook secret ", bot->webhook_secret, ")"));
+  }
+  std::cout << "telegram webhook set to " << hook << "\n";
   return 0;
 }
 

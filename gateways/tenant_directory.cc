@@ -2,7 +2,9 @@
 
 #include <openssl/rand.h>
 
+#include <optional>
 #include "absl/strings/escaping.h"
+
 #include "absl/strings/str_cat.h"
 #include "gateways/webhook_crypto.h"
 #include "tally/ledger/v1/metadata.pb.h"
@@ -21,6 +23,10 @@ std::string TokenKey(const std::string& token) {
   return absl::StrCat("tenant-token:", Sha256Hex(token));
 }
 
+std::string ApiKeyKey(const std::string& key) { return absl::StrCat("api-key:", Sha256Hex(key)); }
+
+constexpr char kTenantStreamPrefix[] = "tenant-";
+
 std::string AdminMetadata() {
   ledger::v1::Metadata metadata;
   metadata.set_source(ledger::v1::SOURCE_ADMIN);
@@ -30,8 +36,8 @@ std::string AdminMetadata() {
 
 }  // namespace
 
-absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const std::string& name,
-                                       const std::string& time_zone) {
+absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const SecretBox& box,
+                                       const std::string& name, const std::string& time_zone) {
   NewTenant tenant;
   tenant.tenant_id = absl::StrCat("t_", absl::BytesToHexString(RandomBytes(8)));
   tenant.webhook_token = absl::WebSafeBase64Escape(RandomBytes(32));
@@ -40,14 +46,60 @@ absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const std::str
   created.set_name(name);
   created.set_time_zone(time_zone);
   created.set_webhook_token_sha256(Sha256Hex(tenant.webhook_token));
+  auto sealed = box.Seal(tenant.webhook_token);
+  if (!sealed.ok()) return sealed.status();
+  created.set_webhook_token_sealed(*sealed);
   auto result = store.Append(
       {tenant.tenant_id,
-       "tenant-" + tenant.tenant_id,
+       kTenantStreamPrefix + tenant.tenant_id,
        ledger::ExpectedVersion::NoStream(),
        {{"tally.tenants.v1.TenantCreated", created.SerializeAsString(), AdminMetadata()}},
        TokenKey(tenant.webhook_token)});
   if (!result.ok()) return result.status();
+  auto key = IssueApiKey(store, tenant.tenant_id, "owner");
+  if (!key.ok()) return key.status();
+  tenant.api_key = *key;
   return tenant;
+}
+
+absl::StatusOr<std::string> IssueApiKey(ledger::EventStore& store, const std::string& tenant_id,
+                                        const std::string& scope) {
+  if (scope != "owner") {
+    return absl::InvalidArgumentError(absl::StrCat("unknown API key scope \"", scope, "\""));
+  }
+  auto stream = store.ReadStream(tenant_id, kTenantStreamPrefix + tenant_id);
+  if (!stream.ok()) return stream.status();
+  if (stream->empty()) return absl::NotFoundError(absl::StrCat("no tenant ", tenant_id));
+  const std::string key = absl::StrCat("tly_", absl::WebSafeBase64Escape(RandomBytes(32)));
+  tenants::v1::ApiKeyIssued issued;
+  issued.set_key_id(absl::StrCat("key_", absl::BytesToHexString(RandomBytes(6))));
+  issued.set_scope(scope);
+  issued.set_key_sha256(Sha256Hex(key));
+  auto result = store.Append(
+      {tenant_id,
+       kTenantStreamPrefix + tenant_id,
+       ledger::ExpectedVersion::Any(),
+       {{"tally.tenants.v1.ApiKeyIssued", issued.SerializeAsString(), AdminMetadata()}},
+       ApiKeyKey(key)});
+  if (!result.ok()) return result.status();
+  return key;
+}
+
+absl::StatusOr<ApiPrincipal> ResolveApiKey(ledger::EventStore& store, const std::string& api_key) {
+  auto issued_event = store.FindByIdempotencyKey(ApiKeyKey(api_key));
+  if (!issued_event.ok()) return issued_event.status();
+  if (!issued_event->has_value() || (*issued_event)->type != "tally.tenants.v1.ApiKeyIssued") {
+    return absl::NotFoundError("unknown API key");
+  }
+  tenants::v1::ApiKeyIssued issued;
+  if (!issued.ParseFromString((*issued_event)->payload)) {
+    return absl::DataLossError("ApiKeyIssued does not parse");
+  }
+  ApiPrincipal principal;
+  principal.tenant_id = (*issued_event)->stream_id.substr(sizeof(kTenantStreamPrefix) - 1);
+  principal.scope = issued.scope();
+  principal.key_id = issued.key_id();
+  return principal;
 }
 
 absl::Status ConfigureGateway(ledger::EventStore& store, const SecretBox& box,
@@ -89,7 +141,7 @@ absl::StatusOr<ResolvedTenant> ResolveWebhookToken(ledger::EventStore& store, co
   if (!created.ok()) return created.status();
   if (!created->has_value()) return absl::NotFoundError("unknown webhook token");
   ResolvedTenant resolved;
-  resolved.tenant_id = (*created)->stream_id.substr(7);  // "tenant-<id>"
+  resolved.tenant_id = (*created)->stream_id.substr(sizeof(kTenantStreamPrefix) - 1);
   auto stream = store.ReadStream(resolved.tenant_id, (*created)->stream_id);
   if (!stream.ok()) return stream.status();
   std::optional<tenants::v1::GatewayConfigured> latest;
@@ -110,6 +162,44 @@ absl::StatusOr<ResolvedTenant> ResolveWebhookToken(ledger::EventStore& store, co
     resolved.credentials.webhook_secret = *secret;
   }
   return resolved;
+}
+
+absl::StatusOr<GatewayAccountConfig> ResolveGatewayAccount(ledger::EventStore& store,
+                                                           const SecretBox& box,
+                                                           const std::string& tenant_id,
+                                                           const std::string& gateway) {
+  auto stream = store.ReadStream(tenant_id, kTenantStreamPrefix + tenant_id);
+  if (!stream.ok()) return stream.status();
+  if (stream->empty()) return absl::NotFoundError(absl::StrCat("no tenant ", tenant_id));
+  std::optional<tenants::v1::GatewayConfigured> latest;
+  tenants::v1::TenantCreated created;
+  for (const auto& event : *stream) {
+    if (event.type == "tally.tenants.v1.TenantCreated") {
+      created.ParseFromString(event.payload);
+    } else if (event.type == "tally.tenants.v1.GatewayConfigured") {
+      tenants::v1::GatewayConfigured configured;
+      if (configured.ParseFromString(event.payload) && configured.gateway() == gateway) {
+        latest = configured;
+      }
+    }
+  }
+  if (!latest.has_value() || latest->api_key_sealed().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("gateway ", gateway, " has no API key configured for this tenant"));
+  }
+  if (created.webhook_token_sealed().empty()) {
+    return absl::FailedPreconditionError(
+        "this tenant predates sealed webhook tokens: create a new tenant");
+  }
+  GatewayAccountConfig config;
+  auto api_key = box.Open(latest->api_key_sealed());
+  if (!api_key.ok()) return api_key.status();
+  auto token = box.Open(created.webhook_token_sealed());
+  if (!token.ok()) return token.status();
+  config.account.api_key = *api_key;
+  config.account.base_url = latest->base_url();
+  config.webhook_token = *token;
+  return config;
 }
 
 }  // namespace tally::gateways

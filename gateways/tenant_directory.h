@@ -3,15 +3,18 @@
 // (TenantCreated, GatewayConfigured) — not in a projection, so webhook ingestion depends on
 // the log alone (the failure of seeds/004 was ingestion depending on a schema).
 //
-// A tenant's webhook URL token is shown once at creation and stored only as a SHA-256, in the
-// idempotency key of its TenantCreated event ("tenant-token:<hex>"): the log's unique index
-// both keeps tokens unique and finds the tenant of a token. Gateway secrets are sealed with the
-// master key (SecretBox). Thread-safe (stateless; the EventStore is).
+// A tenant's webhook URL token is looked up by its SHA-256, kept in the idempotency key of its
+// TenantCreated event ("tenant-token:<hex>"): the log's unique index both keeps tokens unique
+// and finds the tenant of a token. The token itself is kept only sealed with the master key,
+// so that charges can tell gateways the tenant's webhook URL. API keys work the same way
+// (ApiKeyIssued, "api-key:<hex>"), and are never kept in the clear at all. Gateway secrets are
+// sealed with the master key (SecretBox). Thread-safe (stateless; the EventStore is).
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "gateways/adapter.h"
+#include "gateways/gateway_api.h"
 #include "gateways/secret_box.h"
 #include "ledger/event_store.h"
 
@@ -19,11 +22,27 @@ namespace tally::gateways {
 
 struct NewTenant {
   std::string tenant_id;
-  std::string webhook_token;  // show once; never stored
+  std::string webhook_token;  // show once; stored only sealed
+  std::string api_key;        // show once; an owner key, stored only as its SHA-256
 };
 
-absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const std::string& name,
-                                       const std::string& time_zone);
+// Appends TenantCreated and the tenant's first owner ApiKeyIssued.
+absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const SecretBox& box,
+                                       const std::string& name, const std::string& time_zone);
+
+// A new API key for `tenant_id` ("tly_" + 43 URL-safe characters), shown once. NotFound for an
+// unknown tenant; InvalidArgument for a scope other than "owner".
+absl::StatusOr<std::string> IssueApiKey(ledger::EventStore& store, const std::string& tenant_id,
+                                        const std::string& scope);
+
+struct ApiPrincipal {
+  std::string tenant_id;
+  std::string scope;
+  std::string key_id;
+};
+
+// The tenant and scope of an API key; NotFound for an unknown key.
+absl::StatusOr<ApiPrincipal> ResolveApiKey(ledger::EventStore& store, const std::string& api_key);
 
 struct GatewaySettings {
   std::string gateway;
@@ -47,5 +66,20 @@ struct ResolvedTenant {
 absl::StatusOr<ResolvedTenant> ResolveWebhookToken(ledger::EventStore& store, const SecretBox& box,
                                                    const std::string& token,
                                                    const std::string& gateway);
+
+// What Tally needs to call a tenant's gateway: its account there (API key, base URL; the
+// gateway's production URL when none was configured) and the tenant's webhook URL token.
+struct GatewayAccountConfig {
+  ApiAccount account;
+  std::string webhook_token;
+};
+
+// NotFound for an unknown tenant; FailedPrecondition when the gateway is not configured or has
+// no API key, or the tenant predates sealed webhook tokens; DataLoss when a secret does not
+// open under `box`.
+absl::StatusOr<GatewayAccountConfig> ResolveGatewayAccount(ledger::EventStore& store,
+                                                           const SecretBox& box,
+                                                           const std::string& tenant_id,
+                                                           const std::string& gateway);
 
 }  // namespace tally::gateways

@@ -142,6 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
     out->result(static_cast<unsigned>(response.status));
     out->set(bhttp::field::server, "tally");
     out->set(bhttp::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) out->set(name, value);
     out->keep_alive(keep_alive && !shared_->stopping);
     out->body() = std::move(response.body);
     out->prepare_payload();
@@ -257,12 +258,6 @@ class BeastServer final : public Server {
 };
 
 }  // namespace
-
-HttpResponse JsonError(int status, const std::string& code, const std::string& message) {
-  return {status, "application/json",
-          absl::StrCat("{\"error\":{\"code\":", ledger::JsonQuote(code),
-                       ",\"message\":", ledger::JsonQuote(message), "}}")};
-}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler) {
   auto server = std::make_unique<BeastServer>(std::move(options), std::move(handler));

@@ -28,13 +28,6 @@ bool IsSecretHeader(absl::string_view name) {
   return name == "x-webhook-secret" || name == "authorization" || name == "cookie";
 }
 
-std::string NewRequestId() {
-  unsigned char bytes[8];
-  RAND_bytes(bytes, sizeof bytes);
-  return absl::StrCat("req_",
-                      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), 8)));
-}
-
 // The idempotency key of a notification: the gateway's event id when it makes a valid key,
 // else the body's hash.
 std::string IdempotencyKey(const std::string& gateway, const std::string& event_id,
@@ -44,13 +37,6 @@ std::string IdempotencyKey(const std::string& gateway, const std::string& event_
     if (ledger::ValidateIdempotencyKey(key).ok()) return key;
   }
   return absl::StrCat("webhook:", gateway, ":body:", gateways::Sha256Hex(body));
-}
-
-std::string Header(const HttpRequest& request, absl::string_view name) {
-  for (const auto& [key, value] : request.headers) {
-    if (absl::EqualsIgnoreCase(key, name)) return value;
-  }
-  return "";
 }
 
 }  // namespace
@@ -109,7 +95,7 @@ void WebhookIngestion::Handle(const HttpRequest& request, const std::string& gat
     return respond(JsonError(404, "unknown_gateway", "no gateway named \"" + gateway + "\""));
   }
   if (request.method != "POST") return respond(JsonError(405, "method_not_allowed", "use POST"));
-  const std::string content_type = absl::AsciiStrToLower(Header(request, "content-type"));
+  const std::string content_type = absl::AsciiStrToLower(HeaderValue(request, "content-type"));
   const bool form = absl::StrContains(content_type, "application/x-www-form-urlencoded");
   const bool json = absl::StrContains(content_type, "application/json");
   const bool accepts_form = gateway == "pushinpay";
@@ -213,23 +199,6 @@ void WebhookIngestion::Handle(const HttpRequest& request, const std::string& gat
                               ",\"duplicate\":", appended->duplicate ? "true" : "false",
                               ",\"request_id\":\"", request_id, "\"}")});
       });
-}
-
-void RouteRequest(const HttpRequest& request, WebhookIngestion* ingestion, Responder respond) {
-  const std::string path = request.target.substr(0, request.target.find('?'));
-  if (path == "/healthz") {
-    if (request.method != "GET" && request.method != "HEAD") {
-      return respond(JsonError(405, "method_not_allowed", "use GET"));
-    }
-    return respond({200, "application/json", "{\"status\":\"ok\"}"});
-  }
-  if (absl::StartsWith(path, "/webhooks/") && ingestion != nullptr) {
-    std::vector<std::string> parts = absl::StrSplit(path.substr(10), '/');
-    if (parts.size() == 2 && !parts[0].empty() && !parts[1].empty()) {
-      return ingestion->Handle(request, parts[0], parts[1], std::move(respond));
-    }
-  }
-  respond(JsonError(404, "not_found", "no route for " + path));
 }
 
 }  // namespace tally::http

@@ -60,7 +60,4 @@ class WebhookIngestion {
   ledger::ConnectionPool rejections_;
 };
 
-// The router of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>.
-void RouteRequest(const HttpRequest& request, WebhookIngestion* ingestion, Responder respond);
-
 }  // namespace tally::http

@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "tally/bots/v1/bot_events.pb.h"
+#include "tally/leads/v1/lead_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tally/tenants/v1/tenant_events.pb.h"
@@ -60,6 +62,9 @@ EventRegistry EventRegistry::Default() {
            tenants::v1::TenantCreated::descriptor(),
            tenants::v1::TenantTimeZoneSet::descriptor(),
            tenants::v1::GatewayConfigured::descriptor(),
+           tenants::v1::ApiKeyIssued::descriptor(),
+           bots::v1::BotRegistered::descriptor(),
+           leads::v1::LeadStarted::descriptor(),
        }) {
     registry.types_.insert(d->full_name());
   }

@@ -76,7 +76,7 @@ TEST_CASE("SIGTERM drains: every acknowledged webhook is in the log") {
   {
     auto store = testing::OpenStore(db->url());
     auto box = gateways::SecretBox::FromHex(kMasterKey);
-    auto tenant = gateways::CreateTenant(*store, "drain", "America/Sao_Paulo");
+    auto tenant = gateways::CreateTenant(*store, *box, "drain", "America/Sao_Paulo");
     REQUIRE(tenant.ok());
     token = tenant->webhook_token;
     tenant_id = tenant->tenant_id;

@@ -10,7 +10,7 @@
 #include "gateways/tenant_directory.h"
 #include "gateways/webhook_crypto.h"
 #include "http/server.h"
-#include "http/webhook_ingestion.h"
+#include "http/router.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tests/support/http_client.h"
 #include "tests/support/pg.h"
@@ -37,11 +37,11 @@ struct Harness {
     options.port = 0;
     WebhookIngestion* handler = ingestion.get();
     auto started = Server::Start(options, [handler](const HttpRequest& r, Responder respond) {
-      RouteRequest(r, handler, std::move(respond));
+      RouteRequest(r, {handler}, std::move(respond));
     });
     REQUIRE(started.ok());
     server = std::move(*started);
-    auto tenant = gateways::CreateTenant(*store, "Loja", "America/Sao_Paulo");
+    auto tenant = gateways::CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
     REQUIRE(tenant.ok());
     token = tenant->webhook_token;
     tenant_id = tenant->tenant_id;

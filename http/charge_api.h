@@ -1,0 +1,75 @@
+#pragma once
+// POST /v1/payments: a tenant creates a PIX charge at one of its gateways.
+//
+//   Authorization: Bearer <tenant API key>        (401 unauthorized)
+//   Idempotency-Key: <1..200 printable characters>  (optional, recommended)
+//   Content-Type: application/json                  (415 otherwise)
+//   {"gateway":"pushinpay","amount_minor":1990,"currency":"BRL","description":"…",
+//    "bot_id":"…","customer":{"id":"…","name":"…","email":"…","document":"…"},
+//    "product_id":"…","parent_payment_id":"…","tracking":{"utm_source":"…","fbp":"…",…}}
+//
+// The charge is created through the gateway's API (gateways/gateway_api.h), telling the gateway
+// to post its webhooks to <public_url>/webhooks/<gateway>/<tenant token>; then PaymentCreated
+// (with the PIX copy-and-paste code) is appended to payment-<gateway>-<txid> — the stream its
+// webhooks use, so a webhook that beats this append lands beside it — and the answer (201) is
+// sent once that append is durable.
+//
+// With an Idempotency-Key the payment id is derived from (tenant, key), and the gateway gets it
+// as its own idempotency key where it honours one (Stripe, Mercado Pago): a retry answers 200
+// with the recorded payment and `Idempotent-Replayed: true`, whether the first call finished
+// or was cut off after the gateway answered. The same key with a different body is 422
+// idempotency_key_reused. Without the header every call is a new charge.
+//
+// Other answers: 400 invalid_json / invalid_request (names the field); 422
+// gateway_not_configured; 502 gateway_rejected / gateway_credentials_rejected /
+// gateway_unavailable; 504 gateway_timeout (the charge may exist: retry with the same key);
+// 503 database_unavailable.
+//
+// Handle blocks on the gateway and the database: call it from a worker thread. Thread-safe.
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "gateways/gateway_api.h"
+#include "gateways/secret_box.h"
+#include "gateways/tenant_directory.h"
+#include "http/message.h"
+#include "http/server.h"
+#include "ledger/clock.h"
+#include "ledger/event_store.h"
+
+namespace tally::http {
+
+struct ChargeApiOptions {
+  // Tally's public base URL, as gateways reach it ("https://pay.example.com").
+  std::string public_url;
+};
+
+class ChargeApi {
+ public:
+  // `transport` carries the gateway calls (in production http::GatewayTransport).
+  ChargeApi(ledger::EventStore& store, gateways::SecretBox box, const ledger::Clock& clock,
+            gateways::Transport transport, ChargeApiOptions options);
+
+  void Handle(const HttpRequest& request, Responder respond);
+
+ private:
+  // API keys are resolved through the log and kept for a few seconds.
+  absl::StatusOr<gateways::ApiPrincipal> Authenticate(const std::string& api_key);
+
+  ledger::EventStore& store_;
+  const gateways::SecretBox box_;
+  const ledger::Clock& clock_;
+  const gateways::Transport transport_;
+  const ChargeApiOptions options_;
+  std::mutex cache_mu_;
+  struct Cached {
+    gateways::ApiPrincipal principal;
+    int64_t expires_us;
+  };
+  absl::flat_hash_map<std::string, Cached> principals_;
+};
+
+}  // namespace tally::http

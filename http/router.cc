@@ -1,0 +1,36 @@
+#include "http/router.h"
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+
+namespace tally::http {
+
+void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  if (path == "/healthz") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return respond(JsonError(405, "method_not_allowed", "use GET"));
+    }
+    return respond({200, "application/json", "{\"status\":\"ok\"}"});
+  }
+  if (absl::StartsWith(path, "/webhooks/") && endpoints.webhooks != nullptr) {
+    std::vector<std::string> parts = absl::StrSplit(path.substr(10), '/');
+    if (parts.size() == 2 && !parts[0].empty() && !parts[1].empty()) {
+      return endpoints.webhooks->Handle(request, parts[0], parts[1], std::move(respond));
+    }
+  }
+  if (path == "/v1/payments" && endpoints.charges != nullptr) {
+    return endpoints.charges->Handle(request, std::move(respond));
+  }
+  if (absl::StartsWith(path, "/telegram/") && endpoints.telegram != nullptr) {
+    const std::string bot_id = path.substr(10);
+    if (!bot_id.empty() && bot_id.find('/') == std::string::npos) {
+      return endpoints.telegram->Handle(request, bot_id, std::move(respond));
+    }
+  }
+  respond(JsonError(404, "not_found", "no route for " + path));
+}
+
+}  // namespace tally::http

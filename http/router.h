@@ -1,0 +1,22 @@
+#pragma once
+// The routes of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>,
+// POST /v1/payments, POST /telegram/<bot_id>. An endpoint left null answers 404 like an
+// unknown path. Unknown paths: 404 not_found with a JSON error.
+
+#include "http/charge_api.h"
+#include "http/message.h"
+#include "http/server.h"
+#include "http/telegram_ingestion.h"
+#include "http/webhook_ingestion.h"
+
+namespace tally::http {
+
+struct Endpoints {
+  WebhookIngestion* webhooks = nullptr;
+  ChargeApi* charges = nullptr;
+  TelegramIngestion* telegram = nullptr;
+};
+
+void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);
+
+}  // namespace tally::http
