@@ -90,8 +90,9 @@ absl::StatusOr<int64_t> PayloadFields::MinorUnits(absl::string_view path) const 
   const std::string text = Text(path);
   if (text.empty()) return 0;
   int64_t value = 0;
-  if (absl::SimpleAtoi(text, &value)) return value;
-  return absl::InvalidArgumentError(absl::StrCat(path, " is not an integer amount: ", text));
+  if (absl::SimpleAtoi(text, &value) && value >= 0) return value;
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, " is not a non-negative integer amount: ", text));
 }
 
 absl::StatusOr<int64_t> PayloadFields::DecimalMinorUnits(absl::string_view path) const {

@@ -39,7 +39,8 @@ class PayloadFields {
   // The number of elements of the array at `path`; -1 when there is no array there.
   int64_t ArraySize(absl::string_view path) const;
 
-  // An integer amount already in minor units; 0 when absent. InvalidArgument when not integral.
+  // An integer amount already in minor units; 0 when absent. InvalidArgument when not a
+  // non-negative integer.
   absl::StatusOr<int64_t> MinorUnits(absl::string_view path) const;
 
   // A decimal amount in major units (Mercado Pago reais, Meta value) converted exactly to minor
