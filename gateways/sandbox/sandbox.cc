@@ -342,7 +342,7 @@ class SandboxImpl final : public Sandbox {
                   absl::StrCat(R"({"messages":[)", absl::StrJoin(telegram_messages_, ","), "]}"));
     }
     if (request.method != "POST") return Json(404, R"({"message":"unknown control call"})");
-    auto fields = gateways::PayloadFields::ParseJson(request.body);
+    auto fields = gateways::PayloadFields::ParseJson(request.body.empty() ? "{}" : request.body);
     if (!fields.ok()) return Json(400, R"({"message":"body must be a JSON object"})");
     if (joined == "accounts") {
       const std::string service = fields->Text("service");
