@@ -76,9 +76,15 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   server_options.port = 0;
   server_options.worker_threads = 4;  // handlers queue appends and return
   server_options.max_connections = options.connections + 16;
-  auto server =
-      http::Server::Start(server_options, [&](const http::HttpRequest& r, http::Responder respond) {
-        http::RouteRequest(r, {&ingestion}, std::move(respond));
+  // Wired as `tally serve` wires it: the same router and non-blocking fast path.
+  const http::Endpoints endpoints{&ingestion};
+  auto server = http::Server::Start(
+      server_options,
+      [&](const http::HttpRequest& r, http::Responder respond) {
+        http::RouteRequest(r, endpoints, std::move(respond));
+      },
+      [&](const http::HttpRequest& r, http::Responder& respond) {
+        return http::TryRouteWithoutBlocking(r, endpoints, respond);
       });
   if (!server.ok()) return Fail(2, std::string(server.status().message()));
   spdlog::set_level(spdlog::level::warn);  // one info line per request would measure the log
@@ -161,7 +167,12 @@ int RunBenchIngest(const BenchIngestOptions& options) {
     net::post(c->stream.get_executor(), [&, c] { send(c); });
   }
   std::vector<std::thread> clients;
-  for (int t = 0; t < 2; ++t) clients.emplace_back([&] { ioc.run(); });
+  for (int t = 0; t < 2; ++t) {
+    clients.emplace_back([&] {
+      pthread_setname_np(pthread_self(), "bench-client");
+      ioc.run();
+    });
+  }
   std::thread progress([&] {
     while (Clock::now() < end) {
       std::this_thread::sleep_for(std::chrono::seconds(1));

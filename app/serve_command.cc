@@ -128,8 +128,12 @@ int RunServe(const ServeOptions& options) {
     server_options.host = options.listen.substr(0, colon);
     server_options.port = static_cast<uint16_t>(port);
     auto started = http::Server::Start(
-        server_options, [&endpoints](const http::HttpRequest& r, http::Responder respond) {
+        server_options,
+        [&endpoints](const http::HttpRequest& r, http::Responder respond) {
           http::RouteRequest(r, endpoints, std::move(respond));
+        },
+        [&endpoints](const http::HttpRequest& r, http::Responder& respond) {
+          return http::TryRouteWithoutBlocking(r, endpoints, respond);
         });
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);

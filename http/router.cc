@@ -33,4 +33,17 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 
+bool TryRouteWithoutBlocking(const HttpRequest& request, const Endpoints& endpoints,
+                             Responder& respond) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  if (path == "/healthz") {
+    RouteRequest(request, endpoints, std::move(respond));
+    return true;
+  }
+  if (!absl::StartsWith(path, "/webhooks/") || endpoints.webhooks == nullptr) return false;
+  std::vector<std::string> parts = absl::StrSplit(path.substr(10), '/');
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) return false;
+  return endpoints.webhooks->TryHandleWithoutBlocking(request, parts[0], parts[1], respond);
+}
+
 }  // namespace tally::http

@@ -19,4 +19,9 @@ struct Endpoints {
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);
 
+// The server's non-blocking fast path (see NonBlockingHandler): webhooks whose tenant is cached
+// and /healthz are answered from the I/O thread; false for everything else.
+bool TryRouteWithoutBlocking(const HttpRequest& request, const Endpoints& endpoints,
+                             Responder& respond);
+
 }  // namespace tally::http

@@ -1,12 +1,13 @@
 #include "http/server.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
@@ -51,13 +52,33 @@ class InFlight {
 struct Shared {
   ServerOptions options;
   Handler handler;
-  net::thread_pool workers;
+  NonBlockingHandler fast_path;
+  // The worker pool handlers run on: threads named "http-worker-N" for `top -H`.
+  net::io_context workers;
+  net::executor_work_guard<net::io_context::executor_type> workers_work;
+  std::vector<std::thread> worker_threads;
   InFlight in_flight;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
 
-  Shared(ServerOptions o, Handler h)
-      : options(std::move(o)), handler(std::move(h)), workers(options.worker_threads) {}
+  Shared(ServerOptions o, Handler h, NonBlockingHandler f)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        fast_path(std::move(f)),
+        workers_work(workers.get_executor()) {
+    for (int i = 0; i < options.worker_threads; ++i) {
+      worker_threads.emplace_back([this, i] {
+        pthread_setname_np(pthread_self(),
+                           ("http-worker-" + std::to_string(i)).substr(0, 15).c_str());
+        workers.run();
+      });
+    }
+  }
+  void JoinWorkers() {
+    workers_work.reset();
+    for (auto& t : worker_threads) t.join();
+    worker_threads.clear();
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -116,24 +137,35 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = message.keep_alive();
 
     shared_->in_flight.Enter();
-    net::post(shared_->workers, [self = shared_from_this(), request = std::move(request),
-                                 keep_alive]() mutable {
-      Responder respond = [self, keep_alive](HttpResponse response) {
-        net::post(self->stream_.get_executor(),
-                  [self, response = std::move(response), keep_alive]() mutable {
-                    self->Reply(std::move(response), keep_alive, /*counted=*/true);
-                  });
-      };
+    auto self = shared_from_this();
+    Responder respond = [self, keep_alive](HttpResponse response) {
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response), keep_alive]() mutable {
+                  self->Reply(std::move(response), keep_alive, /*counted=*/true);
+                });
+    };
+    auto fail = [self, keep_alive] {
+      // A handler that throws has not answered; answer for it so the request is not lost.
+      net::post(self->stream_.get_executor(), [self, keep_alive] {
+        self->Reply(JsonError(500, "internal", "the request could not be handled"), keep_alive,
+                    /*counted=*/true);
+      });
+    };
+    if (shared_->fast_path) {
       try {
-        self->shared_->handler(request, std::move(respond));
-      } catch (const std::exception& e) {
-        // A handler that throws has not answered; answer for it so the request is not lost.
-        net::post(self->stream_.get_executor(), [self, keep_alive] {
-          self->Reply(JsonError(500, "internal", "the request could not be handled"), keep_alive,
-                      /*counted=*/true);
-        });
+        if (shared_->fast_path(request, respond)) return;
+      } catch (const std::exception&) {
+        return fail();
       }
-    });
+    }
+    net::post(shared_->workers,
+              [self, request = std::move(request), respond = std::move(respond), fail]() mutable {
+                try {
+                  self->shared_->handler(request, std::move(respond));
+                } catch (const std::exception&) {
+                  fail();
+                }
+              });
   }
 
   void Reply(HttpResponse response, bool keep_alive, bool counted = false) {
@@ -168,8 +200,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
 class BeastServer final : public Server {
  public:
-  BeastServer(ServerOptions options, Handler handler)
-      : shared_(std::make_shared<Shared>(std::move(options), std::move(handler))),
+  BeastServer(ServerOptions options, Handler handler, NonBlockingHandler fast_path)
+      : shared_(
+            std::make_shared<Shared>(std::move(options), std::move(handler), std::move(fast_path))),
         ioc_(shared_->options.io_threads),
         work_(net::make_work_guard(ioc_)),
         acceptor_(net::make_strand(ioc_)) {}
@@ -192,7 +225,10 @@ class BeastServer final : public Server {
     port_ = acceptor_.local_endpoint().port();
     Accept();
     for (int i = 0; i < shared_->options.io_threads; ++i) {
-      io_threads_.emplace_back([this] { ioc_.run(); });
+      io_threads_.emplace_back([this, i] {
+        pthread_setname_np(pthread_self(), ("http-io-" + std::to_string(i)).c_str());
+        ioc_.run();
+      });
     }
     return absl::OkStatus();
   }
@@ -219,7 +255,7 @@ class BeastServer final : public Server {
     work_.reset();
     ioc_.stop();
     for (auto& thread : io_threads_) thread.join();
-    shared_->workers.join();
+    shared_->JoinWorkers();
     {
       std::lock_guard lock(mu_);
       stopped_ = true;
@@ -259,8 +295,10 @@ class BeastServer final : public Server {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler) {
-  auto server = std::make_unique<BeastServer>(std::move(options), std::move(handler));
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler,
+                                                      NonBlockingHandler fast_path) {
+  auto server =
+      std::make_unique<BeastServer>(std::move(options), std::move(handler), std::move(fast_path));
   if (absl::Status status = server->Listen(); !status.ok()) return status;
   return server;
 }

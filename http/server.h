@@ -34,11 +34,18 @@ struct ServerOptions {
 
 using Responder = std::function<void(HttpResponse)>;
 using Handler = std::function<void(const HttpRequest&, Responder)>;
+// Optional, tried first on the I/O thread that read the request: it must never block (no
+// database, no outbound call). It either answers through the responder (possibly later, e.g.
+// when an append it queued is durable) and returns true, or returns false without touching the
+// responder, and the request goes to the Handler on a worker. Saves a thread hand-off on the
+// hot path (webhooks whose tenant is cached).
+using NonBlockingHandler = std::function<bool(const HttpRequest&, Responder&)>;
 
 class Server {
  public:
   // Binds and starts listening; Unavailable when the address cannot be bound.
-  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler,
+                                                       NonBlockingHandler fast_path = nullptr);
   virtual ~Server() = default;
 
   virtual uint16_t port() const = 0;

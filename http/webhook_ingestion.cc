@@ -89,32 +89,65 @@ absl::StatusOr<gateways::ResolvedTenant> WebhookIngestion::Resolve(const std::st
 
 void WebhookIngestion::Handle(const HttpRequest& request, const std::string& gateway,
                               const std::string& token, Responder respond) {
+  Ingest(request, gateway, token, respond, /*may_block=*/true);
+}
+
+bool WebhookIngestion::TryHandleWithoutBlocking(const HttpRequest& request,
+                                                const std::string& gateway,
+                                                const std::string& token, Responder& respond) {
+  return Ingest(request, gateway, token, respond, /*may_block=*/false);
+}
+
+std::optional<gateways::ResolvedTenant> WebhookIngestion::CachedTenant(const std::string& token,
+                                                                       const std::string& gateway) {
+  const std::string key = absl::StrCat(gateways::Sha256Hex(token), ":", gateway);
+  std::lock_guard lock(cache_mu_);
+  auto it = cache_.find(key);
+  if (it != cache_.end() && it->second.expires_us > clock_.NowMicros()) return it->second.tenant;
+  return std::nullopt;
+}
+
+bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gateway,
+                              const std::string& token, Responder& respond, bool may_block) {
+  std::optional<gateways::ResolvedTenant> cached;
+  if (!may_block) {
+    cached = CachedTenant(token, gateway);
+    if (!cached.has_value()) return false;  // resolving the token reads the log
+  }
   const std::string request_id = NewRequestId();
   const gateways::GatewayAdapter* adapter = gateways::FindAdapter(gateway);
   if (adapter == nullptr) {
-    return respond(JsonError(404, "unknown_gateway", "no gateway named \"" + gateway + "\""));
+    respond(JsonError(404, "unknown_gateway", "no gateway named \"" + gateway + "\""));
+    return true;
   }
-  if (request.method != "POST") return respond(JsonError(405, "method_not_allowed", "use POST"));
+  if (request.method != "POST") {
+    respond(JsonError(405, "method_not_allowed", "use POST"));
+    return true;
+  }
   const std::string content_type = absl::AsciiStrToLower(HeaderValue(request, "content-type"));
   const bool form = absl::StrContains(content_type, "application/x-www-form-urlencoded");
   const bool json = absl::StrContains(content_type, "application/json");
   const bool accepts_form = gateway == "pushinpay";
   if (!(json || (form && accepts_form)) && !(gateway == "mercadopago" && request.body.empty())) {
-    return respond(
-        JsonError(415, "unsupported_media_type",
-                  absl::StrCat(gateway, " webhooks are application/json",
-                               accepts_form ? " or application/x-www-form-urlencoded" : "")));
+    respond(JsonError(415, "unsupported_media_type",
+                      absl::StrCat(gateway, " webhooks are application/json",
+                                   accepts_form ? " or application/x-www-form-urlencoded" : "")));
+    return true;
   }
 
-  auto tenant = Resolve(token, gateway);
+  absl::StatusOr<gateways::ResolvedTenant> tenant =
+      cached.has_value() ? absl::StatusOr<gateways::ResolvedTenant>(*cached)
+                         : Resolve(token, gateway);
   if (!tenant.ok()) {
     if (tenant.status().code() == absl::StatusCode::kUnavailable) {
-      return respond(JsonError(503, "database_unavailable", "try again"));
+      respond(JsonError(503, "database_unavailable", "try again"));
+      return true;
     }
     RecordRejection(gateway, "", std::string(tenant.status().message()), request, request_id);
     spdlog::warn("webhook rejected request_id={} gateway={} remote={} reason=\"{}\"", request_id,
                  gateway, request.remote_address, std::string(tenant.status().message()));
-    return respond(JsonError(401, "unauthorized", "unknown webhook URL or gateway not configured"));
+    respond(JsonError(401, "unauthorized", "unknown webhook URL or gateway not configured"));
+    return true;
   }
 
   gateways::WebhookRequest webhook;
@@ -129,14 +162,17 @@ void WebhookIngestion::Handle(const HttpRequest& request, const std::string& gat
   auto parsed = adapter->ParseWebhook(webhook, tenant->credentials);
   if (!parsed.ok()) {
     if (parsed.status().code() == absl::StatusCode::kUnauthenticated) {
+      if (!may_block) return false;  // recording the rejection writes to the database
       RecordRejection(gateway, tenant->tenant_id, std::string(parsed.status().message()), request,
                       request_id);
       spdlog::warn("webhook rejected request_id={} gateway={} tenant={} remote={} reason=\"{}\"",
                    request_id, gateway, tenant->tenant_id, request.remote_address,
                    std::string(parsed.status().message()));
-      return respond(JsonError(401, "bad_signature", std::string(parsed.status().message())));
+      respond(JsonError(401, "bad_signature", std::string(parsed.status().message())));
+      return true;
     }
-    return respond(JsonError(400, "bad_body", std::string(parsed.status().message())));
+    respond(JsonError(400, "bad_body", std::string(parsed.status().message())));
+    return true;
   }
 
   pb::GatewayWebhookReceived received;
@@ -199,6 +235,7 @@ void WebhookIngestion::Handle(const HttpRequest& request, const std::string& gat
                               ",\"duplicate\":", appended->duplicate ? "true" : "false",
                               ",\"request_id\":\"", request_id, "\"}")});
       });
+  return true;
 }
 
 }  // namespace tally::http

@@ -14,6 +14,7 @@
 // credentials are cached for 5 s after use.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <mutex>
@@ -38,10 +39,24 @@ class WebhookIngestion {
   void Handle(const HttpRequest& request, const std::string& gateway, const std::string& token,
               Responder respond);
 
+  // The same without ever blocking, for a server I/O thread: handles the request only when
+  // the tenant's credentials are cached and nothing needs the database before the append
+  // (a bad signature, to be recorded, is left alone). Returns false, without answering or
+  // consuming `respond`, when the request must go to Handle on a worker.
+  bool TryHandleWithoutBlocking(const HttpRequest& request, const std::string& gateway,
+                                const std::string& token, Responder& respond);
+
  private:
   void RecordRejection(const std::string& gateway, const std::string& tenant_id,
                        const std::string& reason, const HttpRequest& request,
                        const std::string& request_id);
+
+  // Handle and TryHandleWithoutBlocking; false only when !may_block and the request needs to
+  // block.
+  bool Ingest(const HttpRequest& request, const std::string& gateway, const std::string& token,
+              Responder& respond, bool may_block);
+  std::optional<gateways::ResolvedTenant> CachedTenant(const std::string& token,
+                                                       const std::string& gateway);
 
   // Tenant credentials by (token, gateway), kept for a few seconds so that a burst of webhooks
   // costs one append each, not two more reads; a reconfigured gateway applies within that time.

@@ -1,5 +1,7 @@
 #include "ledger/partition_appender.h"
 
+#include <pthread.h>
+
 #include <pqxx/pqxx>
 
 #include <algorithm>
@@ -176,6 +178,8 @@ void PartitionAppender::AppendAsync(AppendRequest request, AppendCallback done) 
 }
 
 void PartitionAppender::Run() {
+  // Named for `top -H` and debuggers: "append-p<N>".
+  pthread_setname_np(pthread_self(), absl::StrCat("append-p", partition_).substr(0, 15).c_str());
   for (;;) {
     std::vector<std::unique_ptr<Pending>> batch;
     {

@@ -36,9 +36,16 @@ struct Harness {
   explicit Harness(ServerOptions options = {}) {
     options.port = 0;
     WebhookIngestion* handler = ingestion.get();
-    auto started = Server::Start(options, [handler](const HttpRequest& r, Responder respond) {
-      RouteRequest(r, {handler}, std::move(respond));
-    });
+    // Wired as `tally serve` wires it: requests whose tenant is cached take the I/O thread's
+    // non-blocking path, the rest (and every rejection) the worker path.
+    auto started = Server::Start(
+        options,
+        [handler](const HttpRequest& r, Responder respond) {
+          RouteRequest(r, {handler}, std::move(respond));
+        },
+        [handler](const HttpRequest& r, Responder& respond) {
+          return TryRouteWithoutBlocking(r, {handler}, respond);
+        });
     REQUIRE(started.ok());
     server = std::move(*started);
     auto tenant = gateways::CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
