@@ -3,6 +3,7 @@
 #include <iostream>
 #include <pqxx/pqxx>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "app/commands.h"
 #include "ledger/auditor.h"
@@ -13,6 +14,16 @@
 #include "ledger/migration.h"
 
 namespace tally::app {
+
+absl::StatusOr<ListenAddress> ParseListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError("--listen must be HOST:PORT, got \"" + listen + "\"");
+  }
+  return ListenAddress{listen.substr(0, colon), static_cast<uint16_t>(port)};
+}
 
 int Fail(int code, const std::string& message) {
   std::cerr << "tally: " << message << "\n";

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gateways/sandbox/sandbox.h"
 
 namespace tally::app {
@@ -121,6 +122,13 @@ struct SandboxCommandOptions {
   std::vector<std::string> accounts;
 };
 int RunSandbox(const SandboxCommandOptions& options);
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+// "HOST:PORT" (--listen); InvalidArgument naming the flag otherwise.
+absl::StatusOr<ListenAddress> ParseListen(const std::string& listen);
 
 // Prints "tally: <message>" to stderr and returns `code`.
 int Fail(int code, const std::string& message);

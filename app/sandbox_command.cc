@@ -15,15 +15,11 @@
 namespace tally::app {
 
 int RunSandbox(const SandboxCommandOptions& options) {
-  const size_t colon = options.listen.rfind(':');
-  uint32_t port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(options.listen.substr(colon + 1), &port) ||
-      port > 65535) {
-    return Fail(2, "--listen must be HOST:PORT, got \"" + options.listen + "\"");
-  }
+  auto listen = ParseListen(options.listen);
+  if (!listen.ok()) return Fail(2, std::string(listen.status().message()));
   sandbox::SandboxOptions sandbox_options;
-  sandbox_options.host = options.listen.substr(0, colon);
-  sandbox_options.port = static_cast<uint16_t>(port);
+  sandbox_options.host = listen->host;
+  sandbox_options.port = listen->port;
   sandbox_options.seed = options.seed;
   sandbox_options.faults = options.faults;
 

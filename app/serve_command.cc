@@ -27,12 +27,8 @@
 
 namespace tally::app {
 int RunServe(const ServeOptions& options) {
-  const size_t colon = options.listen.rfind(':');
-  uint32_t port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(options.listen.substr(colon + 1), &port) ||
-      port > 65535) {
-    return Fail(2, "--listen must be HOST:PORT, got \"" + options.listen + "\"");
-  }
+  auto listen = ParseListen(options.listen);
+  if (!listen.ok()) return Fail(2, std::string(listen.status().message()));
   if (absl::Status schema = ledger::CheckSchema(options.database_url, ledger::EmbeddedMigrations());
       !schema.ok()) {
     return Fail(2, std::string(schema.message()));
@@ -125,8 +121,8 @@ int RunServe(const ServeOptions& options) {
     telegram = std::make_unique<http::TelegramIngestion>(*store, clock);
     endpoints = {ingestion.get(), charges.get(), telegram.get()};
     http::ServerOptions server_options;
-    server_options.host = options.listen.substr(0, colon);
-    server_options.port = static_cast<uint16_t>(port);
+    server_options.host = listen->host;
+    server_options.port = listen->port;
     auto started = http::Server::Start(
         server_options,
         [&endpoints](const http::HttpRequest& r, http::Responder respond) {

@@ -4,6 +4,7 @@
 #include "gateways/gateway_api.h"
 
 #include <chrono>
+#include <functional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -100,6 +101,16 @@ absl::StatusOr<PayloadFields> Call(const Transport& transport, const ApiRequest&
   return fields;
 }
 
+// Sends a status request; `read` fills the observation from a 2xx answer. Every outcome
+// (transport error, HTTP error, unreadable answer, observation) lands in the PolledStatus.
+PolledStatus Poll(const Transport& transport, const ApiRequest& request, absl::string_view what,
+                  const std::function<absl::Status(const PayloadFields&, pb::Observation&)>& read) {
+  PolledStatus out;
+  auto f = Call(transport, request, what, out.http_status, out.raw_response, &out.latency_us);
+  out.status = f.ok() ? read(*f, out.observation) : f.status();
+  return out;
+}
+
 std::string JsonCustomer(const ChargeRequest& r) {
   return absl::StrCat(R"({"name":)", JsonQuote(r.customer_name), R"(,"email":)",
                       JsonQuote(r.customer_email), R"(,"document":)",
@@ -138,21 +149,14 @@ class PushinPayApi final : public GatewayApi {
         BaseUrl(account, name()) + "/api/transactions/" + PercentEncode(id),
         {{"Authorization", "Bearer " + account.api_key}, {"Accept", "application/json"}},
         ""};
-    PolledStatus out;
-    auto f = Call(transport, request, "pushinpay transaction", out.http_status, out.raw_response,
-                  &out.latency_us);
-    if (!f.ok()) {
-      out.status = f.status();
-      return out;
-    }
-    auto amount = f->MinorUnits("value");
-    if (!amount.ok()) {
-      out.status = amount.status();
-      return out;
-    }
-    SetObservation(out.observation, name(), f->Text("status"), *amount, "BRL");
-    out.observation.set_gateway_transaction_id(absl::AsciiStrToLower(f->Text("id")));
-    return out;
+    return Poll(transport, request, "pushinpay transaction",
+                [&](const PayloadFields& f, pb::Observation& o) -> absl::Status {
+                  auto amount = f.MinorUnits("value");
+                  if (!amount.ok()) return amount.status();
+                  SetObservation(o, name(), f.Text("status"), *amount, "BRL");
+                  o.set_gateway_transaction_id(absl::AsciiStrToLower(f.Text("id")));
+                  return absl::OkStatus();
+                });
   }
 };
 
@@ -198,22 +202,15 @@ class ParadiseApi final : public GatewayApi {
                            "/api/v1/query.php?action=get_transaction&id=" + PercentEncode(id),
                        {{"X-API-Key", account.api_key}, {"Accept", "application/json"}},
                        ""};
-    PolledStatus out;
-    auto f = Call(transport, request, "paradise query", out.http_status, out.raw_response,
-                  &out.latency_us);
-    if (!f.ok()) {
-      out.status = f.status();
-      return out;
-    }
-    auto amount = f->MinorUnits("amount");
-    if (!amount.ok()) {
-      out.status = amount.status();
-      return out;
-    }
-    SetObservation(out.observation, name(), f->Text("status"), *amount, "BRL");
-    out.observation.set_gateway_transaction_id(f->Text("transaction_id"));
-    out.observation.set_external_reference(f->Text("external_id"));
-    return out;
+    return Poll(transport, request, "paradise query",
+                [&](const PayloadFields& f, pb::Observation& o) -> absl::Status {
+                  auto amount = f.MinorUnits("amount");
+                  if (!amount.ok()) return amount.status();
+                  SetObservation(o, name(), f.Text("status"), *amount, "BRL");
+                  o.set_gateway_transaction_id(f.Text("transaction_id"));
+                  o.set_external_reference(f.Text("external_id"));
+                  return absl::OkStatus();
+                });
   }
 };
 
@@ -260,25 +257,18 @@ class AtomopayApi final : public GatewayApi {
                            PercentEncode(key) + "?api_token=" + PercentEncode(account.api_key),
                        {{"Accept", "application/json"}},
                        ""};
-    PolledStatus out;
-    auto f = Call(transport, request, "atomopay transaction", out.http_status, out.raw_response,
-                  &out.latency_us);
-    if (!f.ok()) {
-      out.status = f.status();
-      return out;
-    }
-    auto amount = f->MinorUnits("amount");
-    if (!amount.ok()) {
-      out.status = amount.status();
-      return out;
-    }
-    std::string status = f->Text("payment_status");
-    if (status.empty()) status = f->Text("status");
-    SetObservation(out.observation, name(), status, *amount, "BRL");
-    const std::string got_hash = f->Text("hash");
-    out.observation.set_gateway_transaction_hash(got_hash);
-    out.observation.set_gateway_transaction_id(got_hash.empty() ? f->Text("id") : got_hash);
-    return out;
+    return Poll(transport, request, "atomopay transaction",
+                [&](const PayloadFields& f, pb::Observation& o) -> absl::Status {
+                  auto amount = f.MinorUnits("amount");
+                  if (!amount.ok()) return amount.status();
+                  std::string status = f.Text("payment_status");
+                  if (status.empty()) status = f.Text("status");
+                  SetObservation(o, name(), status, *amount, "BRL");
+                  const std::string got_hash = f.Text("hash");
+                  o.set_gateway_transaction_hash(got_hash);
+                  o.set_gateway_transaction_id(got_hash.empty() ? f.Text("id") : got_hash);
+                  return absl::OkStatus();
+                });
   }
 };
 
@@ -324,22 +314,15 @@ class MercadoPagoApi final : public GatewayApi {
                        BaseUrl(account, name()) + "/v1/payments/" + PercentEncode(id),
                        {{"Authorization", "Bearer " + account.api_key}},
                        ""};
-    PolledStatus out;
-    auto f = Call(transport, request, "mercadopago payment", out.http_status, out.raw_response,
-                  &out.latency_us);
-    if (!f.ok()) {
-      out.status = f.status();
-      return out;
-    }
-    auto amount = f->DecimalMinorUnits("transaction_amount");
-    if (!amount.ok()) {
-      out.status = amount.status();
-      return out;
-    }
-    SetObservation(out.observation, name(), f->Text("status"), *amount, f->Text("currency_id"));
-    out.observation.set_gateway_transaction_id(f->Text("id"));
-    out.observation.set_external_reference(f->Text("external_reference"));
-    return out;
+    return Poll(transport, request, "mercadopago payment",
+                [&](const PayloadFields& f, pb::Observation& o) -> absl::Status {
+                  auto amount = f.DecimalMinorUnits("transaction_amount");
+                  if (!amount.ok()) return amount.status();
+                  SetObservation(o, name(), f.Text("status"), *amount, f.Text("currency_id"));
+                  o.set_gateway_transaction_id(f.Text("id"));
+                  o.set_external_reference(f.Text("external_reference"));
+                  return absl::OkStatus();
+                });
   }
 };
 
@@ -388,23 +371,16 @@ class StripeApi final : public GatewayApi {
                        BaseUrl(account, name()) + "/v1/payment_intents/" + PercentEncode(id),
                        {{"Authorization", "Bearer " + account.api_key}},
                        ""};
-    PolledStatus out;
-    auto f = Call(transport, request, "stripe payment_intent", out.http_status, out.raw_response,
-                  &out.latency_us);
-    if (!f.ok()) {
-      out.status = f.status();
-      return out;
-    }
-    auto amount = f->MinorUnits("amount_received");
-    if (amount.ok() && *amount == 0) amount = f->MinorUnits("amount");
-    if (!amount.ok()) {
-      out.status = amount.status();
-      return out;
-    }
-    SetObservation(out.observation, name(), f->Text("status"), *amount, f->Text("currency"));
-    out.observation.set_gateway_transaction_id(f->Text("id"));
-    out.observation.set_external_reference(f->Text("metadata.payment_id"));
-    return out;
+    return Poll(transport, request, "stripe payment_intent",
+                [&](const PayloadFields& f, pb::Observation& o) -> absl::Status {
+                  auto amount = f.MinorUnits("amount_received");
+                  if (amount.ok() && *amount == 0) amount = f.MinorUnits("amount");
+                  if (!amount.ok()) return amount.status();
+                  SetObservation(o, name(), f.Text("status"), *amount, f.Text("currency"));
+                  o.set_gateway_transaction_id(f.Text("id"));
+                  o.set_external_reference(f.Text("metadata.payment_id"));
+                  return absl::OkStatus();
+                });
   }
 };
 

@@ -170,20 +170,10 @@ ChargeApi::ChargeApi(ledger::EventStore& store, gateways::SecretBox box, const l
       options_(std::move(options)) {}
 
 absl::StatusOr<gateways::ApiPrincipal> ChargeApi::Authenticate(const std::string& api_key) {
-  constexpr int64_t kTtlUs = 5 * 1000000;
-  const std::string cache_key = gateways::Sha256Hex(api_key);
-  const int64_t now = clock_.NowMicros();
-  {
-    std::lock_guard lock(cache_mu_);
-    auto it = principals_.find(cache_key);
-    if (it != principals_.end() && it->second.expires_us > now) return it->second.principal;
-  }
+  const std::string key = gateways::Sha256Hex(api_key);
+  if (auto cached = principals_.Get(key, clock_.NowMicros())) return *cached;
   auto principal = gateways::ResolveApiKey(store_, api_key);
-  if (principal.ok()) {
-    std::lock_guard lock(cache_mu_);
-    if (principals_.size() > 100000) principals_.clear();
-    principals_[cache_key] = {*principal, now + kTtlUs};
-  }
+  if (principal.ok()) principals_.Put(key, *principal, clock_.NowMicros());
   return principal;
 }
 

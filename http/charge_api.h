@@ -28,15 +28,14 @@
 // Handle blocks on the gateway and the database: call it from a worker thread. Thread-safe.
 
 #include <chrono>
-#include <mutex>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "gateways/gateway_api.h"
 #include "gateways/secret_box.h"
 #include "gateways/tenant_directory.h"
 #include "http/message.h"
 #include "http/server.h"
+#include "http/ttl_cache.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
 
@@ -64,12 +63,7 @@ class ChargeApi {
   const ledger::Clock& clock_;
   const gateways::Transport transport_;
   const ChargeApiOptions options_;
-  std::mutex cache_mu_;
-  struct Cached {
-    gateways::ApiPrincipal principal;
-    int64_t expires_us;
-  };
-  absl::flat_hash_map<std::string, Cached> principals_;
+  TtlCache<gateways::ApiPrincipal> principals_{5 * 1000000};
 };
 
 }  // namespace tally::http

@@ -36,19 +36,9 @@ TelegramIngestion::TelegramIngestion(ledger::EventStore& store, const ledger::Cl
     : store_(store), clock_(clock) {}
 
 absl::StatusOr<gateways::ResolvedBot> TelegramIngestion::Resolve(const std::string& bot_id) {
-  constexpr int64_t kTtlUs = 5 * 1000000;
-  const int64_t now = clock_.NowMicros();
-  {
-    std::lock_guard lock(cache_mu_);
-    auto it = cache_.find(bot_id);
-    if (it != cache_.end() && it->second.expires_us > now) return it->second.bot;
-  }
+  if (auto cached = bots_.Get(bot_id, clock_.NowMicros())) return *cached;
   auto bot = gateways::ResolveBot(store_, bot_id);
-  if (bot.ok()) {
-    std::lock_guard lock(cache_mu_);
-    if (cache_.size() > 100000) cache_.clear();
-    cache_[bot_id] = {*bot, now + kTtlUs};
-  }
+  if (bot.ok()) bots_.Put(bot_id, *bot, clock_.NowMicros());
   return bot;
 }
 

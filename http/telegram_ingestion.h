@@ -13,13 +13,12 @@
 // Handle blocks on the database for the bot lookup (cached 5 s): call it from a worker
 // thread. Thread-safe.
 
-#include <mutex>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "gateways/bot_directory.h"
 #include "http/message.h"
 #include "http/server.h"
+#include "http/ttl_cache.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
 
@@ -36,12 +35,7 @@ class TelegramIngestion {
 
   ledger::EventStore& store_;
   const ledger::Clock& clock_;
-  std::mutex cache_mu_;
-  struct Cached {
-    gateways::ResolvedBot bot;
-    int64_t expires_us;
-  };
-  absl::flat_hash_map<std::string, Cached> cache_;
+  TtlCache<gateways::ResolvedBot> bots_{5 * 1000000};
 };
 
 }  // namespace tally::http

@@ -70,19 +70,11 @@ void WebhookIngestion::RecordRejection(const std::string& gateway, const std::st
 
 absl::StatusOr<gateways::ResolvedTenant> WebhookIngestion::Resolve(const std::string& token,
                                                                    const std::string& gateway) {
-  constexpr int64_t kTtlUs = 5 * 1000000;
-  const std::string key = absl::StrCat(gateways::Sha256Hex(token), ":", gateway);
-  const int64_t now = clock_.NowMicros();
-  {
-    std::lock_guard lock(cache_mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end() && it->second.expires_us > now) return it->second.tenant;
-  }
+  if (auto cached = CachedTenant(token, gateway)) return *cached;
   auto resolved = gateways::ResolveWebhookToken(store_, box_, token, gateway);
   if (resolved.ok()) {
-    std::lock_guard lock(cache_mu_);
-    if (cache_.size() > 100000) cache_.clear();
-    cache_[key] = {*resolved, now + kTtlUs};
+    tenants_.Put(absl::StrCat(gateways::Sha256Hex(token), ":", gateway), *resolved,
+                 clock_.NowMicros());
   }
   return resolved;
 }
@@ -100,11 +92,7 @@ bool WebhookIngestion::TryHandleWithoutBlocking(const HttpRequest& request,
 
 std::optional<gateways::ResolvedTenant> WebhookIngestion::CachedTenant(const std::string& token,
                                                                        const std::string& gateway) {
-  const std::string key = absl::StrCat(gateways::Sha256Hex(token), ":", gateway);
-  std::lock_guard lock(cache_mu_);
-  auto it = cache_.find(key);
-  if (it != cache_.end() && it->second.expires_us > clock_.NowMicros()) return it->second.tenant;
-  return std::nullopt;
+  return tenants_.Get(absl::StrCat(gateways::Sha256Hex(token), ":", gateway), clock_.NowMicros());
 }
 
 bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gateway,

@@ -19,11 +19,11 @@
 
 #include <mutex>
 
-#include "absl/container/flat_hash_map.h"
 #include "gateways/secret_box.h"
 #include "gateways/tenant_directory.h"
 #include "http/message.h"
 #include "http/server.h"
+#include "http/ttl_cache.h"
 #include "ledger/clock.h"
 #include "ledger/connection_pool.h"
 #include "ledger/event_store.h"
@@ -65,13 +65,8 @@ class WebhookIngestion {
 
   ledger::EventStore& store_;
   const gateways::SecretBox box_;
-  std::mutex cache_mu_;
-  struct Cached {
-    gateways::ResolvedTenant tenant;
-    int64_t expires_us;
-  };
-  absl::flat_hash_map<std::string, Cached> cache_;
   const ledger::Clock& clock_;
+  TtlCache<gateways::ResolvedTenant> tenants_{5 * 1000000};
   ledger::ConnectionPool rejections_;
 };
 

@@ -18,6 +18,7 @@
 #include "http/client.h"
 #include "http/gateway_transport.h"
 #include "http/server.h"
+#include "tests/support/sandbox_control.h"
 
 namespace tally::sandbox {
 namespace {
@@ -81,21 +82,11 @@ struct Harness {
     transport = http::GatewayTransport(client, 3000ms);
   }
   http::ClientResponse Control(const std::string& path, const std::string& body) {
-    auto r = client.Send({"POST",
-                          absl::StrCat("http://127.0.0.1:", sandbox->port(), path),
-                          {{"Content-Type", "application/json"}},
-                          body,
-                          3000ms});
-    REQUIRE(r.ok());
-    return *r;
+    return testing::SandboxPost(client, *sandbox, path, body);
   }
   gateways::ApiAccount Account(const std::string& gateway, const std::string& webhook_url) {
     const std::string key = "key-" + gateway;
-    auto r =
-        Control("/sandbox/accounts", absl::StrCat(R"({"service":")", gateway, R"(","api_key":")",
-                                                  key, R"(","webhook_secret":"secret-)", gateway,
-                                                  R"(","webhook_url":")", webhook_url, R"("})"));
-    REQUIRE(r.status == 200);
+    testing::SandboxAccount(client, *sandbox, gateway, key, "secret-" + gateway, webhook_url);
     return gateways::ApiAccount{sandbox->BaseUrl(gateway), key};
   }
   http::HttpClient client;
@@ -287,6 +278,70 @@ TEST_CASE("webhook faults: duplicated webhooks arrive twice byte for byte, dropp
   CHECK(h.sandbox->stats().webhooks_dropped == 1);
   CHECK(h.sandbox->stats().pending == 0);  // nothing queued: the drop is decided at once
   CHECK(receiver.received().size() == 2);
+}
+
+TEST_CASE("Meta CAPI simulator: events_received, token error 190, injected 500") {
+  Harness h;
+  testing::SandboxAccount(h.client, *h.sandbox, "meta", "EAAtoken", "", "");
+  const std::string events =
+      R"({"data":[{"event_name":"Purchase","event_time":1795000000,"event_id":"pv_1",)"
+      R"("action_source":"website","user_data":{"em":["a1b2"],"fbp":"fb.1.1.1"},)"
+      R"("custom_data":{"currency":"BRL","value":19.9}}]})";
+  auto send = [&](const std::string& token) {
+    auto r =
+        h.client.Send({"POST",
+                       h.sandbox->BaseUrl("meta") + "/v18.0/123456/events?access_token=" + token,
+                       {{"Content-Type", "application/json"}},
+                       events,
+                       3000ms});
+    REQUIRE(r.ok());
+    return *r;
+  };
+  auto ok = send("EAAtoken");
+  CHECK(ok.status == 200);
+  CHECK(ok.body.find(R"("events_received":1)") != std::string::npos);
+  CHECK(ok.body.find("fbtrace_id") != std::string::npos);
+  auto bad = send("wrong");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find(R"("code":190)") != std::string::npos);
+  CHECK(h.Control("/sandbox/faults", R"({"meta_error_rate":1})").status == 200);
+  CHECK(send("EAAtoken").status == 500);
+  auto received =
+      h.client.Send({"GET",
+                     absl::StrCat("http://127.0.0.1:", h.sandbox->port(), "/sandbox/meta/events"),
+                     {},
+                     "",
+                     3000ms});
+  REQUIRE(received.ok());
+  CHECK(received->body.find(R"("pixel_id":"123456")") != std::string::npos);
+  CHECK(received->body.find("pv_1") != std::string::npos);
+}
+
+TEST_CASE("Telegram Bot API simulator: sendMessage is kept, an unknown token is 401") {
+  Harness h;
+  testing::SandboxAccount(h.client, *h.sandbox, "telegram", "42:secret", "", "");
+  auto send = [&](const std::string& token, const std::string& body) {
+    auto r = h.client.Send({"POST",
+                            h.sandbox->BaseUrl("telegram") + "/bot" + token + "/sendMessage",
+                            {{"Content-Type", "application/json"}},
+                            body,
+                            3000ms});
+    REQUIRE(r.ok());
+    return *r;
+  };
+  auto sent = send("42:secret", R"({"chat_id":1001,"text":"Seu acesso: https://x/d/abc"})");
+  CHECK(sent.status == 200);
+  CHECK(sent.body.find(R"("ok":true)") != std::string::npos);
+  CHECK(send("42:other", R"({"chat_id":1001,"text":"x"})").status == 401);
+  CHECK(send("42:secret", R"({"text":"no chat"})").status == 400);
+  auto messages = h.client.Send(
+      {"GET",
+       absl::StrCat("http://127.0.0.1:", h.sandbox->port(), "/sandbox/telegram/messages"),
+       {},
+       "",
+       3000ms});
+  REQUIRE(messages.ok());
+  CHECK(messages->body.find("Seu acesso") != std::string::npos);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "projections/payment_fold.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tests/support/pg.h"
+#include "tests/support/sandbox_control.h"
 
 namespace tally::http {
 namespace {
@@ -76,11 +77,8 @@ struct Harness {
       REQUIRE(gateways::ConfigureGateway(*store, box, tenant_id,
                                          {gateway, secret, key, sandbox->BaseUrl(gateway)})
                   .ok());
-      CHECK(Control("/sandbox/accounts",
-                    absl::StrCat(R"({"service":")", gateway, R"(","api_key":")", key,
-                                 R"(","webhook_secret":")", secret, R"(","webhook_url":")",
-                                 TallyUrl("/webhooks/stripe/" + token), R"("})"))
-                .status == 200);
+      testing::SandboxAccount(client, *sandbox, gateway, key, secret,
+                              TallyUrl("/webhooks/stripe/" + token));
     }
   }
   ~Harness() {
@@ -127,14 +125,7 @@ struct Harness {
       std::this_thread::sleep_for(10ms);
     }
   }
-  // Waits until the sandbox has nothing left to deliver.
-  void Drain() {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (sandbox->stats().pending > 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(sandbox->stats().pending == 0);
-  }
+  void Drain() { testing::SandboxDrain(*sandbox); }
 };
 
 std::string Body(const std::string& gateway, int64_t amount = 1990) {

@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "tally/leads/v1/lead_events.pb.h"
 #include "tests/support/pg.h"
+#include "tests/support/sandbox_control.h"
 
 namespace tally::http {
 namespace {
@@ -52,9 +53,7 @@ struct Harness {
     auto tenant = gateways::CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
     REQUIRE(tenant.ok());
     tenant_id = tenant->tenant_id;
-    CHECK(Control("/sandbox/accounts",
-                  absl::StrCat(R"({"service":"telegram","api_key":")", kBotToken, R"("})"))
-              .status == 200);
+    testing::SandboxAccount(client, *sandbox, "telegram", kBotToken, "", "");
   }
   ~Harness() {
     sandbox->Stop();
@@ -96,13 +95,7 @@ struct Harness {
     REQUIRE(events.ok());
     return *events;
   }
-  void Drain() {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (sandbox->stats().pending > 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(sandbox->stats().pending == 0);
-  }
+  void Drain() { testing::SandboxDrain(*sandbox); }
 };
 
 TEST_CASE("/start through Telegram's webhook records LeadStarted with its payload, once") {

@@ -1,0 +1,24 @@
+#pragma once
+// Driving the sandbox (gateways/sandbox/) from tests through its HTTP control API, as the demo
+// does: accounts, faults, charge actions, and waiting for its deliveries to finish.
+
+#include <string>
+
+#include "gateways/sandbox/sandbox.h"
+#include "http/client.h"
+
+namespace tally::testing {
+
+// POSTs JSON `body` to the sandbox's `path` (e.g. "/sandbox/faults"); REQUIREs an answer.
+http::ClientResponse SandboxPost(http::HttpClient& client, const sandbox::Sandbox& sandbox,
+                                 const std::string& path, const std::string& body);
+
+// Registers an account the simulated `service` accepts; REQUIREs 200.
+void SandboxAccount(http::HttpClient& client, const sandbox::Sandbox& sandbox,
+                    const std::string& service, const std::string& api_key,
+                    const std::string& webhook_secret, const std::string& webhook_url);
+
+// Waits (at most 10 s) until the sandbox has no delivery or late answer pending; REQUIREs it.
+void SandboxDrain(const sandbox::Sandbox& sandbox);
+
+}  // namespace tally::testing
