@@ -138,10 +138,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
     shared_->in_flight.Enter();
     auto self = shared_from_this();
-    Responder respond = [self, keep_alive](HttpResponse response) {
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response), keep_alive]() mutable {
-                  self->Reply(std::move(response), keep_alive, /*counted=*/true);
+    // Calling the responder hands its reference to the session over to the I/O thread that
+    // writes the answer, so a copy destroyed later, on whatever thread held it (an appender, a
+    // timer), no longer owns the session and cannot outlive the server with it.
+    Responder respond = [self, keep_alive](HttpResponse response) mutable {
+      std::shared_ptr<Session> session = std::move(self);
+      if (!session) return;  // this copy has answered already
+      net::post(session->stream_.get_executor(),
+                [session, response = std::move(response), keep_alive]() mutable {
+                  session->Reply(std::move(response), keep_alive, /*counted=*/true);
                 });
     };
     auto fail = [self, keep_alive] {

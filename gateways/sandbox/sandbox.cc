@@ -141,7 +141,10 @@ class SandboxImpl final : public Sandbox {
   void Wait() override { server_->Wait(); }
   void Stop() override { server_->Stop(); }
   ~SandboxImpl() override {
+    // The server waits for late answers the timer still holds; then the timer goes (with the
+    // deliveries not yet due) before the server it would answer through.
     if (server_) server_->Stop();
+    timer_.Shutdown();
   }
 
  private:

@@ -6,18 +6,25 @@ TaskTimer::TaskTimer(int threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
-TaskTimer::~TaskTimer() {
+TaskTimer::~TaskTimer() { Shutdown(); }
+
+void TaskTimer::Shutdown() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  std::lock_guard lock(mu_);
+  tasks_.clear();
 }
 
 void TaskTimer::RunAt(Clock::time_point due, std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
+    if (stopping_) return;
     tasks_.emplace(std::make_pair(due, sequence_++), std::move(task));
   }
   cv_.notify_one();

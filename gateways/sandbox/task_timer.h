@@ -1,7 +1,8 @@
 #pragma once
 // Runs tasks at their due time on a few threads of its own: the sandbox's webhook deliveries
 // (delayed, duplicated, reordered) and its deliberately late answers. Tasks due at the same
-// time run in the order they were added. Destruction drops tasks not yet due and joins.
+// time run in the order they were added. Destruction (or Shutdown) drops tasks not yet due
+// and joins.
 
 #include <chrono>
 #include <condition_variable>
@@ -29,6 +30,9 @@ class TaskTimer {
   }
   // Tasks waiting or running.
   size_t pending() const;
+  // Drops the tasks not yet due, waits for running ones and joins the threads (idempotent);
+  // RunAt after it does nothing.
+  void Shutdown();
 
  private:
   void Loop();
