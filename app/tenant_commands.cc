@@ -101,7 +101,8 @@ int RunBotsAdd(const BotsAddOptions& options) {
        {{"Content-Type", "application/json"}},
        absl::StrCat(R"({"url":)", ledger::JsonQuote(hook), R"(,"secret_token":)",
                     ledger::JsonQuote(bot->webhook_secret), R"(,"allowed_updates":["message"]})"),
-       std::chrono::milliseconds(10000)});
+       std::chrono::milliseconds(10000),
+       "Telegram setWebhook"});  // the URL's path holds the bot token
   if (!answer.ok()) {
     return Fail(1,
                 absl::StrCat("bot registered, but setWebhook failed: ", answer.status().message(),

@@ -329,8 +329,13 @@ uint64_t HttpClient::connections_opened() const { return impl_->opened.load(); }
 
 absl::StatusOr<ClientResponse> HttpClient::Send(const ClientRequest& request) {
   absl::StatusOr<Url> url = ParseUrl(request.url);
-  if (!url.ok()) return url.status();
-  const std::string where = absl::StrCat(request.method, " ", RedactUrl(request.url));
+  if (!url.ok()) {
+    if (request.description.empty()) return url.status();
+    return absl::InvalidArgumentError(absl::StrCat(request.description, ": not an http(s) URL"));
+  }
+  const std::string where = request.description.empty()
+                                ? absl::StrCat(request.method, " ", RedactUrl(request.url))
+                                : request.description;
   const auto timeout = request.timeout.count() > 0 ? request.timeout : impl_->options.timeout;
   const Clock::time_point deadline = Clock::now() + timeout;
 

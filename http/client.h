@@ -13,7 +13,8 @@
 //    is idempotent.
 //  - Answers larger than `max_response_bytes` fail with ResourceExhausted.
 //  - Errors never contain request headers or bodies, which may carry credentials; URLs appear
-//    without their query string (Atomopay puts its token there).
+//    without their query string (Atomopay puts its token there), or not at all when the caller
+//    gives the call a description instead.
 //
 // Send blocks the calling thread: call it from a worker, never from a server I/O thread.
 // Thread-safe. Beast and OpenSSL stay out of this header.
@@ -37,6 +38,9 @@ struct ClientRequest {
   std::string body;
   // 0: the client's default.
   std::chrono::milliseconds timeout{0};
+  // Names the call in errors; "" means the method and the URL without its query. Set it when
+  // the URL's path carries a secret (Telegram's /bot<token>/...).
+  std::string description = {};
 };
 
 struct ClientResponse {

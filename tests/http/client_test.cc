@@ -112,6 +112,12 @@ TEST_CASE("connection refused is Unavailable and names the URL without its query
   CHECK(response.status().code() == absl::StatusCode::kUnavailable);
   CHECK(response.status().message().find("SECRET") == std::string::npos);
   CHECK(response.status().message().find("/x") != std::string::npos);
+  // A URL whose path carries a secret is named by its description instead.
+  auto described = client.Send(
+      {"POST", Local(port, "/bot123:SECRET/setWebhook"), {}, "", 1000ms, "Telegram setWebhook"});
+  CHECK(described.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(described.status().message().find("SECRET") == std::string::npos);
+  CHECK(described.status().message().find("Telegram setWebhook") != std::string::npos);
 }
 
 // A server that answers each connection's first request with keep-alive, then closes it: the

@@ -137,6 +137,20 @@ TEST_CASE("/start through Telegram's webhook records LeadStarted with its payloa
   CHECK(started.start_payload() == "retorno");
 }
 
+TEST_CASE("tally bots add: a failed setWebhook exits 1 without printing the bot token") {
+  Harness h;
+  auto result = testing::RunCommand(absl::StrCat(
+      "TALLY_MASTER_KEY=", kMasterKey, " TALLY_BOT_TOKEN='", kBotToken, "' ",
+      testing::TallyBinary(), " bots add --database '", h.db->url(), "' --tenant ", h.tenant_id,
+      " --public-url ", h.TallyUrl(""), " --telegram-api-base http://127.0.0.1:1"));
+  CHECK(result.exit_code == 1);
+  CHECK(result.output.find("setWebhook failed") != std::string::npos);
+  CHECK(result.output.find(kBotToken) == std::string::npos);
+  CHECK(result.output.find("AAHsandbox") == std::string::npos);
+  // Registered all the same: the secret was printed so the webhook can be set by hand.
+  CHECK(gateways::ResolveBot(*h.store, kBotId).ok());
+}
+
 TEST_CASE("telegram endpoint: wrong secret 401, unknown bot 404, not an update 400") {
   Harness h;
   auto bot = gateways::RegisterBot(*h.store, h.box, h.tenant_id, kBotToken, "loja_bot");
