@@ -6,6 +6,8 @@ set -euo pipefail
 TALLY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TALLY_BUILD="${TALLY_BUILD:-$TALLY_ROOT/build}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+# ccache hashes paths relative to the checkout, so another clone reuses this one's cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$TALLY_ROOT}"
 
 TALLY_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config clang-format
