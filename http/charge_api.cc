@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "gateways/payload_fields.h"
 #include "gateways/webhook_crypto.h"
+#include "http/request_metadata.h"
 #include "ledger/event_json.h"
-#include "tally/ledger/v1/metadata.pb.h"
 
 namespace tally::http {
 namespace {
@@ -266,13 +266,8 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
   payment.set_expires_at_s(created->expires_at_s);
   *payment.mutable_observation() = created->observation;
 
-  ledger::v1::Metadata metadata;
-  metadata.set_correlation_id(request_id);
-  metadata.set_source(ledger::v1::SOURCE_API);
-  metadata.set_actor(principal->key_id);
-  metadata.set_request_id(request_id);
-  metadata.set_received_at_us(clock_.NowMicros());
-  metadata.set_remote_address(request.remote_address);
+  const ledger::v1::Metadata metadata = RequestMetadata(request, request_id, ledger::v1::SOURCE_API,
+                                                        principal->key_id, clock_.NowMicros());
   const std::string stream =
       absl::StrCat("payment-", payment.gateway(), "-", created->transaction_id);
   ledger::AppendRequest append{tenant_id,

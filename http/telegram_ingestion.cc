@@ -9,9 +9,9 @@
 #include "absl/strings/strip.h"
 #include "gateways/payload_fields.h"
 #include "gateways/webhook_crypto.h"
+#include "http/request_metadata.h"
 #include "ledger/event_json.h"
 #include "tally/leads/v1/lead_events.pb.h"
-#include "tally/ledger/v1/metadata.pb.h"
 
 namespace tally::http {
 namespace {
@@ -96,13 +96,8 @@ void TelegramIngestion::Handle(const HttpRequest& request, const std::string& bo
   lead.set_update_id(update_id);
   lead.set_raw_update(request.body);
 
-  ledger::v1::Metadata metadata;
-  metadata.set_correlation_id(request_id);
-  metadata.set_source(ledger::v1::SOURCE_WEBHOOK);
-  metadata.set_actor("telegram");
-  metadata.set_request_id(request_id);
-  metadata.set_received_at_us(clock_.NowMicros());
-  metadata.set_remote_address(request.remote_address);
+  const ledger::v1::Metadata metadata = RequestMetadata(
+      request, request_id, ledger::v1::SOURCE_WEBHOOK, "telegram", clock_.NowMicros());
   const std::string stream = absl::StrCat("lead-", bot_id, "-", user_id);
   ledger::AppendRequest append{
       bot->tenant_id,

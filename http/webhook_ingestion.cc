@@ -13,8 +13,8 @@
 #include "gateways/adapter.h"
 #include "gateways/tenant_directory.h"
 #include "gateways/webhook_crypto.h"
+#include "http/request_metadata.h"
 #include "ledger/event_json.h"
-#include "tally/ledger/v1/metadata.pb.h"
 
 namespace tally::http {
 namespace {
@@ -177,13 +177,8 @@ bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gat
   received.set_query_string(webhook.query_string);
   received.set_authenticity(parsed->authenticity);
   *received.mutable_observation() = parsed->observation;
-  ledger::v1::Metadata metadata;
-  metadata.set_correlation_id(request_id);
-  metadata.set_source(ledger::v1::SOURCE_WEBHOOK);
-  metadata.set_actor(gateway);
-  metadata.set_request_id(request_id);
-  metadata.set_received_at_us(clock_.NowMicros());
-  metadata.set_remote_address(request.remote_address);
+  const ledger::v1::Metadata metadata =
+      RequestMetadata(request, request_id, ledger::v1::SOURCE_WEBHOOK, gateway, clock_.NowMicros());
 
   const std::string stream = absl::StrCat("payment-", gateway, "-", parsed->transaction_id);
   ledger::AppendRequest append{tenant->tenant_id,

@@ -90,13 +90,7 @@ struct Harness {
     return absl::StrCat("http://127.0.0.1:", server->port(), path);
   }
   ClientResponse Control(const std::string& path, const std::string& body) {
-    auto r = client.Send({"POST",
-                          absl::StrCat("http://127.0.0.1:", sandbox->port(), path),
-                          {{"Content-Type", "application/json"}},
-                          body,
-                          3000ms});
-    REQUIRE(r.ok());
-    return *r;
+    return testing::SandboxPost(client, *sandbox, path, body);
   }
   ClientResponse CreatePayment(const std::string& body, const std::string& idempotency_key = "",
                                const std::string& key = "") {

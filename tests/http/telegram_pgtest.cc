@@ -64,13 +64,7 @@ struct Harness {
     return absl::StrCat("http://127.0.0.1:", server->port(), path);
   }
   ClientResponse Control(const std::string& path, const std::string& body) {
-    auto r = client.Send({"POST",
-                          absl::StrCat("http://127.0.0.1:", sandbox->port(), path),
-                          {{"Content-Type", "application/json"}},
-                          body,
-                          3000ms});
-    REQUIRE(r.ok());
-    return *r;
+    return testing::SandboxPost(client, *sandbox, path, body);
   }
   // Registers the bot through the real CLI, which calls setWebhook on the simulator.
   void AddBotWithCli() {
