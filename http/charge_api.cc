@@ -54,9 +54,19 @@ class ChargeFields {
   std::string error_;
 };
 
-absl::StatusOr<pb::PaymentCreated> ParseChargeRequest(const gateways::PayloadFields& f) {
+// What a charge request says: the payment to record, and the buyer's details, which go to the
+// gateway only (they are not recorded).
+struct ChargeInput {
+  pb::PaymentCreated payment;
+  std::string customer_name;
+  std::string customer_email;
+  std::string customer_document;
+};
+
+absl::StatusOr<ChargeInput> ParseChargeRequest(const gateways::PayloadFields& f) {
   ChargeFields c(f);
-  pb::PaymentCreated p;
+  ChargeInput input;
+  pb::PaymentCreated& p = input.payment;
   p.set_gateway(c.Text("gateway", 32, true));
   const std::string amount = c.Text("amount_minor", 20, true);
   int64_t minor = 0;
@@ -75,6 +85,9 @@ absl::StatusOr<pb::PaymentCreated> ParseChargeRequest(const gateways::PayloadFie
   p.set_description(c.Text("description", 200));
   p.set_bot_id(c.Text("bot_id", 64));
   p.set_customer_id(c.Text("customer.id", 128));
+  input.customer_name = c.Text("customer.name", 200);
+  input.customer_email = c.Text("customer.email", 200);
+  input.customer_document = c.Text("customer.document", 32);
   p.set_product_id(c.Text("product_id", 128));
   p.set_parent_payment_id(c.Text("parent_payment_id", 64));
   pb::Tracking* t = p.mutable_tracking();
@@ -98,7 +111,7 @@ absl::StatusOr<pb::PaymentCreated> ParseChargeRequest(const gateways::PayloadFie
     c.Fail(absl::StrCat(p.gateway(), " takes PIX in BRL only"));
   }
   if (!c.error().empty()) return absl::InvalidArgumentError(c.error());
-  return p;
+  return input;
 }
 
 std::string PaymentJson(const pb::PaymentCreated& p, const std::string& stream, int64_t position,
@@ -205,7 +218,7 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
   if (!parsed.ok()) {
     return respond(JsonError(400, "invalid_request", std::string(parsed.status().message())));
   }
-  pb::PaymentCreated payment = std::move(*parsed);
+  pb::PaymentCreated payment = std::move(parsed->payment);
   const std::string tenant_id = principal->tenant_id;
   payment.set_tenant_id(tenant_id);
   payment.set_request_sha256(gateways::Sha256Hex(request.body));
@@ -248,9 +261,9 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
   charge.notification_url =
       absl::StrCat(public_url, "/webhooks/", payment.gateway(), "/", config->webhook_token);
   charge.idempotency_key = payment.payment_id();
-  charge.customer_name = fields->Text("customer.name").substr(0, 200);
-  charge.customer_email = fields->Text("customer.email").substr(0, 200);
-  charge.customer_document = fields->Text("customer.document").substr(0, 32);
+  charge.customer_name = parsed->customer_name;
+  charge.customer_email = parsed->customer_email;
+  charge.customer_document = parsed->customer_document;
 
   const gateways::GatewayApi* api = gateways::FindGatewayApi(payment.gateway());
   auto created = api->CreateCharge(config->account, charge, transport_);
