@@ -21,12 +21,13 @@
 #include "absl/time/clock.h"
 #include "app/commands.h"
 #include "app/pgbench_baseline.h"
-#include "gateways/tenant_directory.h"
+#include "gateways/registry.h"
 #include "gateways/webhook_crypto.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "ledger/database.h"
 #include "ledger/scratch_database.h"
+#include "tenants/tenant_directory.h"
 
 namespace tally::app {
 namespace {
@@ -62,16 +63,17 @@ int RunBenchIngest(const BenchIngestOptions& options) {
   store_options.database_url = (*scratch)->url();
   auto store = ledger::EventStore::Open(std::move(store_options));
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
-  auto box = gateways::SecretBox::FromHex(kBenchKey);
-  auto tenant = gateways::CreateTenant(**store, *box, "bench", "America/Sao_Paulo");
+  auto box = tenants::SecretBox::FromHex(kBenchKey);
+  const gateways::GatewayRegistry gateways = gateways::StandardGateways();
+  auto tenant = tenants::CreateTenant(**store, *box, "bench", "America/Sao_Paulo");
   if (!tenant.ok()) return Fail(2, std::string(tenant.status().message()));
-  if (absl::Status s =
-          gateways::ConfigureGateway(**store, *box, tenant->tenant_id, {"stripe", kSecret, "", ""});
+  if (absl::Status s = tenants::ConfigureGateway(**store, *box, gateways, tenant->tenant_id,
+                                                 {"stripe", kSecret, "", ""});
       !s.ok()) {
     return Fail(2, std::string(s.message()));
   }
   ledger::SystemClock clock;
-  http::WebhookIngestion ingestion(**store, *box, clock, (*scratch)->url());
+  http::WebhookIngestion ingestion(**store, *box, gateways, clock, (*scratch)->url());
   http::ServerOptions server_options;
   server_options.port = 0;
   server_options.worker_threads = 4;  // handlers queue appends and return

@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "app/commands.h"
-#include "gateways/secret_box.h"
+#include "gateways/registry.h"
 #include "http/client.h"
 #include "http/gateway_transport.h"
 #include "http/router.h"
@@ -24,6 +24,7 @@
 #include "ledger/migration.h"
 #include "projections/projection.h"
 #include "projections/runner.h"
+#include "tenants/secret_box.h"
 
 namespace tally::app {
 int RunServe(const ServeOptions& options) {
@@ -95,19 +96,21 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::TelegramIngestion> telegram;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
+  const gateways::GatewayRegistry gateways = gateways::StandardGateways();
   if (http_role) {
     const char* master_key = std::getenv("TALLY_MASTER_KEY");
     if (master_key == nullptr) {
       return Fail(2, "TALLY_MASTER_KEY is not set (64 hex digits; it seals gateway secrets)");
     }
-    auto box = gateways::SecretBox::FromHex(master_key);
+    auto box = tenants::SecretBox::FromHex(master_key);
     if (!box.ok()) return Fail(2, std::string(box.status().message()));
     ledger::EventStoreOptions store_options;
     store_options.database_url = options.database_url;
     auto opened = ledger::EventStore::Open(std::move(store_options));
     if (!opened.ok()) return Fail(2, std::string(opened.status().message()));
     store = std::move(*opened);
-    ingestion = std::make_unique<http::WebhookIngestion>(*store, *box, clock, options.database_url);
+    ingestion = std::make_unique<http::WebhookIngestion>(*store, *box, gateways, clock,
+                                                         options.database_url);
     http::ClientOptions client_options;
     client_options.ca_file = options.ca_file;
     client = std::make_unique<http::HttpClient>(client_options);
@@ -115,7 +118,7 @@ int RunServe(const ServeOptions& options) {
     charge_options.public_url =
         options.public_url.empty() ? "http://" + options.listen : options.public_url;
     charges = std::make_unique<http::ChargeApi>(
-        *store, *box, clock,
+        *store, *box, gateways, clock,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),
         charge_options);
     telegram = std::make_unique<http::TelegramIngestion>(*store, clock);

@@ -5,12 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "app/commands.h"
-#include "gateways/bot_directory.h"
 #include "gateways/payload_fields.h"
-#include "gateways/tenant_directory.h"
+#include "gateways/registry.h"
 #include "http/client.h"
 #include "ledger/event_json.h"
 #include "ledger/event_store.h"
+#include "tenants/bot_directory.h"
+#include "tenants/tenant_directory.h"
 
 namespace tally::app {
 namespace {
@@ -23,13 +24,13 @@ absl::StatusOr<std::unique_ptr<ledger::EventStore>> OpenStore(const std::string&
 
 }  // namespace
 
-absl::StatusOr<gateways::SecretBox> MasterBox() {
+absl::StatusOr<tenants::SecretBox> MasterBox() {
   const char* master_key = std::getenv("TALLY_MASTER_KEY");
   if (master_key == nullptr) {
     return absl::FailedPreconditionError(
         "TALLY_MASTER_KEY is not set (64 hex digits; it seals secrets)");
   }
-  return gateways::SecretBox::FromHex(master_key);
+  return tenants::SecretBox::FromHex(master_key);
 }
 
 int RunTenantsCreate(const std::string& database_url, const std::string& name,
@@ -38,7 +39,7 @@ int RunTenantsCreate(const std::string& database_url, const std::string& name,
   if (!box.ok()) return Fail(2, std::string(box.status().message()));
   auto store = OpenStore(database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
-  auto tenant = gateways::CreateTenant(**store, *box, name, time_zone);
+  auto tenant = tenants::CreateTenant(**store, *box, name, time_zone);
   if (!tenant.ok()) return Fail(2, std::string(tenant.status().message()));
   std::cout << "tenant " << tenant->tenant_id << "\n"
             << "webhook token " << tenant->webhook_token << "\n"
@@ -51,7 +52,7 @@ int RunTenantsCreate(const std::string& database_url, const std::string& name,
 int RunTenantsApiKey(const std::string& database_url, const std::string& tenant_id) {
   auto store = OpenStore(database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
-  auto key = gateways::IssueApiKey(**store, tenant_id, "owner");
+  auto key = tenants::IssueApiKey(**store, tenant_id, "owner");
   if (!key.ok()) return Fail(2, std::string(key.status().message()));
   std::cout << "api key " << *key << "\n(stored only as a hash: keep it now)\n";
   return 0;
@@ -62,8 +63,8 @@ int RunGatewaysSet(const GatewaysSetOptions& options) {
   if (!box.ok()) return Fail(2, std::string(box.status().message()));
   auto store = OpenStore(options.database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
-  absl::Status status = gateways::ConfigureGateway(
-      **store, *box, options.tenant,
+  absl::Status status = tenants::ConfigureGateway(
+      **store, *box, gateways::StandardGateways(), options.tenant,
       {options.gateway, options.secret, options.api_key, options.base_url});
   if (!status.ok()) return Fail(2, std::string(status.message()));
   std::cout << "gateway " << options.gateway << " configured for " << options.tenant
@@ -79,7 +80,7 @@ int RunBotsAdd(const BotsAddOptions& options) {
   }
   auto store = OpenStore(options.database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
-  auto bot = gateways::RegisterBot(**store, *box, options.tenant, options.token, options.username);
+  auto bot = tenants::RegisterBot(**store, *box, options.tenant, options.token, options.username);
   if (!bot.ok()) return Fail(2, std::string(bot.status().message()));
   std::cout << "bot " << bot->bot_id << " registered for " << options.tenant << "\n";
   if (options.public_url.empty()) {

@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "gateways/adapter.h"
 
 namespace tally::gateways {
 
@@ -31,14 +30,18 @@ absl::StatusOr<PayloadFields> PayloadFields::Parse(absl::string_view content_typ
 }
 
 absl::StatusOr<PayloadFields> PayloadFields::ParseJson(absl::string_view body) {
+  // The parser's scratch space is the expensive part and is reused; the tape and strings go
+  // into a document owned by the result.
   thread_local simdjson::dom::parser parser;
+  auto document = std::make_unique<simdjson::dom::document>();
   simdjson::dom::element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
+  if (parser.parse_into_document(*document, body.data(), body.size()).get(root) !=
+      simdjson::SUCCESS) {
     return absl::InvalidArgumentError("body is not valid JSON");
   }
   if (!root.is_object()) return absl::InvalidArgumentError("body is not a JSON object");
   PayloadFields fields;
-  fields.root_ = std::make_unique<simdjson::dom::element>(root);
+  fields.document_ = std::move(document);
   return fields;
 }
 
@@ -47,7 +50,7 @@ std::string PayloadFields::Text(absl::string_view path) const {
     auto it = form_.find(std::string(path));
     return it == form_.end() ? "" : it->second;
   }
-  simdjson::dom::element e = *root_;
+  simdjson::dom::element e = document_->root();
   for (absl::string_view key : absl::StrSplit(path, '.')) {
     simdjson::dom::object object;
     if (e.get_object().get(object) != simdjson::SUCCESS) return "";
@@ -73,7 +76,7 @@ std::string PayloadFields::Text(absl::string_view path) const {
 
 int64_t PayloadFields::ArraySize(absl::string_view path) const {
   if (is_form_) return -1;
-  simdjson::dom::element e = *root_;
+  simdjson::dom::element e = document_->root();
   for (absl::string_view key : absl::StrSplit(path, '.')) {
     simdjson::dom::object object;
     if (e.get_object().get(object) != simdjson::SUCCESS) return -1;
@@ -99,6 +102,34 @@ absl::StatusOr<int64_t> PayloadFields::DecimalMinorUnits(absl::string_view path)
   const std::string text = Text(path);
   if (text.empty()) return 0;
   return DecimalToMinorUnits(text);
+}
+
+absl::StatusOr<int64_t> DecimalToMinorUnits(absl::string_view decimal) {
+  const absl::string_view text = absl::StripAsciiWhitespace(decimal);
+  const size_t dot = text.find('.');
+  absl::string_view whole = text.substr(0, dot);
+  absl::string_view fraction = dot == absl::string_view::npos ? "" : text.substr(dot + 1);
+  // Trailing zeros beyond the cents carry no value ("19.900000" from a float rendering).
+  while (fraction.size() > 2 && fraction.back() == '0') fraction.remove_suffix(1);
+  if (whole.empty() || fraction.size() > 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an amount with at most two decimals: ", decimal));
+  }
+  for (char c : absl::StrCat(whole, fraction)) {
+    if (c < '0' || c > '9') {
+      return absl::InvalidArgumentError(absl::StrCat("not a non-negative decimal: ", decimal));
+    }
+  }
+  int64_t units = 0;
+  int64_t cents = 0;
+  if (whole.size() > 15 || !absl::SimpleAtoi(whole, &units)) {
+    return absl::InvalidArgumentError(absl::StrCat("amount out of range: ", decimal));
+  }
+  if (!fraction.empty()) {
+    (void)absl::SimpleAtoi(fraction, &cents);  // digits only, at most two: cannot fail
+    if (fraction.size() == 1) cents *= 10;
+  }
+  return units * 100 + cents;
 }
 
 namespace {

@@ -2,12 +2,14 @@
 // The fields of a gateway payload — a JSON document or a form-encoded body — looked up by
 // dotted path ("data.object.id"), as text. Used for webhooks and API answers alike.
 //
-// A JSON document is parsed by a per-thread simdjson parser that is reused (its buffers are the
-// expensive part); the document lives in that parser until the thread's next Parse, so a
-// PayloadFields must not outlive the next Parse on its thread. Not shared between threads.
+// A PayloadFields owns what it parsed: it may be kept, moved and read after any number of
+// other parses, on any thread (reads are const and thread-safe). JSON is parsed with a
+// per-thread simdjson parser whose scratch buffers are reused, into a document this object
+// owns.
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,7 +18,7 @@
 #include "absl/strings/string_view.h"
 
 namespace simdjson::dom {
-class element;
+class document;
 }
 
 namespace tally::gateways {
@@ -51,8 +53,12 @@ class PayloadFields {
   PayloadFields();
   bool is_form_ = false;
   std::map<std::string, std::string> form_;
-  std::unique_ptr<simdjson::dom::element> root_;
+  std::unique_ptr<simdjson::dom::document> document_;
 };
+
+// Decimal amount text ("19.9", "19.90", "20") in major units to minor units, exactly (no
+// floating point). InvalidArgument for anything else or more than two decimals.
+absl::StatusOr<int64_t> DecimalToMinorUnits(absl::string_view decimal);
 
 // application/x-www-form-urlencoded, in the given order.
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);

@@ -8,7 +8,8 @@
 //    "bot_id":"…","customer":{"id":"…","name":"…","email":"…","document":"…"},
 //    "product_id":"…","parent_payment_id":"…","tracking":{"utm_source":"…","fbp":"…",…}}
 //
-// The charge is created through the gateway's API (gateways/gateway_api.h), telling the gateway
+// The decisions are pure (http/charge_decisions.h). The charge is created through the
+// gateway's API (gateways/gateway.h), telling the gateway
 // to post its webhooks to <public_url>/webhooks/<gateway>/<tenant token>; then PaymentCreated
 // (with the PIX copy-and-paste code) is appended to payment-<gateway>-<txid> — the stream its
 // webhooks use, so a webhook that beats this append lands beside it — and the answer (201) is
@@ -30,14 +31,17 @@
 #include <chrono>
 #include <string>
 
-#include "gateways/gateway_api.h"
-#include "gateways/secret_box.h"
-#include "gateways/tenant_directory.h"
+#include <optional>
+
+#include "gateways/gateway.h"
+#include "gateways/registry.h"
 #include "http/message.h"
 #include "http/server.h"
 #include "http/ttl_cache.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
+#include "tenants/secret_box.h"
+#include "tenants/tenant_directory.h"
 
 namespace tally::http {
 
@@ -49,21 +53,27 @@ struct ChargeApiOptions {
 class ChargeApi {
  public:
   // `transport` carries the gateway calls (in production http::GatewayTransport).
-  ChargeApi(ledger::EventStore& store, gateways::SecretBox box, const ledger::Clock& clock,
+  ChargeApi(ledger::EventStore& store, tenants::SecretBox box,
+            const gateways::GatewayRegistry& gateways, const ledger::Clock& clock,
             gateways::Transport transport, ChargeApiOptions options);
 
   void Handle(const HttpRequest& request, Responder respond);
 
  private:
   // API keys are resolved through the log and kept for a few seconds.
-  absl::StatusOr<gateways::ApiPrincipal> Authenticate(const std::string& api_key);
+  absl::StatusOr<tenants::ApiPrincipal> Authenticate(const std::string& api_key);
+  // The recorded answer for `append_key`, if a charge was recorded under it.
+  absl::StatusOr<std::optional<HttpResponse>> Replay(const std::string& append_key,
+                                                     const std::string& request_sha256,
+                                                     const std::string& request_id);
 
   ledger::EventStore& store_;
-  const gateways::SecretBox box_;
+  const tenants::SecretBox box_;
+  const gateways::GatewayRegistry& gateways_;
   const ledger::Clock& clock_;
   const gateways::Transport transport_;
   const ChargeApiOptions options_;
-  TtlCache<gateways::ApiPrincipal> principals_{5 * 1000000};
+  TtlCache<tenants::ApiPrincipal> principals_{5 * 1000000};
 };
 
 }  // namespace tally::http

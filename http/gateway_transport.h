@@ -1,10 +1,10 @@
 #pragma once
-// The production transport of gateway API calls (gateways/gateway_api.h): the outbound HTTP
+// The production transport of gateway API calls (gateways/gateway.h): the outbound HTTP
 // client, with a per-call deadline. Thread-safe as the client is.
 
 #include <chrono>
 
-#include "gateways/gateway_api.h"
+#include "gateways/gateway.h"
 #include "http/client.h"
 
 namespace tally::http {

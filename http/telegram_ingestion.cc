@@ -1,5 +1,7 @@
 #include "http/telegram_ingestion.h"
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
@@ -18,16 +20,16 @@ namespace {
 
 constexpr size_t kMaxPayloadBytes = 512;
 
-// "/start", "/start abc", "/start@my_bot abc" -> true and the payload ("abc").
-bool ParseStart(absl::string_view text, std::string& payload) {
-  if (!absl::ConsumePrefix(&text, "/start")) return false;
+// "/start", "/start abc", "/start@my_bot abc" -> the payload ("abc"); nullopt when the text is
+// not a /start command.
+std::optional<std::string> ParseStart(absl::string_view text) {
+  if (!absl::ConsumePrefix(&text, "/start")) return std::nullopt;
   if (absl::ConsumePrefix(&text, "@")) {
     const size_t end = text.find(' ');
     text = end == absl::string_view::npos ? absl::string_view() : text.substr(end);
   }
-  if (!text.empty() && text.front() != ' ') return false;  // "/startle" is not /start
-  payload = std::string(absl::StripAsciiWhitespace(text).substr(0, kMaxPayloadBytes));
-  return true;
+  if (!text.empty() && text.front() != ' ') return std::nullopt;  // "/startle" is not /start
+  return std::string(absl::StripAsciiWhitespace(text).substr(0, kMaxPayloadBytes));
 }
 
 }  // namespace
@@ -35,9 +37,9 @@ bool ParseStart(absl::string_view text, std::string& payload) {
 TelegramIngestion::TelegramIngestion(ledger::EventStore& store, const ledger::Clock& clock)
     : store_(store), clock_(clock) {}
 
-absl::StatusOr<gateways::ResolvedBot> TelegramIngestion::Resolve(const std::string& bot_id) {
+absl::StatusOr<tenants::ResolvedBot> TelegramIngestion::Resolve(const std::string& bot_id) {
   if (auto cached = bots_.Get(bot_id, clock_.NowMicros())) return *cached;
-  auto bot = gateways::ResolveBot(store_, bot_id);
+  auto bot = tenants::ResolveBot(store_, bot_id);
   if (bot.ok()) bots_.Put(bot_id, *bot, clock_.NowMicros());
   return bot;
 }
@@ -74,11 +76,9 @@ void TelegramIngestion::Handle(const HttpRequest& request, const std::string& bo
   if (!absl::SimpleAtoi(update->Text("update_id"), &update_id)) {
     return respond(JsonError(400, "invalid_update", "update_id is required"));
   }
-  std::string payload;
+  const std::optional<std::string> payload = ParseStart(update->Text("message.text"));
   int64_t user_id = 0;
-  const bool start = ParseStart(update->Text("message.text"), payload) &&
-                     absl::SimpleAtoi(update->Text("message.from.id"), &user_id);
-  if (!start) {
+  if (!payload.has_value() || !absl::SimpleAtoi(update->Text("message.from.id"), &user_id)) {
     return respond({200, "application/json", R"({"status":"ignored"})"});
   }
 
@@ -92,7 +92,7 @@ void TelegramIngestion::Handle(const HttpRequest& request, const std::string& bo
   lead.set_first_name(update->Text("message.from.first_name").substr(0, 256));
   lead.set_username(update->Text("message.from.username").substr(0, 64));
   lead.set_language_code(update->Text("message.from.language_code").substr(0, 16));
-  lead.set_start_payload(payload);
+  lead.set_start_payload(*payload);
   lead.set_update_id(update_id);
   lead.set_raw_update(request.body);
 

@@ -15,12 +15,12 @@
 
 #include <string>
 
-#include "gateways/bot_directory.h"
 #include "http/message.h"
 #include "http/server.h"
 #include "http/ttl_cache.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
+#include "tenants/bot_directory.h"
 
 namespace tally::http {
 
@@ -31,11 +31,11 @@ class TelegramIngestion {
   void Handle(const HttpRequest& request, const std::string& bot_id, Responder respond);
 
  private:
-  absl::StatusOr<gateways::ResolvedBot> Resolve(const std::string& bot_id);
+  absl::StatusOr<tenants::ResolvedBot> Resolve(const std::string& bot_id);
 
   ledger::EventStore& store_;
   const ledger::Clock& clock_;
-  TtlCache<gateways::ResolvedBot> bots_{5 * 1000000};
+  TtlCache<tenants::ResolvedBot> bots_{5 * 1000000};
 };
 
 }  // namespace tally::http

@@ -1,7 +1,8 @@
 #pragma once
 // POST /webhooks/<gateway>/<tenant_token>: takes a gateway's notification into the log.
 //
-// The adapter parses and authenticates the raw request; Tally appends GatewayWebhookReceived
+// The decisions are pure (http/webhook_decisions.h): the gateway (gateways/registry.h) parses
+// and authenticates the raw request; Tally appends GatewayWebhookReceived
 // (raw body and the relevant headers verbatim — never the secret header —, authenticity,
 // normalized observation) to payment-<gateway>-<txid> and answers 200 only once the append is
 // durable. A redelivery answers 200 and writes nothing (idempotency key: the gateway's event id,
@@ -16,23 +17,22 @@
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <mutex>
-
-#include "gateways/secret_box.h"
-#include "gateways/tenant_directory.h"
+#include "gateways/registry.h"
 #include "http/message.h"
 #include "http/server.h"
 #include "http/ttl_cache.h"
 #include "ledger/clock.h"
 #include "ledger/connection_pool.h"
 #include "ledger/event_store.h"
+#include "tenants/secret_box.h"
+#include "tenants/tenant_directory.h"
 
 namespace tally::http {
 
 class WebhookIngestion {
  public:
-  WebhookIngestion(ledger::EventStore& store, gateways::SecretBox box, const ledger::Clock& clock,
+  WebhookIngestion(ledger::EventStore& store, tenants::SecretBox box,
+                   const gateways::GatewayRegistry& gateways, const ledger::Clock& clock,
                    const std::string& database_url);
 
   // Answers through `respond`, once; after queueing the append it returns without waiting.
@@ -55,18 +55,19 @@ class WebhookIngestion {
   // block.
   bool Ingest(const HttpRequest& request, const std::string& gateway, const std::string& token,
               Responder& respond, bool may_block);
-  std::optional<gateways::ResolvedTenant> CachedTenant(const std::string& token,
-                                                       const std::string& gateway);
+  std::optional<tenants::ResolvedTenant> CachedTenant(const std::string& token,
+                                                      const std::string& gateway);
 
   // Tenant credentials by (token, gateway), kept for a few seconds so that a burst of webhooks
   // costs one append each, not two more reads; a reconfigured gateway applies within that time.
-  absl::StatusOr<gateways::ResolvedTenant> Resolve(const std::string& token,
-                                                   const std::string& gateway);
+  absl::StatusOr<tenants::ResolvedTenant> Resolve(const std::string& token,
+                                                  const std::string& gateway);
 
   ledger::EventStore& store_;
-  const gateways::SecretBox box_;
+  const tenants::SecretBox box_;
+  const gateways::GatewayRegistry& gateways_;
   const ledger::Clock& clock_;
-  TtlCache<gateways::ResolvedTenant> tenants_{5 * 1000000};
+  TtlCache<tenants::ResolvedTenant> tenants_{5 * 1000000};
   ledger::ConnectionPool rejections_;
 };
 

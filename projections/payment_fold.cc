@@ -2,7 +2,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "gateways/status_vocabulary.h"
 #include "tally/payments/v1/payment_events.pb.h"
 
 namespace tally::projections {
@@ -93,10 +92,10 @@ class Folder {
     if (s_.gateway_transaction_hash.empty()) {
       s_.gateway_transaction_hash = observation.gateway_transaction_hash();
     }
-    pb::ObservedStatus observed = observation.status();
-    if (observed == pb::OBSERVED_STATUS_UNSPECIFIED) {
-      observed = gateways::NormalizeStatus(gateway, observation.gateway_status());
-    }
+    // The status was normalized by the gateway's vocabulary when the observation was
+    // recorded; the fold never re-reads the gateway's word, so a later change of vocabulary
+    // cannot change what history folds to.
+    const pb::ObservedStatus observed = observation.status();
     const int64_t at =
         observation.occurred_at_us() != 0 ? observation.occurred_at_us() : e_.recorded_at_us;
     const bool confirming = source != "unverified_webhook";

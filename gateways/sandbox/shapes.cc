@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "gateways/adapter.h"
+#include "gateways/gateway.h"
 #include "gateways/payload_fields.h"
 #include "gateways/webhook_crypto.h"
 #include "ledger/event_json.h"

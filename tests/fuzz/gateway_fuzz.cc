@@ -14,9 +14,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "gateways/adapter.h"
-#include "gateways/gateway_api.h"
 #include "gateways/payload_fields.h"
+#include "gateways/registry.h"
 #include "gateways/webhook_crypto.h"
 
 namespace {
@@ -70,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     request.headers.emplace_back(kUnsignedSecretHeader, sign ? kSecret : "nope");
   }
 
-  const GatewayAdapter* adapter = FindAdapter(gateway);
+  static const GatewayRegistry gateways = StandardGateways();
+  const Gateway* adapter = gateways.Find(gateway);
   Require(adapter != nullptr);
   auto parsed = adapter->ParseWebhook(request, {kSecret});
   if (parsed.ok()) {
@@ -80,8 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   // The same bytes as the gateway's answer to our API calls.
-  const GatewayApi* api = FindGatewayApi(gateway);
-  Require(api != nullptr);
+  const Gateway* api = adapter;
   Transport transport = [&](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
     return ApiResponse{(flags & 8) ? 500 : 200, body};
   };

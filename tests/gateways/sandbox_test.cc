@@ -1,4 +1,4 @@
-// The gateway APIs (gateways/gateway_api.h) against the sandbox simulators over real loopback
+// The gateway APIs (gateways/gateway.h) against the sandbox simulators over real loopback
 // HTTP, and the simulators' webhooks through the webhook adapters: create → poll → pay →
 // webhook → poll, for each of the five gateways, plus the injected faults.
 
@@ -13,8 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gateways/adapter.h"
-#include "gateways/gateway_api.h"
+#include "gateways/registry.h"
 #include "http/client.h"
 #include "http/gateway_transport.h"
 #include "http/server.h"
@@ -22,6 +21,11 @@
 
 namespace tally::sandbox {
 namespace {
+
+const gateways::GatewayRegistry& Gateways() {
+  static const gateways::GatewayRegistry registry = gateways::StandardGateways();
+  return registry;
+}
 
 using namespace std::chrono_literals;
 namespace pb = payments::v1;
@@ -112,7 +116,7 @@ TEST_CASE("each gateway: create, poll pending, pay, authentic webhook, poll paid
   size_t expected_webhooks = 0;
   for (const std::string gateway : {"pushinpay", "paradise", "atomopay", "mercadopago", "stripe"}) {
     CAPTURE(gateway);
-    const gateways::GatewayApi* api = gateways::FindGatewayApi(gateway);
+    const gateways::Gateway* api = Gateways().Find(gateway);
     REQUIRE(api != nullptr);
     const std::string hook = receiver.Url("/hook/" + gateway);
     const gateways::ApiAccount account = h.Account(gateway, hook);
@@ -142,7 +146,7 @@ TEST_CASE("each gateway: create, poll pending, pay, authentic webhook, poll paid
     REQUIRE(receiver.WaitFor(expected_webhooks));
     auto [target, webhook] = receiver.received().back();
     CHECK(target.rfind("/hook/" + gateway, 0) == 0);
-    const gateways::GatewayAdapter* adapter = gateways::FindAdapter(gateway);
+    const gateways::Gateway* adapter = Gateways().Find(gateway);
     auto parsed = adapter->ParseWebhook(webhook, {"secret-" + gateway});
     REQUIRE(parsed.ok());
     // The webhook lands in the same stream as the charge, whatever case the gateway used.
@@ -173,7 +177,7 @@ TEST_CASE("a refund and an expiry reach the adapters as REFUNDED and EXPIRED/CAN
   Harness h;
   const std::string hook = receiver.Url("/hook/stripe");
   const auto account = h.Account("stripe", hook);
-  const auto* api = gateways::FindGatewayApi("stripe");
+  const auto* api = Gateways().Find("stripe");
   auto one = api->CreateCharge(account, Charge("pay_r1", hook), h.transport);
   auto two = api->CreateCharge(account, Charge("pay_r2", hook), h.transport);
   REQUIRE(one.ok());
@@ -188,7 +192,7 @@ TEST_CASE("a refund and an expiry reach the adapters as REFUNDED and EXPIRED/CAN
   REQUIRE(receiver.WaitFor(3));
   std::map<std::string, int> statuses;
   for (const auto& [target, webhook] : receiver.received()) {
-    auto parsed = gateways::FindAdapter("stripe")->ParseWebhook(webhook, {"secret-stripe"});
+    auto parsed = Gateways().Find("stripe")->ParseWebhook(webhook, {"secret-stripe"});
     REQUIRE(parsed.ok());
     statuses[parsed->transaction_id + ":" +
              pb::ObservedStatus_Name(parsed->observation.status())]++;
@@ -201,7 +205,7 @@ TEST_CASE("a refund and an expiry reach the adapters as REFUNDED and EXPIRED/CAN
 TEST_CASE("API errors: wrong key, unknown transaction, non-BRL on a PIX gateway") {
   Harness h;
   auto account = h.Account("pushinpay", "");
-  const auto* api = gateways::FindGatewayApi("pushinpay");
+  const auto* api = Gateways().Find("pushinpay");
   auto wrong = account;
   wrong.api_key = "not-the-key";
   CHECK(api->CreateCharge(wrong, Charge("p", ""), h.transport).status().code() ==
@@ -219,7 +223,7 @@ TEST_CASE("Stripe and Mercado Pago honour the idempotency key: a retried create 
   Harness h;
   for (const std::string gateway : {"stripe", "mercadopago"}) {
     auto account = h.Account(gateway, "");
-    const auto* api = gateways::FindGatewayApi(gateway);
+    const auto* api = Gateways().Find(gateway);
     auto request = Charge("pay_idem", "http://127.0.0.1:1/unused");
     request.idempotency_key = "tenant-1:order-77";
     auto first = api->CreateCharge(account, request, h.transport);
@@ -237,7 +241,7 @@ TEST_CASE("Stripe and Mercado Pago honour the idempotency key: a retried create 
 TEST_CASE("poll faults: 503 is Unavailable, a late answer is DeadlineExceeded") {
   Harness h;
   auto account = h.Account("atomopay", "");
-  const auto* api = gateways::FindGatewayApi("atomopay");
+  const auto* api = Gateways().Find("atomopay");
   auto created = api->CreateCharge(account, Charge("pay_f", ""), h.transport);
   REQUIRE(created.ok());
   CHECK(h.Control("/sandbox/faults", R"({"poll_error_rate":1})").status == 200);
@@ -261,7 +265,7 @@ TEST_CASE("webhook faults: duplicated webhooks arrive twice byte for byte, dropp
   Harness h;
   const std::string hook = receiver.Url("/hook/paradise");
   auto account = h.Account("paradise", hook);
-  const auto* api = gateways::FindGatewayApi("paradise");
+  const auto* api = Gateways().Find("paradise");
   CHECK(h.Control("/sandbox/faults", R"({"duplicate_rate":1})").status == 200);
   auto a = api->CreateCharge(account, Charge("pay_dup", hook), h.transport);
   REQUIRE(a.ok());

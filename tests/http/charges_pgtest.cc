@@ -11,14 +11,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateways/payload_fields.h"
+#include "gateways/registry.h"
 #include "gateways/sandbox/sandbox.h"
-#include "gateways/tenant_directory.h"
 #include "http/client.h"
 #include "http/gateway_transport.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "projections/payment_fold.h"
 #include "tally/payments/v1/payment_events.pb.h"
+#include "tenants/tenant_directory.h"
 #include "tests/support/pg.h"
 #include "tests/support/sandbox_control.h"
 
@@ -37,7 +38,8 @@ struct Harness {
   std::unique_ptr<ledger::ScratchDatabase> db = testing::NewDatabase();
   std::unique_ptr<ledger::EventStore> store = testing::OpenStore(db->url());
   ledger::SystemClock clock;
-  gateways::SecretBox box = *gateways::SecretBox::FromHex(kMasterKey);
+  tenants::SecretBox box = *tenants::SecretBox::FromHex(kMasterKey);
+  const gateways::GatewayRegistry registry = gateways::StandardGateways();
   HttpClient client;
   std::unique_ptr<sandbox::Sandbox> sandbox;
   std::unique_ptr<WebhookIngestion> webhooks;
@@ -61,12 +63,12 @@ struct Harness {
     server = std::move(*started);
     gateways::Transport transport = GatewayTransport(client, gateway_timeout);
     if (wrap) transport = wrap(transport);
-    webhooks = std::make_unique<WebhookIngestion>(*store, box, clock, db->url());
-    charges =
-        std::make_unique<ChargeApi>(*store, box, clock, transport, ChargeApiOptions{TallyUrl("")});
+    webhooks = std::make_unique<WebhookIngestion>(*store, box, registry, clock, db->url());
+    charges = std::make_unique<ChargeApi>(*store, box, registry, clock, transport,
+                                          ChargeApiOptions{TallyUrl("")});
     endpoints = {webhooks.get(), charges.get(), nullptr};
 
-    auto tenant = gateways::CreateTenant(*store, box, "Loja da Ana", "America/Sao_Paulo");
+    auto tenant = tenants::CreateTenant(*store, box, "Loja da Ana", "America/Sao_Paulo");
     REQUIRE(tenant.ok());
     tenant_id = tenant->tenant_id;
     token = tenant->webhook_token;
@@ -74,8 +76,8 @@ struct Harness {
     for (const std::string gateway : kGateways) {
       const std::string key = "key-" + gateway;
       const std::string secret = "secret-" + gateway;
-      REQUIRE(gateways::ConfigureGateway(*store, box, tenant_id,
-                                         {gateway, secret, key, sandbox->BaseUrl(gateway)})
+      REQUIRE(tenants::ConfigureGateway(*store, box, registry, tenant_id,
+                                        {gateway, secret, key, sandbox->BaseUrl(gateway)})
                   .ok());
       testing::SandboxAccount(client, *sandbox, gateway, key, secret,
                               TallyUrl("/webhooks/stripe/" + token));
@@ -307,25 +309,24 @@ TEST_CASE("charge API: gateway failures map to 422/502/504 and record nothing") 
   REQUIRE(slow.ok());
   {
     Harness h(nullptr, 300ms);
-    REQUIRE(gateways::ConfigureGateway(
-                *h.store, h.box, h.tenant_id,
-                {"paradise", "", "key-paradise",
-                 absl::StrCat("http://127.0.0.1:", (*slow)->port(), "/paradise")})
-                .ok());
+    REQUIRE(
+        tenants::ConfigureGateway(*h.store, h.box, h.registry, h.tenant_id,
+                                  {"paradise", "", "key-paradise",
+                                   absl::StrCat("http://127.0.0.1:", (*slow)->port(), "/paradise")})
+            .ok());
     auto timeout = h.CreatePayment(Body("paradise"), "slow-1");
     CHECK(timeout.status == 504);
     CHECK(ErrorCode(timeout) == "gateway_timeout");
 
-    REQUIRE(
-        gateways::ConfigureGateway(*h.store, h.box, h.tenant_id,
-                                   {"atomopay", "", "wrong-key", h.sandbox->BaseUrl("atomopay")})
-            .ok());
+    REQUIRE(tenants::ConfigureGateway(*h.store, h.box, h.registry, h.tenant_id,
+                                      {"atomopay", "", "wrong-key", h.sandbox->BaseUrl("atomopay")})
+                .ok());
     auto refused = h.CreatePayment(Body("atomopay"));
     CHECK(refused.status == 502);
     CHECK(ErrorCode(refused) == "gateway_credentials_rejected");
 
     // A second tenant with no gateway configured.
-    auto other = gateways::CreateTenant(*h.store, h.box, "Outra", "America/Sao_Paulo");
+    auto other = tenants::CreateTenant(*h.store, h.box, "Outra", "America/Sao_Paulo");
     REQUIRE(other.ok());
     auto unconfigured = h.CreatePayment(Body("stripe"), "", other->api_key);
     CHECK(unconfigured.status == 422);

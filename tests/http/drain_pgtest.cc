@@ -14,8 +14,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gateways/tenant_directory.h"
+#include "gateways/registry.h"
 #include "gateways/webhook_crypto.h"
+#include "tenants/tenant_directory.h"
 #include "tests/support/http_client.h"
 #include "tests/support/pg.h"
 
@@ -75,13 +76,14 @@ TEST_CASE("SIGTERM drains: every acknowledged webhook is in the log") {
   std::string tenant_id;
   {
     auto store = testing::OpenStore(db->url());
-    auto box = gateways::SecretBox::FromHex(kMasterKey);
-    auto tenant = gateways::CreateTenant(*store, *box, "drain", "America/Sao_Paulo");
+    auto box = tenants::SecretBox::FromHex(kMasterKey);
+    auto tenant = tenants::CreateTenant(*store, *box, "drain", "America/Sao_Paulo");
     REQUIRE(tenant.ok());
     token = tenant->webhook_token;
     tenant_id = tenant->tenant_id;
-    REQUIRE(
-        gateways::ConfigureGateway(*store, *box, tenant_id, {"stripe", "whsec_d", "", ""}).ok());
+    REQUIRE(tenants::ConfigureGateway(*store, *box, gateways::StandardGateways(), tenant_id,
+                                      {"stripe", "whsec_d", "", ""})
+                .ok());
   }
   ServeProcess serve = StartServe(db->url());
 

@@ -7,11 +7,12 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
-#include "gateways/tenant_directory.h"
+#include "gateways/registry.h"
 #include "gateways/webhook_crypto.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "tally/payments/v1/payment_events.pb.h"
+#include "tenants/tenant_directory.h"
 #include "tests/support/http_client.h"
 #include "tests/support/pg.h"
 
@@ -26,9 +27,10 @@ struct Harness {
   std::unique_ptr<ledger::ScratchDatabase> db = testing::NewDatabase();
   std::unique_ptr<ledger::EventStore> store = testing::OpenStore(db->url());
   ledger::SystemClock clock;
-  gateways::SecretBox box = *gateways::SecretBox::FromHex(kMasterKey);
+  tenants::SecretBox box = *tenants::SecretBox::FromHex(kMasterKey);
+  const gateways::GatewayRegistry registry = gateways::StandardGateways();
   std::unique_ptr<WebhookIngestion> ingestion =
-      std::make_unique<WebhookIngestion>(*store, box, clock, db->url());
+      std::make_unique<WebhookIngestion>(*store, box, registry, clock, db->url());
   std::unique_ptr<Server> server;
   std::string token;
   std::string tenant_id;
@@ -48,13 +50,15 @@ struct Harness {
         });
     REQUIRE(started.ok());
     server = std::move(*started);
-    auto tenant = gateways::CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
+    auto tenant = tenants::CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
     REQUIRE(tenant.ok());
     token = tenant->webhook_token;
     tenant_id = tenant->tenant_id;
-    REQUIRE(
-        gateways::ConfigureGateway(*store, box, tenant_id, {"stripe", "whsec_test", "", ""}).ok());
-    REQUIRE(gateways::ConfigureGateway(*store, box, tenant_id, {"pushinpay", "pp-secret", "", ""})
+    REQUIRE(tenants::ConfigureGateway(*store, box, registry, tenant_id,
+                                      {"stripe", "whsec_test", "", ""})
+                .ok());
+    REQUIRE(tenants::ConfigureGateway(*store, box, registry, tenant_id,
+                                      {"pushinpay", "pp-secret", "", ""})
                 .ok());
   }
   ~Harness() { server->Stop(); }

@@ -8,14 +8,14 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "gateways/bot_directory.h"
 #include "gateways/payload_fields.h"
 #include "gateways/sandbox/sandbox.h"
-#include "gateways/tenant_directory.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "tally/leads/v1/lead_events.pb.h"
+#include "tenants/bot_directory.h"
+#include "tenants/tenant_directory.h"
 #include "tests/support/pg.h"
 #include "tests/support/sandbox_control.h"
 
@@ -32,7 +32,7 @@ struct Harness {
   std::unique_ptr<ledger::ScratchDatabase> db = testing::NewDatabase();
   std::unique_ptr<ledger::EventStore> store = testing::OpenStore(db->url());
   ledger::SystemClock clock;
-  gateways::SecretBox box = *gateways::SecretBox::FromHex(kMasterKey);
+  tenants::SecretBox box = *tenants::SecretBox::FromHex(kMasterKey);
   HttpClient client;
   std::unique_ptr<sandbox::Sandbox> sandbox;
   std::unique_ptr<TelegramIngestion> telegram = std::make_unique<TelegramIngestion>(*store, clock);
@@ -50,7 +50,7 @@ struct Harness {
     });
     REQUIRE(started.ok());
     server = std::move(*started);
-    auto tenant = gateways::CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
+    auto tenant = tenants::CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
     REQUIRE(tenant.ok());
     tenant_id = tenant->tenant_id;
     testing::SandboxAccount(client, *sandbox, "telegram", kBotToken, "", "");
@@ -142,16 +142,16 @@ TEST_CASE("tally bots add: a failed setWebhook exits 1 without printing the bot 
   CHECK(result.output.find(kBotToken) == std::string::npos);
   CHECK(result.output.find("AAHsandbox") == std::string::npos);
   // Registered all the same: the secret was printed so the webhook can be set by hand.
-  CHECK(gateways::ResolveBot(*h.store, kBotId).ok());
+  CHECK(tenants::ResolveBot(*h.store, kBotId).ok());
 }
 
 TEST_CASE("telegram endpoint: wrong secret 401, unknown bot 404, not an update 400") {
   Harness h;
-  auto bot = gateways::RegisterBot(*h.store, h.box, h.tenant_id, kBotToken, "loja_bot");
+  auto bot = tenants::RegisterBot(*h.store, h.box, h.tenant_id, kBotToken, "loja_bot");
   REQUIRE(bot.ok());
-  CHECK(gateways::RegisterBot(*h.store, h.box, h.tenant_id, kBotToken, "again").status().code() ==
+  CHECK(tenants::RegisterBot(*h.store, h.box, h.tenant_id, kBotToken, "again").status().code() ==
         absl::StatusCode::kAlreadyExists);
-  CHECK(gateways::RegisterBot(*h.store, h.box, h.tenant_id, "not-a-token", "x").status().code() ==
+  CHECK(tenants::RegisterBot(*h.store, h.box, h.tenant_id, "not-a-token", "x").status().code() ==
         absl::StatusCode::kInvalidArgument);
   const std::string update =
       R"({"update_id":5,"message":{"message_id":1,"from":{"id":9,"first_name":"Z"},"chat":{"id":9,"type":"private"},"date":1795000000,"text":"/start x"}})";

@@ -1,4 +1,4 @@
-#include "gateways/bot_directory.h"
+#include "tenants/bot_directory.h"
 
 #include <openssl/rand.h>
 
@@ -9,7 +9,9 @@
 #include "tally/bots/v1/bot_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 
-namespace tally::gateways {
+namespace tally::tenants {
+using gateways::Sha256Hex;
+
 namespace {
 
 std::string BotKey(const std::string& bot_id) { return absl::StrCat("bot:", bot_id); }
@@ -76,4 +78,4 @@ absl::StatusOr<ResolvedBot> ResolveBot(ledger::EventStore& store, const std::str
                      registered.webhook_secret_sha256()};
 }
 
-}  // namespace tally::gateways
+}  // namespace tally::tenants

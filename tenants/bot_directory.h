@@ -10,10 +10,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "gateways/secret_box.h"
 #include "ledger/event_store.h"
+#include "tenants/secret_box.h"
 
-namespace tally::gateways {
+namespace tally::tenants {
 
 struct NewBot {
   std::string bot_id;
@@ -35,4 +35,4 @@ struct ResolvedBot {
 // NotFound for a bot that was never registered.
 absl::StatusOr<ResolvedBot> ResolveBot(ledger::EventStore& store, const std::string& bot_id);
 
-}  // namespace tally::gateways
+}  // namespace tally::tenants

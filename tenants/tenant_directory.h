@@ -13,12 +13,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "gateways/adapter.h"
-#include "gateways/gateway_api.h"
-#include "gateways/secret_box.h"
+#include "gateways/gateway.h"
+#include "gateways/registry.h"
 #include "ledger/event_store.h"
+#include "tenants/secret_box.h"
 
-namespace tally::gateways {
+namespace tally::tenants {
 
 struct NewTenant {
   std::string tenant_id;
@@ -51,13 +51,14 @@ struct GatewaySettings {
   std::string base_url;
 };
 
-// NotFound for an unknown tenant, InvalidArgument for an unknown gateway.
+// NotFound for an unknown tenant, InvalidArgument for a gateway `gateways` does not know.
 absl::Status ConfigureGateway(ledger::EventStore& store, const SecretBox& box,
+                              const gateways::GatewayRegistry& gateways,
                               const std::string& tenant_id, const GatewaySettings& settings);
 
 struct ResolvedTenant {
   std::string tenant_id;
-  GatewayCredentials credentials;
+  gateways::GatewayCredentials credentials;
 };
 
 // The tenant of a webhook URL token and its credentials for `gateway`. NotFound for an unknown
@@ -70,7 +71,7 @@ absl::StatusOr<ResolvedTenant> ResolveWebhookToken(ledger::EventStore& store, co
 // What Tally needs to call a tenant's gateway: its account there (API key, base URL; the
 // gateway's production URL when none was configured) and the tenant's webhook URL token.
 struct GatewayAccountConfig {
-  ApiAccount account;
+  gateways::ApiAccount account;
   std::string webhook_token;
 };
 
@@ -82,4 +83,4 @@ absl::StatusOr<GatewayAccountConfig> ResolveGatewayAccount(ledger::EventStore& s
                                                            const std::string& tenant_id,
                                                            const std::string& gateway);
 
-}  // namespace tally::gateways
+}  // namespace tally::tenants

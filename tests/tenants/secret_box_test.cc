@@ -2,9 +2,9 @@
 
 #include <doctest/doctest.h>
 
-#include "gateways/secret_box.h"
+#include "tenants/secret_box.h"
 
-namespace tally::gateways {
+namespace tally::tenants {
 namespace {
 
 const char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -35,4 +35,4 @@ TEST_CASE("the master key must be 64 hex digits, and the error does not echo it"
 }
 
 }  // namespace
-}  // namespace tally::gateways
+}  // namespace tally::tenants

@@ -1,4 +1,4 @@
-#include "gateways/secret_box.h"
+#include "tenants/secret_box.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/escaping.h"
 
-namespace tally::gateways {
+namespace tally::tenants {
 namespace {
 
 constexpr size_t kNonce = 12;
@@ -69,4 +69,4 @@ absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed) const {
   return out;
 }
 
-}  // namespace tally::gateways
+}  // namespace tally::tenants

@@ -1,4 +1,4 @@
-#include "gateways/tenant_directory.h"
+#include "tenants/tenant_directory.h"
 
 #include <openssl/rand.h>
 
@@ -6,11 +6,14 @@
 #include "absl/strings/escaping.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gateways/webhook_crypto.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/tenants/v1/tenant_events.pb.h"
 
-namespace tally::gateways {
+namespace tally::tenants {
+using gateways::Sha256Hex;
+
 namespace {
 
 std::string RandomBytes(size_t n) {
@@ -32,6 +35,35 @@ std::string AdminMetadata() {
   metadata.set_source(ledger::v1::SOURCE_ADMIN);
   metadata.set_actor("tally-cli");
   return metadata.SerializeAsString();
+}
+
+// What a tenant's stream says: its creation, and the latest configuration of one gateway. An
+// event that does not parse is DataLoss naming its position: a corrupt stream must not read
+// as "not configured" or as an empty token.
+struct TenantStreamState {
+  tenants::v1::TenantCreated created;
+  std::optional<tenants::v1::GatewayConfigured> gateway;
+};
+
+absl::StatusOr<TenantStreamState> FoldTenantStream(const std::vector<ledger::RecordedEvent>& events,
+                                                   const std::string& gateway) {
+  TenantStreamState state;
+  for (const auto& event : events) {
+    if (event.type == "tally.tenants.v1.TenantCreated") {
+      if (!state.created.ParseFromString(event.payload)) {
+        return absl::DataLossError(
+            absl::StrCat("TenantCreated at position ", event.position, " does not parse"));
+      }
+    } else if (event.type == "tally.tenants.v1.GatewayConfigured") {
+      tenants::v1::GatewayConfigured configured;
+      if (!configured.ParseFromString(event.payload)) {
+        return absl::DataLossError(
+            absl::StrCat("GatewayConfigured at position ", event.position, " does not parse"));
+      }
+      if (configured.gateway() == gateway) state.gateway = std::move(configured);
+    }
+  }
+  return state;
 }
 
 }  // namespace
@@ -103,11 +135,11 @@ absl::StatusOr<ApiPrincipal> ResolveApiKey(ledger::EventStore& store, const std:
 }
 
 absl::Status ConfigureGateway(ledger::EventStore& store, const SecretBox& box,
+                              const gateways::GatewayRegistry& gateways,
                               const std::string& tenant_id, const GatewaySettings& settings) {
-  if (FindAdapter(settings.gateway) == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown gateway \"", settings.gateway,
-                     "\" (pushinpay, paradise, atomopay, mercadopago, stripe)"));
+  if (gateways.Find(settings.gateway) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown gateway \"", settings.gateway, "\" (",
+                                                   absl::StrJoin(gateways.Names(), ", "), ")"));
   }
   auto stream = store.ReadStream(tenant_id, "tenant-" + tenant_id);
   if (!stream.ok()) return stream.status();
@@ -144,14 +176,9 @@ absl::StatusOr<ResolvedTenant> ResolveWebhookToken(ledger::EventStore& store, co
   resolved.tenant_id = (*created)->stream_id.substr(sizeof(kTenantStreamPrefix) - 1);
   auto stream = store.ReadStream(resolved.tenant_id, (*created)->stream_id);
   if (!stream.ok()) return stream.status();
-  std::optional<tenants::v1::GatewayConfigured> latest;
-  for (const auto& event : *stream) {
-    if (event.type != "tally.tenants.v1.GatewayConfigured") continue;
-    tenants::v1::GatewayConfigured configured;
-    if (configured.ParseFromString(event.payload) && configured.gateway() == gateway) {
-      latest = configured;
-    }
-  }
+  auto folded = FoldTenantStream(*stream, gateway);
+  if (!folded.ok()) return folded.status();
+  const std::optional<tenants::v1::GatewayConfigured>& latest = folded->gateway;
   if (!latest.has_value()) {
     return absl::FailedPreconditionError(
         absl::StrCat("gateway ", gateway, " is not configured for this tenant"));
@@ -171,18 +198,10 @@ absl::StatusOr<GatewayAccountConfig> ResolveGatewayAccount(ledger::EventStore& s
   auto stream = store.ReadStream(tenant_id, kTenantStreamPrefix + tenant_id);
   if (!stream.ok()) return stream.status();
   if (stream->empty()) return absl::NotFoundError(absl::StrCat("no tenant ", tenant_id));
-  std::optional<tenants::v1::GatewayConfigured> latest;
-  tenants::v1::TenantCreated created;
-  for (const auto& event : *stream) {
-    if (event.type == "tally.tenants.v1.TenantCreated") {
-      created.ParseFromString(event.payload);
-    } else if (event.type == "tally.tenants.v1.GatewayConfigured") {
-      tenants::v1::GatewayConfigured configured;
-      if (configured.ParseFromString(event.payload) && configured.gateway() == gateway) {
-        latest = configured;
-      }
-    }
-  }
+  auto folded = FoldTenantStream(*stream, gateway);
+  if (!folded.ok()) return folded.status();
+  const std::optional<tenants::v1::GatewayConfigured>& latest = folded->gateway;
+  const tenants::v1::TenantCreated& created = folded->created;
   if (!latest.has_value() || latest->api_key_sealed().empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("gateway ", gateway, " has no API key configured for this tenant"));
@@ -202,4 +221,4 @@ absl::StatusOr<GatewayAccountConfig> ResolveGatewayAccount(ledger::EventStore& s
   return config;
 }
 
-}  // namespace tally::gateways
+}  // namespace tally::tenants

@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace tally::gateways {
+namespace tally::tenants {
 
 class SecretBox {
  public:
@@ -24,4 +24,4 @@ class SecretBox {
   std::string key_;
 };
 
-}  // namespace tally::gateways
+}  // namespace tally::tenants
