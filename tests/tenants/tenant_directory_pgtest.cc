@@ -1,0 +1,65 @@
+// Tenants read from the log: a corrupt event in a tenant's stream is an error, never a silent
+// "not configured" or an empty token.
+
+#include "tenants/tenant_directory.h"
+
+#include <doctest/doctest.h>
+
+#include <pqxx/pqxx>
+
+#include "gateways/registry.h"
+#include "tests/support/pg.h"
+
+namespace tally::tenants {
+namespace {
+
+constexpr char kMasterKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+TEST_CASE("a GatewayConfigured that does not parse is DataLoss, not 'not configured'") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto box = *SecretBox::FromHex(kMasterKey);
+  auto tenant = CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
+  REQUIRE(tenant.ok());
+  REQUIRE(ConfigureGateway(*store, box, gateways::StandardGateways(), tenant->tenant_id,
+                           {"paradise", "s", "k", ""})
+              .ok());
+  REQUIRE(ResolveWebhookToken(*store, box, tenant->webhook_token, "paradise").ok());
+  REQUIRE(ResolveGatewayAccount(*store, box, tenant->tenant_id, "paradise").ok());
+
+  // The appender refuses payloads that do not parse, so corruption can only come from outside
+  // (tampering, a bad restore): written here as the superuser, past the appender. Bytes that
+  // are no protobuf message (a truncated length-delimited field).
+  {
+    pqxx::connection c(db->url());
+    pqxx::work txn(c);
+    txn.exec_params(
+        "INSERT INTO events (partition_id, position, stream_id, stream_version, event_type, "
+        "payload, metadata, recorded_at, prev_hash, hash) "
+        "SELECT partition_id, position + 1, $1, 99, 'tally.tenants.v1.GatewayConfigured', "
+        "'\\x0a7f'::bytea, ''::bytea, now(), hash, hash FROM ledger_heads",
+        "tenant-" + tenant->tenant_id);
+    txn.exec0("UPDATE ledger_heads SET position = position + 1");
+    txn.commit();
+  }
+  auto resolved = ResolveWebhookToken(*store, box, tenant->webhook_token, "paradise");
+  CHECK(resolved.status().code() == absl::StatusCode::kDataLoss);
+  auto account = ResolveGatewayAccount(*store, box, tenant->tenant_id, "paradise");
+  CHECK(account.status().code() == absl::StatusCode::kDataLoss);
+}
+
+TEST_CASE("gateways are checked against the registry") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto box = *SecretBox::FromHex(kMasterKey);
+  auto tenant = CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
+  REQUIRE(tenant.ok());
+  absl::Status unknown = ConfigureGateway(*store, box, gateways::StandardGateways(),
+                                          tenant->tenant_id, {"paypal", "", "", ""});
+  CHECK(unknown.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(unknown.message().find("pushinpay, paradise, atomopay, mercadopago, stripe") !=
+        absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace tally::tenants
