@@ -21,16 +21,21 @@ RecordedEvent RecordedEventFromRow(const pqxx::row& row) {
   return event;
 }
 
-std::vector<RecordedEvent> ReadEventsAfter(pqxx::transaction_base& txn, int partition,
-                                           int64_t after, size_t limit) {
+absl::StatusOr<std::vector<RecordedEvent>> ReadEventsAfter(pqxx::transaction_base& txn,
+                                                           int partition, int64_t after,
+                                                           size_t limit) {
   static const std::string kSql = absl::StrCat(
       "SELECT ", kEventColumns,
       " FROM events WHERE partition_id = $1 AND position > $2 ORDER BY position LIMIT $3");
-  pqxx::result rows = txn.exec_params(kSql, partition, after, static_cast<int64_t>(limit));
-  std::vector<RecordedEvent> events;
-  events.reserve(rows.size());
-  for (const auto& row : rows) events.push_back(RecordedEventFromRow(row));
-  return events;
+  try {
+    pqxx::result rows = txn.exec_params(kSql, partition, after, static_cast<int64_t>(limit));
+    std::vector<RecordedEvent> events;
+    events.reserve(rows.size());
+    for (const auto& row : rows) events.push_back(RecordedEventFromRow(row));
+    return events;
+  } catch (const std::exception& e) {
+    return StatusFromException(e, absl::StrCat("reading partition ", partition, " after ", after));
+  }
 }
 
 }  // namespace tally::ledger

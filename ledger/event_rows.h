@@ -1,11 +1,12 @@
 #pragma once
 // How an `events` row is selected and turned into a RecordedEvent; shared by every reader
-// (streams, partitions, subscriptions, the auditor) so they cannot drift apart.
+// (streams, partitions, the log follower, the auditor) so they cannot drift apart.
 
 #include <pqxx/pqxx>
 
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "ledger/event.h"
 
 namespace tally::ledger {
@@ -18,8 +19,10 @@ inline constexpr const char* kEventColumns =
 
 RecordedEvent RecordedEventFromRow(const pqxx::row& row);
 
-// Up to `limit` events of `partition` with position > `after`, in position order.
-std::vector<RecordedEvent> ReadEventsAfter(pqxx::transaction_base& txn, int partition,
-                                           int64_t after, size_t limit);
+// Up to `limit` events of `partition` with position > `after`, in position order. A failed
+// read (its code from StatusFromException) leaves `txn` aborted: roll it back.
+absl::StatusOr<std::vector<RecordedEvent>> ReadEventsAfter(pqxx::transaction_base& txn,
+                                                           int partition, int64_t after,
+                                                           size_t limit);
 
 }  // namespace tally::ledger

@@ -1,7 +1,7 @@
 #pragma once
-// Sleeping until a socket is readable, a timeout passes, or another thread says stop: what a
-// log follower (Subscription, ProjectionRunner) does between batches. Wait is called by the
-// owning thread; Notify from any thread. A notification persists until Reset.
+// Sleeping until a socket is readable, a timeout passes, or another thread says stop: what the
+// log follower (ledger/log_follower.h) does between batches. Wait is called by the owning
+// thread; Notify from any thread. A notification persists until Reset.
 
 #include <chrono>
 

@@ -93,8 +93,9 @@ absl::StatusOr<int64_t> CatchUp(pqxx::transaction_base& txn, const Projection& p
                                 size_t limit) {
   int64_t folded = 0;
   for (size_t p = 0; p < positions.size(); ++p) {
-    std::vector<ledger::RecordedEvent> batch =
-        ledger::ReadEventsAfter(txn, static_cast<int>(p), positions[p], limit);
+    auto read = ledger::ReadEventsAfter(txn, static_cast<int>(p), positions[p], limit);
+    if (!read.ok()) return read.status();
+    const std::vector<ledger::RecordedEvent>& batch = *read;
     if (batch.empty()) continue;
     auto fold = projection.NewFold();
     if (absl::Status s = fold->Load(txn, suffix, batch); !s.ok()) return s;

@@ -1,6 +1,6 @@
-// Concurrent appends with expected versions, watched by live subscriptions: no acknowledged
-// event lost or duplicated, every conflict reported, versions and positions gapless, and a
-// subscriber that sees every event once, in order, even when transactions commit late.
+// Concurrent appends with expected versions, watched by log followers: no acknowledged event
+// lost or duplicated, every conflict reported, versions and positions gapless, and a follower
+// that sees every event once, in order, even when transactions commit late.
 
 #include <doctest/doctest.h>
 
@@ -14,7 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "ledger/auditor.h"
-#include "ledger/subscription.h"
+#include "ledger/log_follower.h"
 #include "tests/support/pg.h"
 
 namespace tally::ledger {
@@ -33,8 +33,19 @@ struct Ack {
   std::vector<std::string> markers;
 };
 
-// Collects what a subscription delivered, per partition.
-struct Seen {
+// Collects what a follower delivered, per partition; its checkpoint is the last event seen.
+class Seen final : public BatchHandler {
+ public:
+  absl::StatusOr<int64_t> Resume(pqxx::transaction_base&) override {
+    std::lock_guard lock(mu);
+    return events.empty() ? 0 : events.back().position;
+  }
+  absl::StatusOr<BatchOutcome> Handle(pqxx::transaction_base&, const LogBatch& batch) override {
+    std::lock_guard lock(mu);
+    events.insert(events.end(), batch.events.begin(), batch.events.end());
+    return BatchOutcome::Handled(batch.events.back().position);
+  }
+
   std::mutex mu;
   std::vector<RecordedEvent> events;
 };
@@ -59,22 +70,17 @@ void RunLoad(int partitions) {
   auto fast_store = testing::OpenStore(db->url());
 
   std::vector<std::unique_ptr<Seen>> seen;
-  std::vector<std::unique_ptr<Subscription>> subscriptions;
+  std::vector<std::unique_ptr<LogFollower>> followers;
   for (int p = 0; p < partitions; ++p) {
     seen.push_back(std::make_unique<Seen>());
-    SubscriptionOptions options;
+    LogFollowerOptions options;
     options.database_url = db->url();
+    options.name = "concurrency-test";
     options.partition = p;
     options.batch_size = 37;  // small batches: many reads while appends are in flight
     options.poll_interval = std::chrono::milliseconds(200);
-    Seen* sink = seen.back().get();
-    subscriptions.push_back(
-        std::make_unique<Subscription>(options, [sink](const std::vector<RecordedEvent>& batch) {
-          std::lock_guard lock(sink->mu);
-          sink->events.insert(sink->events.end(), batch.begin(), batch.end());
-          return absl::OkStatus();
-        }));
-    subscriptions.back()->Start();
+    followers.push_back(std::make_unique<LogFollower>(options, *seen.back()));
+    followers.back()->Start();
   }
 
   std::mutex mu;
@@ -150,15 +156,15 @@ void RunLoad(int partitions) {
     CHECK(event.stream_version == ++last_version[{event.partition, event.stream_id}]);
   }
 
-  // Each subscription saw its partition's events exactly once and in order.
+  // Each follower saw its partition's events exactly once and in order.
   for (int p = 0; p < partitions; ++p) {
     const int64_t head = last_position[p];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (subscriptions[p]->position() < head && std::chrono::steady_clock::now() < deadline) {
+    while (followers[p]->position() < head && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    subscriptions[p]->Stop();
-    CHECK(subscriptions[p]->status().ok());
+    followers[p]->Stop();
+    CHECK(followers[p]->status().ok());
     std::lock_guard lock(seen[p]->mu);
     REQUIRE(static_cast<int64_t>(seen[p]->events.size()) == head);
     for (int64_t i = 0; i < head; ++i) {
@@ -175,78 +181,6 @@ void RunLoad(int partitions) {
 TEST_CASE("16 threads, 50 overlapping streams, expected versions: one partition") { RunLoad(1); }
 
 TEST_CASE("16 threads, 50 overlapping streams, expected versions: four partitions") { RunLoad(4); }
-
-TEST_CASE("a subscription resumes from its stored checkpoint") {
-  auto db = testing::NewDatabase();
-  auto store = testing::OpenStore(db->url());
-  for (int i = 0; i < 5; ++i) {
-    REQUIRE(store
-                ->Append(Request("t", "s", ExpectedVersion::Any(),
-                                 {PaymentCreatedEvent(absl::StrCat("e", i))}))
-                .ok());
-  }
-  SubscriptionOptions options;
-  options.database_url = db->url();
-  options.checkpoint_name = "test-reader";
-  std::vector<int64_t> positions;
-  std::mutex mu;
-  auto handler = [&](const std::vector<RecordedEvent>& batch) {
-    std::lock_guard lock(mu);
-    for (const auto& e : batch) positions.push_back(e.position);
-    return absl::OkStatus();
-  };
-  auto wait_for = [&](Subscription& sub, int64_t position) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (sub.position() < position && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  };
-  {
-    Subscription sub(options, handler);
-    sub.Start();
-    wait_for(sub, 5);
-    sub.Stop();
-  }
-  for (int i = 5; i < 8; ++i) {
-    REQUIRE(store
-                ->Append(Request("t", "s", ExpectedVersion::Any(),
-                                 {PaymentCreatedEvent(absl::StrCat("e", i))}))
-                .ok());
-  }
-  Subscription sub(options, handler);
-  sub.Start();
-  wait_for(sub, 8);
-  sub.Stop();
-  CHECK(positions == std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8});
-}
-
-TEST_CASE("a failing handler stops the subscription and reports where") {
-  auto db = testing::NewDatabase();
-  auto store = testing::OpenStore(db->url());
-  for (int i = 0; i < 3; ++i) {
-    REQUIRE(
-        store->Append(Request("t", "s", ExpectedVersion::Any(), {PaymentCreatedEvent("e")})).ok());
-  }
-  SubscriptionOptions options;
-  options.database_url = db->url();
-  options.batch_size = 1;
-  int calls = 0;
-  Subscription sub(options, [&](const std::vector<RecordedEvent>& batch) {
-    ++calls;
-    if (batch[0].position == 2) return absl::DataLossError("cannot fold this");
-    return absl::OkStatus();
-  });
-  sub.Start();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (sub.status().ok() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  sub.Stop();
-  CHECK(sub.status().code() == absl::StatusCode::kDataLoss);
-  CHECK(std::string(sub.status().message()).find("after position 1") != std::string::npos);
-  CHECK(sub.position() == 1);
-  CHECK(calls == 2);
-}
 
 }  // namespace
 }  // namespace tally::ledger
