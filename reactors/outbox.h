@@ -1,0 +1,182 @@
+#pragma once
+// The outbox: external calls decided by reactors (a Telegram delivery message, a Meta
+// Purchase), made by senders that record every attempt and outcome as events.
+//
+// Each kind of call (OutboxKind) has a request event, which puts an item in the outbox, and
+// attempt/success/failure events. An item is identified by (kind, partition, stream): one
+// delivery and one Purchase per payment stream. The `outbox` table is a work list: OutboxFold
+// folds it from the log exactly once (a Reactor; checkpoint "outbox" in the same transaction),
+// so it is rebuildable and nothing else writes it.
+//
+// OutboxSender makes the calls of one kind on one partition, as the only sender across
+// processes (an advisory lock on its own session; standbys take over). For each due item,
+// oldest due first:
+//   1. append `<kind>Attempted{n}` with key `<kind>:<stream>:attempt:<n>` — recorded BEFORE
+//      the call. A duplicate key means attempt n was already made (by this process before the
+//      fold caught up, or by a process that died): nothing is called;
+//   2. call;
+//   3. append the outcome with key `<kind>:<stream>:outcome:<n>`: success, or a failure with
+//      the next attempt's time (exponential backoff, full jitter, capped, never before the
+//      service's Retry-After) or terminal.
+// The fold turns an attempt into a lease: an item attempted and never answered (the process
+// died in the call) is due again once the lease expires, as attempt n+1, and counted in
+// `unresolved_attempts`: toward Meta (deduplicated by event_id) and gateways (idempotency
+// keys) that is exactly once in effect; toward Telegram, which does not deduplicate, it is a
+// possible duplicate, counted and reported. A terminal failure parks the item (state
+// 'parked'); everything else keeps flowing. OutboxRetryRequested in the item's stream (an
+// operator's retry) makes a parked item due again.
+//
+// Thread safety: OutboxFold is driven by one ReactorRunner per partition. OutboxSender runs
+// its own threads; Start/Stop/Wake/stats are thread-safe. Kinds and the store are not owned.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ledger/clock.h"
+#include "ledger/event_store.h"
+#include "reactors/backoff.h"
+#include "reactors/reactor.h"
+
+namespace tally::reactors {
+
+// What an event means to the outbox.
+struct OutboxEvent {
+  enum class Type { kRequested, kAttempted, kSucceeded, kFailed, kRetryRequested };
+  Type type = Type::kRequested;
+  int attempt = 0;
+  int64_t retry_at_us = 0;  // kFailed, not terminal
+  bool terminal = false;    // kFailed
+  std::string error;        // kFailed
+  std::string tenant_id;    // kRequested: the partition key its stream is appended under
+};
+
+// One item of the outbox, as the sender sees it.
+struct OutboxItem {
+  std::string stream_id;
+  std::string tenant_id;
+  int partition = 0;
+  int attempt = 0;      // the attempt this send makes
+  std::string request;  // the request event's payload
+};
+
+// How a call ended.
+struct SendResult {
+  enum class Outcome { kSucceeded, kRetry, kTerminal };
+  Outcome outcome = Outcome::kRetry;
+  // kSucceeded: the success event's payload (the kind's success message).
+  std::string success_payload;
+  // kRetry / kTerminal.
+  std::string error;
+  int http_status = 0;
+  int error_code = 0;
+  int64_t retry_after_us = 0;  // the service asked to wait at least this long
+};
+
+struct OutboxKind {
+  std::string reactor;  // "delivery", "meta_purchase": names items, keys and the sender lock
+  std::string requested_type;
+  std::string attempted_type;
+  std::string succeeded_type;
+  std::string failed_type;
+  // The event's meaning for this kind, or nullopt when it is not one of the kind's events
+  // (the fold has already matched the type; this reads the payload). DataLoss when it does
+  // not parse.
+  std::function<absl::StatusOr<OutboxEvent>(const ledger::RecordedEvent&)> read;
+  // Payloads of the attempt and failure events.
+  std::function<std::string(int attempt)> attempted_payload;
+  std::function<std::string(int attempt, const SendResult& result, int64_t retry_at_us)>
+      failed_payload;
+  // Makes the call (may block, e.g. to pace sends per chat). Called on a sender thread.
+  std::function<SendResult(const OutboxItem& item)> send;
+  BackoffPolicy backoff;
+  // How long an attempt may go unanswered before it counts as lost (longer than any call).
+  int64_t lease_us = 60 * 1000000;
+  // How many calls may be in flight at once.
+  int concurrency = 8;
+};
+
+// Folds the outbox of every kind. Name "outbox".
+class OutboxFold final : public Reactor {
+ public:
+  // `on_committed` is called after each batch commits (to wake senders).
+  OutboxFold(std::vector<const OutboxKind*> kinds, std::function<void()> on_committed = nullptr);
+  std::string name() const override { return "outbox"; }
+  absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+  void Committed(int partition, int64_t position) override;
+
+ private:
+  std::vector<const OutboxKind*> kinds_;
+  std::function<void()> on_committed_;
+};
+
+struct OutboxSenderOptions {
+  std::string database_url;
+  int partition = 0;
+  // How often the table is read when nothing wakes the sender.
+  std::chrono::milliseconds poll_interval{250};
+  std::chrono::milliseconds lock_retry{1000};
+  uint64_t seed = 0;  // 0: random
+};
+
+struct OutboxSenderStats {
+  uint64_t attempts = 0;
+  uint64_t succeeded = 0;
+  uint64_t failed = 0;
+  uint64_t parked = 0;
+  uint64_t skipped_duplicate_attempts = 0;
+  uint64_t in_flight = 0;
+  bool leading = false;
+};
+
+class OutboxSender {
+ public:
+  OutboxSender(const OutboxKind& kind, ledger::EventStore& store, const ledger::Clock& clock,
+               OutboxSenderOptions options);
+  ~OutboxSender();
+
+  void Start();
+  // Finishes the calls in flight (each records its outcome), then returns.
+  void Stop();
+  // Reads the table now (new items were folded).
+  void Wake();
+  OutboxSenderStats stats() const;
+
+ private:
+  void Run();
+  void Work();
+  absl::Status LeadAndSend();
+  void SendOne(const OutboxItem& item);
+
+  const OutboxKind& kind_;
+  ledger::EventStore& store_;
+  const ledger::Clock& clock_;
+  const OutboxSenderOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  std::set<std::string> in_flight_;  // streams queued or in a call in this process
+  std::deque<OutboxItem> queue_;
+  // Attempts finished since the last read of the table: stream -> attempt.
+  std::map<std::string, int> finished_now_;
+  std::vector<std::thread> workers_;
+  std::mt19937_64 random_;
+  OutboxSenderStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace tally::reactors
