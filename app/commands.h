@@ -17,13 +17,15 @@ int RunMigrate(const std::string& database_url, int partitions);
 struct ServeOptions {
   std::string database_url;
   std::string listen = "127.0.0.1:8080";
-  // Comma-separated: http, projections.
-  std::string roles = "http,projections";
+  // Comma-separated: http, projections, reactors.
+  std::string roles = "http,projections,reactors";
   // Tally's base URL as gateways reach it (their webhook URLs); "": http://<listen>.
   std::string public_url;
   // Extra trusted CA certificates (PEM) for outbound HTTPS; "": the system store only.
   std::string ca_file;
   int gateway_timeout_ms = 10000;
+  // The Telegram Bot API's base URL (the sandbox's /telegram in tests and the demo).
+  std::string telegram_api_base = "https://api.telegram.org";
 };
 int RunServe(const ServeOptions& options);
 

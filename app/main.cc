@@ -44,15 +44,16 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand(
       "serve",
       "Run the HTTP server (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, "
-      "POST /telegram/<bot>) and the projection runners. Refuses to start on an unmigrated "
-      "database. The http role needs TALLY_MASTER_KEY.");
+      "POST /telegram/<bot>, GET /delivery/<token>), the projection runners and the reactors "
+      "(delivery of confirmed sales through Telegram). Refuses to start on an unmigrated "
+      "database. The http and reactors roles need TALLY_MASTER_KEY.");
   AddDatabaseOption(serve, &serve_options.database_url);
   serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on")
       ->envname("TALLY_LISTEN")
       ->capture_default_str();
   serve
       ->add_option("--roles", serve_options.roles,
-                   "What this process runs: http, projections (comma-separated)")
+                   "What this process runs: http, projections, reactors (comma-separated)")
       ->envname("TALLY_ROLES")
       ->capture_default_str();
   serve
@@ -68,6 +69,11 @@ int main(int argc, char** argv) {
       ->add_option("--gateway-timeout-ms", serve_options.gateway_timeout_ms,
                    "Deadline of one gateway API call")
       ->check(CLI::Range(100, 120000))
+      ->capture_default_str();
+  serve
+      ->add_option("--telegram-api-base", serve_options.telegram_api_base,
+                   "Telegram Bot API base URL for deliveries (the sandbox's /telegram in tests)")
+      ->envname("TALLY_TELEGRAM_API_BASE")
       ->capture_default_str();
 
   tally::app::EventsOptions events_options;

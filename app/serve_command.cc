@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -14,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "app/commands.h"
+#include "app/reactor_host.h"
 #include "gateways/registry.h"
 #include "http/client.h"
 #include "http/gateway_transport.h"
@@ -24,6 +26,7 @@
 #include "ledger/migration.h"
 #include "projections/projection.h"
 #include "projections/runner.h"
+#include "reactors/delivery.h"
 #include "tenants/secret_box.h"
 
 namespace tally::app {
@@ -37,14 +40,22 @@ int RunServe(const ServeOptions& options) {
 
   bool http_role = false;
   bool projections_role = false;
+  bool reactors_role = false;
   for (absl::string_view role : absl::StrSplit(options.roles, ',', absl::SkipEmpty())) {
     if (role == "http") {
       http_role = true;
     } else if (role == "projections") {
       projections_role = true;
+    } else if (role == "reactors") {
+      reactors_role = true;
     } else {
-      return Fail(2, "unknown role \"" + std::string(role) + "\" (roles: http, projections)");
+      return Fail(
+          2, "unknown role \"" + std::string(role) + "\" (roles: http, projections, reactors)");
     }
+  }
+  const char* master_key = std::getenv("TALLY_MASTER_KEY");
+  if ((http_role || reactors_role) && master_key == nullptr) {
+    return Fail(2, "TALLY_MASTER_KEY is not set (64 hex digits; it seals gateway secrets)");
   }
 
   // Logs go through a background thread that drops the oldest lines when it cannot keep up:
@@ -61,18 +72,18 @@ int RunServe(const ServeOptions& options) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  int partitions = 0;
+  try {
+    auto conn = ledger::Connect(options.database_url, ledger::Session::kService);
+    if (!conn.ok()) return Fail(2, std::string(conn.status().message()));
+    pqxx::read_transaction txn(**conn);
+    partitions = txn.exec("SELECT count(*) FROM ledger_heads")[0][0].as<int>();
+  } catch (const std::exception& e) {
+    return Fail(2, std::string(ledger::StatusFromException(e, "reading partitions").message()));
+  }
   std::vector<std::unique_ptr<projections::Projection>> all_projections;
   std::vector<std::unique_ptr<projections::ProjectionRunner>> runners;
   if (projections_role) {
-    int partitions = 0;
-    try {
-      auto conn = ledger::Connect(options.database_url, ledger::Session::kService);
-      if (!conn.ok()) return Fail(2, std::string(conn.status().message()));
-      pqxx::read_transaction txn(**conn);
-      partitions = txn.exec("SELECT count(*) FROM ledger_heads")[0][0].as<int>();
-    } catch (const std::exception& e) {
-      return Fail(2, std::string(ledger::StatusFromException(e, "reading partitions").message()));
-    }
     all_projections = projections::AllProjections();
     for (const auto& projection : all_projections) {
       for (int p = 0; p < partitions; ++p) {
@@ -94,35 +105,56 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::HttpClient> client;
   std::unique_ptr<http::ChargeApi> charges;
   std::unique_ptr<http::TelegramIngestion> telegram;
+  std::unique_ptr<http::DeliveryPage> delivery_page;
+  std::unique_ptr<ReactorHost> reactor_host;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
-  if (http_role) {
-    const char* master_key = std::getenv("TALLY_MASTER_KEY");
-    if (master_key == nullptr) {
-      return Fail(2, "TALLY_MASTER_KEY is not set (64 hex digits; it seals gateway secrets)");
-    }
-    auto box = tenants::SecretBox::FromHex(master_key);
-    if (!box.ok()) return Fail(2, std::string(box.status().message()));
+  const std::string public_url =
+      options.public_url.empty() ? "http://" + options.listen : options.public_url;
+  const std::string delivery_secret =
+      master_key == nullptr ? "" : reactors::DeliverySecretFromMasterKey(master_key);
+  std::optional<tenants::SecretBox> box;
+  if (http_role || reactors_role) {
+    auto opened_box = tenants::SecretBox::FromHex(master_key);
+    if (!opened_box.ok()) return Fail(2, std::string(opened_box.status().message()));
+    box = *opened_box;
     ledger::EventStoreOptions store_options;
     store_options.database_url = options.database_url;
     auto opened = ledger::EventStore::Open(std::move(store_options));
     if (!opened.ok()) return Fail(2, std::string(opened.status().message()));
     store = std::move(*opened);
-    ingestion = std::make_unique<http::WebhookIngestion>(*store, *box, gateways, clock,
-                                                         options.database_url);
     http::ClientOptions client_options;
     client_options.ca_file = options.ca_file;
     client = std::make_unique<http::HttpClient>(client_options);
+  }
+  if (reactors_role) {
+    ReactorHostOptions host;
+    host.database_url = options.database_url;
+    host.partitions = partitions;
+    host.public_url = public_url;
+    host.delivery_secret = delivery_secret;
+    host.telegram_api_base = options.telegram_api_base;
+    reactor_host = std::make_unique<ReactorHost>(
+        *store, clock, *box,
+        http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),
+        host);
+    reactor_host->Start();
+    std::cout << "tally: " << reactor_host->runner_count() << " reactor runners (" << partitions
+              << " partitions)" << std::endl;
+  }
+  if (http_role) {
+    ingestion = std::make_unique<http::WebhookIngestion>(*store, *box, gateways, clock,
+                                                         options.database_url);
     http::ChargeApiOptions charge_options;
-    charge_options.public_url =
-        options.public_url.empty() ? "http://" + options.listen : options.public_url;
+    charge_options.public_url = public_url;
     charges = std::make_unique<http::ChargeApi>(
         *store, *box, gateways, clock,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),
         charge_options);
     telegram = std::make_unique<http::TelegramIngestion>(*store, clock);
-    endpoints = {ingestion.get(), charges.get(), telegram.get()};
+    delivery_page = std::make_unique<http::DeliveryPage>(*store, clock, delivery_secret);
+    endpoints = {ingestion.get(), charges.get(), telegram.get(), delivery_page.get()};
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -138,7 +170,7 @@ int RunServe(const ServeOptions& options) {
     server = std::move(*started);
     std::cout << "tally serving on http://" << server_options.host << ":" << server->port()
               << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
-                 "/telegram/<bot>); gateways are told "
+                 "/telegram/<bot>, GET /delivery/<token>); gateways are told "
               << charge_options.public_url << std::endl;
   }
 
@@ -146,6 +178,7 @@ int RunServe(const ServeOptions& options) {
   sigwait(&stop_signals, &signal_number);
   std::cerr << "tally: signal " << signal_number << ", draining" << std::endl;
   if (server) server->Stop();
+  if (reactor_host) reactor_host->Stop();
   for (auto& runner : runners) runner->Stop();
   store.reset();  // finishes queued appends
   spdlog::shutdown();

@@ -79,6 +79,9 @@ struct ApiRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Names the call in errors instead of its URL, when the URL holds a secret (a Telegram bot
+  // token in the path, a Meta access token in the query).
+  std::string description = {};
 };
 
 struct ApiResponse {

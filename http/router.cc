@@ -30,6 +30,9 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
       return endpoints.telegram->Handle(request, bot_id, std::move(respond));
     }
   }
+  if (absl::StartsWith(path, "/delivery/") && endpoints.delivery != nullptr) {
+    return endpoints.delivery->Handle(request, path.substr(10), std::move(respond));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 

@@ -1,9 +1,10 @@
 #pragma once
 // The routes of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>,
-// POST /v1/payments, POST /telegram/<bot_id>. An endpoint left null answers 404 like an
-// unknown path. Unknown paths: 404 not_found with a JSON error.
+// POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>. An endpoint left null answers
+// 404 like an unknown path. Unknown paths: 404 not_found with a JSON error.
 
 #include "http/charge_api.h"
+#include "http/delivery_page.h"
 #include "http/message.h"
 #include "http/server.h"
 #include "http/telegram_ingestion.h"
@@ -15,6 +16,7 @@ struct Endpoints {
   WebhookIngestion* webhooks = nullptr;
   ChargeApi* charges = nullptr;
   TelegramIngestion* telegram = nullptr;
+  DeliveryPage* delivery = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);

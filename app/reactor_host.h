@@ -1,0 +1,46 @@
+#pragma once
+// The reactors role of `tally serve`: per partition, the outbox fold, the decision reactors
+// (delivery) and the outbox senders (Telegram deliveries), wired to the store, the outbound
+// client and the clock. Start starts them all; Stop stops senders first (each call in flight
+// records its outcome), then the followers.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateways/gateway.h"
+#include "ledger/clock.h"
+#include "ledger/event_store.h"
+#include "reactors/delivery.h"
+#include "reactors/outbox.h"
+#include "reactors/reactor.h"
+#include "tenants/secret_box.h"
+
+namespace tally::app {
+
+struct ReactorHostOptions {
+  std::string database_url;
+  int partitions = 1;
+  std::string public_url;
+  std::string delivery_secret;
+  std::string telegram_api_base;
+};
+
+class ReactorHost {
+ public:
+  ReactorHost(ledger::EventStore& store, const ledger::Clock& clock, tenants::SecretBox box,
+              gateways::Transport transport, ReactorHostOptions options);
+  ~ReactorHost();
+  void Start();
+  void Stop();
+  size_t runner_count() const { return runners_.size(); }
+
+ private:
+  std::unique_ptr<reactors::DeliveryKind> delivery_kind_;
+  std::unique_ptr<reactors::DeliveryReactor> delivery_;
+  std::vector<std::unique_ptr<reactors::OutboxSender>> senders_;
+  std::unique_ptr<reactors::OutboxFold> outbox_;
+  std::vector<std::unique_ptr<reactors::ReactorRunner>> runners_;
+};
+
+}  // namespace tally::app

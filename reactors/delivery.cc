@@ -1,0 +1,292 @@
+#include "reactors/delivery.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "gateways/payload_fields.h"
+#include "gateways/webhook_crypto.h"
+#include "ledger/event_json.h"
+#include "projections/payment_fold.h"
+#include "tally/bots/v1/bot_events.pb.h"
+#include "tally/ledger/v1/metadata.pb.h"
+#include "tally/payments/v1/payment_events.pb.h"
+
+namespace tally::reactors {
+namespace {
+
+namespace pb = payments::v1;
+
+constexpr size_t kTokenMacHex = 32;
+
+// The tenant a payment stream's event names (the partition key of its stream).
+std::string TenantOf(const ledger::RecordedEvent& e) {
+  if (e.type == "tally.payments.v1.PaymentCreated") {
+    pb::PaymentCreated m;
+    return m.ParseFromString(e.payload) ? m.tenant_id() : "";
+  }
+  if (e.type == "tally.payments.v1.GatewayWebhookReceived") {
+    pb::GatewayWebhookReceived m;
+    return m.ParseFromString(e.payload) ? m.tenant_id() : "";
+  }
+  if (e.type == "tally.payments.v1.GatewayStatusPolled") {
+    pb::GatewayStatusPolled m;
+    return m.ParseFromString(e.payload) ? m.tenant_id() : "";
+  }
+  return "";
+}
+
+// The buyer's Telegram chat from a customer id "tg:<chat id>"; nullopt otherwise.
+std::optional<int64_t> ChatOf(const std::string& customer_id) {
+  absl::string_view id = customer_id;
+  int64_t chat = 0;
+  if (!absl::ConsumePrefix(&id, "tg:") || !absl::SimpleAtoi(id, &chat) || chat == 0) {
+    return std::nullopt;
+  }
+  return chat;
+}
+
+// The latest configuration of `product_id` in the bot's stream, if any.
+absl::StatusOr<std::optional<bots::v1::ProductConfigured>> FindProduct(
+    ledger::EventStore& store, const std::string& tenant_id, const std::string& bot_id,
+    const std::string& product_id) {
+  auto events = store.ReadStream(tenant_id, "bot-" + bot_id);
+  if (!events.ok()) return events.status();
+  std::optional<bots::v1::ProductConfigured> found;
+  for (const auto& e : *events) {
+    if (e.type != "tally.bots.v1.ProductConfigured") continue;
+    bots::v1::ProductConfigured product;
+    if (!product.ParseFromString(e.payload)) {
+      return absl::DataLossError(
+          absl::StrCat("ProductConfigured at position ", e.position, " does not parse"));
+    }
+    if (product.product_id() == product_id) found = std::move(product);
+  }
+  return found;
+}
+
+// Telegram's answer: ok with a message id, or its error code, description and retry_after.
+SendResult ClassifyTelegram(const absl::StatusOr<gateways::ApiResponse>& answer,
+                            const std::string& token) {
+  SendResult r;
+  if (!answer.ok()) {
+    r.outcome = SendResult::Outcome::kRetry;
+    r.error = absl::StrReplaceAll(answer.status().ToString(), {{token, "<token>"}});
+    return r;
+  }
+  r.http_status = answer->status;
+  auto fields = gateways::PayloadFields::ParseJson(answer->body);
+  if (answer->status == 200 && fields.ok() && fields->Text("ok") == "true") {
+    int64_t message_id = 0;
+    (void)absl::SimpleAtoi(fields->Text("result.message_id"), &message_id);
+    pb::DeliveryMessageSent sent;
+    sent.set_telegram_message_id(message_id);
+    r.outcome = SendResult::Outcome::kSucceeded;
+    r.success_payload = sent.SerializeAsString();
+    return r;
+  }
+  const std::string description = fields.ok() ? fields->Text("description") : "";
+  int code = answer->status;
+  if (fields.ok()) (void)absl::SimpleAtoi(fields->Text("error_code"), &code);
+  r.error_code = code;
+  r.error = absl::StrCat("telegram ", code, ": ", description.substr(0, 300));
+  if (code == 429) {
+    int64_t retry_after_s = 0;
+    if (fields.ok()) (void)absl::SimpleAtoi(fields->Text("parameters.retry_after"), &retry_after_s);
+    r.outcome = SendResult::Outcome::kRetry;
+    r.retry_after_us = std::max<int64_t>(retry_after_s, 1) * 1000000;
+  } else if (code == 403 || code == 400 || code == 401 || code == 404) {
+    // Blocked by the user, chat not found, a bad token: trying again changes nothing.
+    r.outcome = SendResult::Outcome::kTerminal;
+  } else {
+    r.outcome = SendResult::Outcome::kRetry;
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string DeliveryToken(const std::string& secret, const std::string& payment_id) {
+  return absl::StrCat(payment_id, ".",
+                      gateways::HmacSha256Hex(secret, payment_id).substr(0, kTokenMacHex));
+}
+
+std::optional<std::string> VerifyDeliveryToken(const std::string& secret,
+                                               const std::string& token) {
+  const size_t dot = token.rfind('.');
+  if (dot == std::string::npos || dot == 0 || token.size() - dot - 1 != kTokenMacHex ||
+      token.size() > 200) {
+    return std::nullopt;
+  }
+  const std::string payment_id = token.substr(0, dot);
+  if (!gateways::ConstantTimeEquals(DeliveryToken(secret, payment_id), token)) return std::nullopt;
+  return payment_id;
+}
+
+std::string DeliverySecretFromMasterKey(const std::string& master_key_hex) {
+  return gateways::HmacSha256Hex(master_key_hex, "tally delivery tokens v1");
+}
+
+DeliveryReactor::DeliveryReactor(ledger::EventStore& store, const ledger::Clock& clock,
+                                 DeliveryOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {}
+
+absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
+                                    const ledger::RecordedEvent& event) {
+  if (!projections::IsPaymentStream(event.stream_id)) return absl::OkStatus();
+  const std::string tenant_id = TenantOf(event);
+  if (tenant_id.empty()) return absl::OkStatus();  // not an event that can confirm a payment
+  auto events = store_.ReadStream(tenant_id, event.stream_id);
+  if (!events.ok()) return events.status();
+  projections::PaymentState state;
+  pb::PaymentCreated created;
+  for (const auto& e : *events) {
+    auto applied = projections::ApplyPaymentEvent(state, e);
+    if (!applied.ok()) return applied.status();
+    if (e.type == "tally.payments.v1.PaymentCreated") created.ParseFromString(e.payload);
+  }
+  if (state.status != projections::PaymentStatus::kPaid || !state.paid_confirmed ||
+      !state.created || !state.delivery_state.empty()) {
+    return absl::OkStatus();
+  }
+  const std::optional<int64_t> chat = ChatOf(created.customer_id());
+  if (!chat.has_value() || created.bot_id().empty()) return absl::OkStatus();
+
+  auto product = FindProduct(store_, tenant_id, created.bot_id(), created.product_id());
+  if (!product.ok()) return product.status();
+  std::string public_url = options_.public_url;
+  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+  const std::string link = absl::StrCat(
+      public_url, "/delivery/", DeliveryToken(options_.delivery_secret, created.payment_id()));
+  const std::string product_name = product->has_value()            ? (*product)->name()
+                                   : created.description().empty() ? "seu pedido"
+                                                                   : created.description();
+  pb::DeliveryIssued issued;
+  issued.set_token_sha256(
+      gateways::Sha256Hex(DeliveryToken(options_.delivery_secret, created.payment_id())));
+  issued.set_channel("telegram");
+  issued.set_payment_id(created.payment_id());
+  issued.set_tenant_id(tenant_id);
+  issued.set_bot_id(created.bot_id());
+  issued.set_chat_id(*chat);
+  issued.set_product_id(created.product_id());
+  issued.set_product_name(product_name);
+  issued.set_message_text(
+      absl::StrCat("Pagamento confirmado: ", product_name, "\n\nAcesse seu produto: ", link));
+  ledger::v1::Metadata metadata;
+  metadata.set_source(ledger::v1::SOURCE_REACTOR);
+  metadata.set_actor("delivery");
+  metadata.set_causation_position(event.position);
+  metadata.set_received_at_us(clock_.NowMicros());
+  auto appended = store_.Append({tenant_id,
+                                 event.stream_id,
+                                 ledger::ExpectedVersion::Any(),
+                                 {{"tally.payments.v1.DeliveryIssued", issued.SerializeAsString(),
+                                   metadata.SerializeAsString()}},
+                                 absl::StrCat("delivery:", created.payment_id())});
+  return appended.status();
+}
+
+DeliveryKind::DeliveryKind(ledger::EventStore& store, tenants::SecretBox box,
+                           gateways::Transport transport, TelegramOptions options)
+    : store_(store),
+      box_(std::move(box)),
+      transport_(std::move(transport)),
+      options_(std::move(options)),
+      per_bot_(options_.per_bot_per_second),
+      per_chat_(options_.per_chat_per_second) {
+  kind_.reactor = "delivery";
+  kind_.requested_type = "tally.payments.v1.DeliveryIssued";
+  kind_.attempted_type = "tally.payments.v1.DeliveryAttempted";
+  kind_.succeeded_type = "tally.payments.v1.DeliveryMessageSent";
+  kind_.failed_type = "tally.payments.v1.DeliveryFailed";
+  kind_.read = [](const ledger::RecordedEvent& e) -> absl::StatusOr<OutboxEvent> {
+    OutboxEvent out;
+    if (e.type == "tally.payments.v1.DeliveryIssued") {
+      pb::DeliveryIssued m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("DeliveryIssued");
+      out.type = OutboxEvent::Type::kRequested;
+      out.tenant_id = m.tenant_id();
+    } else if (e.type == "tally.payments.v1.DeliveryAttempted") {
+      pb::DeliveryAttempted m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("DeliveryAttempted");
+      out.type = OutboxEvent::Type::kAttempted;
+      out.attempt = m.attempt();
+    } else if (e.type == "tally.payments.v1.DeliveryMessageSent") {
+      out.type = OutboxEvent::Type::kSucceeded;
+    } else {
+      pb::DeliveryFailed m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("DeliveryFailed");
+      out.type = OutboxEvent::Type::kFailed;
+      out.attempt = m.attempt();
+      out.retry_at_us = m.retry_at_us();
+      out.terminal = m.terminal();
+      out.error = m.error();
+    }
+    return out;
+  };
+  kind_.attempted_payload = [](int attempt) {
+    pb::DeliveryAttempted m;
+    m.set_attempt(attempt);
+    return m.SerializeAsString();
+  };
+  kind_.failed_payload = [](int attempt, const SendResult& r, int64_t retry_at_us) {
+    pb::DeliveryFailed m;
+    m.set_attempt(attempt);
+    m.set_error(r.error);
+    m.set_retry_at_us(retry_at_us);
+    m.set_terminal(r.outcome == SendResult::Outcome::kTerminal);
+    m.set_http_status(r.http_status);
+    m.set_error_code(r.error_code);
+    return m.SerializeAsString();
+  };
+  kind_.send = [this](const OutboxItem& item) { return Send(item); };
+  kind_.backoff = {2'000'000, 10 * 60 * 1'000'000};
+  kind_.lease_us = 60 * 1'000'000;
+  kind_.concurrency = 16;
+}
+
+absl::StatusOr<std::string> DeliveryKind::BotToken(const std::string& bot_id) {
+  auto found = store_.FindByIdempotencyKey("bot:" + bot_id);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return absl::NotFoundError(absl::StrCat("no bot ", bot_id));
+  bots::v1::BotRegistered registered;
+  if (!registered.ParseFromString((*found)->payload)) {
+    return absl::DataLossError("BotRegistered does not parse");
+  }
+  return box_.Open(registered.token_sealed());
+}
+
+SendResult DeliveryKind::Send(const OutboxItem& item) {
+  pb::DeliveryIssued issued;
+  if (!issued.ParseFromString(item.request)) {
+    return {SendResult::Outcome::kTerminal, "", "DeliveryIssued does not parse"};
+  }
+  absl::StatusOr<std::string> token = BotToken(issued.bot_id());
+  if (!token.ok()) {
+    SendResult r;
+    r.outcome = token.status().code() == absl::StatusCode::kUnavailable
+                    ? SendResult::Outcome::kRetry
+                    : SendResult::Outcome::kTerminal;
+    r.error = std::string(token.status().message());
+    return r;
+  }
+  per_bot_.Wait(issued.bot_id());
+  per_chat_.Wait(absl::StrCat(issued.bot_id(), ":", issued.chat_id()));
+  std::string base = options_.api_base;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  gateways::ApiRequest request{"POST",
+                               absl::StrCat(base, "/bot", *token, "/sendMessage"),
+                               {{"Content-Type", "application/json"}},
+                               absl::StrCat(R"({"chat_id":)", issued.chat_id(), R"(,"text":)",
+                                            ledger::JsonQuote(issued.message_text()),
+                                            R"(,"link_preview_options":{"is_disabled":true}})"),
+                               absl::StrCat("telegram sendMessage for bot ", issued.bot_id())};
+  return ClassifyTelegram(transport_(request), *token);
+}
+
+}  // namespace tally::reactors

@@ -1,0 +1,88 @@
+#pragma once
+// Delivery: every confirmed paid payment is delivered to its buyer once.
+//
+//  - DeliveryReactor (reactor "delivery") follows the log. When a payment stream's events make
+//    the payment paid AND confirmed (a signed webhook or a confirming poll; an unsigned "paid"
+//    alone never delivers) and not refunded, it appends DeliveryIssued to the payment's stream
+//    with key `delivery:<payment_id>`: the Telegram chat (the buyer's customer id "tg:<chat>"),
+//    the product and the message text with the delivery link <public URL>/delivery/<token>.
+//    The token is deterministic (payment id + HMAC of it under the server's delivery secret),
+//    so deciding again yields the same link and, by the key, no second event. A payment
+//    without a Telegram buyer or bot is not delivered (its delivery state stays empty).
+//  - DeliveryKind is the outbox kind that sends it: Telegram `sendMessage`, paced per bot
+//    (about 30/s) and per chat (about 1/s); 429 waits `retry_after`; 403 (blocked by the user)
+//    and 400 (chat not found) are terminal and parked; 5xx and transport errors are retried.
+//  - VerifyDeliveryToken checks a link's token in constant time and names its payment.
+//
+// Thread-safe as Reactor and OutboxKind require.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "gateways/gateway.h"
+#include "ledger/clock.h"
+#include "ledger/event_store.h"
+#include "reactors/outbox.h"
+#include "reactors/pacer.h"
+#include "reactors/reactor.h"
+#include "tenants/secret_box.h"
+
+namespace tally::reactors {
+
+// "<payment_id>.<32 hex digits of HMAC-SHA256(secret, payment_id)>".
+std::string DeliveryToken(const std::string& secret, const std::string& payment_id);
+
+// The payment id of a genuine token; nullopt for anything forged, truncated or malformed.
+std::optional<std::string> VerifyDeliveryToken(const std::string& secret, const std::string& token);
+
+// The delivery secret, derived from the master key so that no other secret needs keeping.
+std::string DeliverySecretFromMasterKey(const std::string& master_key_hex);
+
+struct DeliveryOptions {
+  std::string public_url;       // where buyers open delivery links
+  std::string delivery_secret;  // see DeliverySecretFromMasterKey
+};
+
+class DeliveryReactor final : public Reactor {
+ public:
+  DeliveryReactor(ledger::EventStore& store, const ledger::Clock& clock, DeliveryOptions options);
+  std::string name() const override { return "delivery"; }
+  absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+
+ private:
+  ledger::EventStore& store_;
+  const ledger::Clock& clock_;
+  const DeliveryOptions options_;
+};
+
+struct TelegramOptions {
+  std::string api_base = "https://api.telegram.org";
+  double per_bot_per_second = 30;
+  double per_chat_per_second = 1;
+};
+
+// The delivery outbox kind. `transport` carries the Bot API calls (http::GatewayTransport in
+// production); `box` opens the bots' sealed tokens.
+class DeliveryKind {
+ public:
+  DeliveryKind(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,
+               TelegramOptions options);
+  const OutboxKind& kind() const { return kind_; }
+
+ private:
+  SendResult Send(const OutboxItem& item);
+  absl::StatusOr<std::string> BotToken(const std::string& bot_id);
+
+  ledger::EventStore& store_;
+  const tenants::SecretBox box_;
+  const gateways::Transport transport_;
+  const TelegramOptions options_;
+  Pacer per_bot_;
+  Pacer per_chat_;
+  OutboxKind kind_;
+};
+
+}  // namespace tally::reactors
