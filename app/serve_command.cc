@@ -15,7 +15,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "app/commands.h"
-#include "app/reactor_host.h"
 #include "gateways/registry.h"
 #include "http/client.h"
 #include "http/gateway_transport.h"
@@ -27,6 +26,7 @@
 #include "projections/projection.h"
 #include "projections/runner.h"
 #include "reactors/delivery.h"
+#include "reactors/reactor_host.h"
 #include "tenants/secret_box.h"
 
 namespace tally::app {
@@ -106,7 +106,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::ChargeApi> charges;
   std::unique_ptr<http::TelegramIngestion> telegram;
   std::unique_ptr<http::DeliveryPage> delivery_page;
-  std::unique_ptr<ReactorHost> reactor_host;
+  std::unique_ptr<reactors::ReactorHost> reactor_host;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
@@ -129,13 +129,13 @@ int RunServe(const ServeOptions& options) {
     client = std::make_unique<http::HttpClient>(client_options);
   }
   if (reactors_role) {
-    ReactorHostOptions host;
+    reactors::ReactorHostOptions host;
     host.database_url = options.database_url;
     host.partitions = partitions;
     host.public_url = public_url;
     host.delivery_secret = delivery_secret;
     host.telegram_api_base = options.telegram_api_base;
-    reactor_host = std::make_unique<ReactorHost>(
+    reactor_host = std::make_unique<reactors::ReactorHost>(
         *store, clock, *box,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),
         host);

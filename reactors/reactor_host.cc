@@ -1,33 +1,33 @@
-#include "app/reactor_host.h"
+#include "reactors/reactor_host.h"
 
-namespace tally::app {
+namespace tally::reactors {
 
 ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
                          tenants::SecretBox box, gateways::Transport transport,
                          ReactorHostOptions options) {
-  reactors::TelegramOptions telegram;
+  TelegramOptions telegram;
   if (!options.telegram_api_base.empty()) telegram.api_base = options.telegram_api_base;
-  delivery_kind_ = std::make_unique<reactors::DeliveryKind>(store, box, transport, telegram);
-  delivery_ = std::make_unique<reactors::DeliveryReactor>(
-      store, clock, reactors::DeliveryOptions{options.public_url, options.delivery_secret});
+  delivery_kind_ = std::make_unique<DeliveryKind>(store, box, transport, telegram);
+  delivery_ = std::make_unique<DeliveryReactor>(
+      store, clock, DeliveryOptions{options.public_url, options.delivery_secret});
   for (int p = 0; p < options.partitions; ++p) {
-    reactors::OutboxSenderOptions sender;
+    OutboxSenderOptions sender;
     sender.database_url = options.database_url;
     sender.partition = p;
     senders_.push_back(
-        std::make_unique<reactors::OutboxSender>(delivery_kind_->kind(), store, clock, sender));
+        std::make_unique<OutboxSender>(delivery_kind_->kind(), store, clock, sender));
   }
-  outbox_ = std::make_unique<reactors::OutboxFold>(
-      std::vector<const reactors::OutboxKind*>{&delivery_kind_->kind()}, [this] {
+  outbox_ = std::make_unique<OutboxFold>(
+      std::vector<const OutboxKind*>{&delivery_kind_->kind()}, [this] {
         for (auto& sender : senders_) sender->Wake();
       });
   for (int p = 0; p < options.partitions; ++p) {
-    reactors::ReactorRunnerOptions runner;
+    ReactorRunnerOptions runner;
     runner.database_url = options.database_url;
     runner.partition = p;
-    for (reactors::Reactor* reactor : {static_cast<reactors::Reactor*>(outbox_.get()),
-                                       static_cast<reactors::Reactor*>(delivery_.get())}) {
-      runners_.push_back(std::make_unique<reactors::ReactorRunner>(*reactor, runner));
+    for (Reactor* reactor : {static_cast<Reactor*>(outbox_.get()),
+                                       static_cast<Reactor*>(delivery_.get())}) {
+      runners_.push_back(std::make_unique<ReactorRunner>(*reactor, runner));
     }
   }
 }
@@ -44,4 +44,4 @@ void ReactorHost::Stop() {
   for (auto& runner : runners_) runner->Stop();
 }
 
-}  // namespace tally::app
+}  // namespace tally::reactors

@@ -16,7 +16,7 @@
 #include "reactors/reactor.h"
 #include "tenants/secret_box.h"
 
-namespace tally::app {
+namespace tally::reactors {
 
 struct ReactorHostOptions {
   std::string database_url;
@@ -36,11 +36,11 @@ class ReactorHost {
   size_t runner_count() const { return runners_.size(); }
 
  private:
-  std::unique_ptr<reactors::DeliveryKind> delivery_kind_;
-  std::unique_ptr<reactors::DeliveryReactor> delivery_;
-  std::vector<std::unique_ptr<reactors::OutboxSender>> senders_;
-  std::unique_ptr<reactors::OutboxFold> outbox_;
-  std::vector<std::unique_ptr<reactors::ReactorRunner>> runners_;
+  std::unique_ptr<DeliveryKind> delivery_kind_;
+  std::unique_ptr<DeliveryReactor> delivery_;
+  std::vector<std::unique_ptr<OutboxSender>> senders_;
+  std::unique_ptr<OutboxFold> outbox_;
+  std::vector<std::unique_ptr<ReactorRunner>> runners_;
 };
 
-}  // namespace tally::app
+}  // namespace tally::reactors
