@@ -136,7 +136,7 @@ int RunServe(const ServeOptions& options) {
     host.delivery_secret = delivery_secret;
     host.telegram_api_base = options.telegram_api_base;
     reactor_host = std::make_unique<reactors::ReactorHost>(
-        *store, clock, *box,
+        *store, clock, *box, gateways,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),
         host);
     reactor_host->Start();

@@ -3,8 +3,8 @@
 namespace tally::reactors {
 
 ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
-                         tenants::SecretBox box, gateways::Transport transport,
-                         ReactorHostOptions options) {
+                         tenants::SecretBox box, const gateways::GatewayRegistry& gateways,
+                         gateways::Transport transport, ReactorHostOptions options) {
   TelegramOptions telegram;
   if (!options.telegram_api_base.empty()) telegram.api_base = options.telegram_api_base;
   delivery_kind_ = std::make_unique<DeliveryKind>(store, box, transport, telegram);
@@ -17,16 +17,28 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     senders_.push_back(
         std::make_unique<OutboxSender>(delivery_kind_->kind(), store, clock, sender));
   }
-  outbox_ = std::make_unique<OutboxFold>(
-      std::vector<const OutboxKind*>{&delivery_kind_->kind()}, [this] {
+  outbox_ =
+      std::make_unique<OutboxFold>(std::vector<const OutboxKind*>{&delivery_kind_->kind()}, [this] {
         for (auto& sender : senders_) sender->Wake();
       });
+  for (int p = 0; p < options.partitions; ++p) {
+    ReconciliationPollerOptions poller;
+    poller.database_url = options.database_url;
+    poller.partition = p;
+    poller.unlimited = options.unlimited_polls;
+    pollers_.push_back(
+        std::make_unique<ReconciliationPoller>(gateways, store, box, transport, clock, poller));
+  }
+  reconciliation_ = std::make_unique<ReconciliationFold>(gateways, [this] {
+    for (auto& poller : pollers_) poller->Wake();
+  });
   for (int p = 0; p < options.partitions; ++p) {
     ReactorRunnerOptions runner;
     runner.database_url = options.database_url;
     runner.partition = p;
-    for (Reactor* reactor : {static_cast<Reactor*>(outbox_.get()),
-                                       static_cast<Reactor*>(delivery_.get())}) {
+    for (Reactor* reactor :
+         {static_cast<Reactor*>(outbox_.get()), static_cast<Reactor*>(reconciliation_.get()),
+          static_cast<Reactor*>(delivery_.get())}) {
       runners_.push_back(std::make_unique<ReactorRunner>(*reactor, runner));
     }
   }
@@ -37,9 +49,11 @@ ReactorHost::~ReactorHost() { Stop(); }
 void ReactorHost::Start() {
   for (auto& runner : runners_) runner->Start();
   for (auto& sender : senders_) sender->Start();
+  for (auto& poller : pollers_) poller->Start();
 }
 
 void ReactorHost::Stop() {
+  for (auto& poller : pollers_) poller->Stop();
   for (auto& sender : senders_) sender->Stop();
   for (auto& runner : runners_) runner->Stop();
 }

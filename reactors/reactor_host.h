@@ -1,7 +1,8 @@
 #pragma once
-// The reactors role of `tally serve`: per partition, the outbox fold, the decision reactors
-// (delivery) and the outbox senders (Telegram deliveries), wired to the store, the outbound
-// client and the clock. Start starts them all; Stop stops senders first (each call in flight
+// The reactors role of `tally serve`: per partition, the work-list folds (outbox,
+// reconciliation queue), the decision reactors (delivery), the outbox senders (Telegram
+// deliveries) and the reconciliation poller, wired to the store, the outbound client and the
+// clock. Start starts them all; Stop stops senders first (each call in flight
 // records its outcome), then the followers.
 
 #include <memory>
@@ -9,17 +10,21 @@
 #include <vector>
 
 #include "gateways/gateway.h"
+#include "gateways/registry.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
 #include "reactors/delivery.h"
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
+#include "reactors/reconciliation.h"
 #include "tenants/secret_box.h"
 
 namespace tally::reactors {
 
 struct ReactorHostOptions {
   std::string database_url;
+  // Lifts the gateways' per-account poll limits (benchmarks only).
+  bool unlimited_polls = false;
   int partitions = 1;
   std::string public_url;
   std::string delivery_secret;
@@ -29,7 +34,8 @@ struct ReactorHostOptions {
 class ReactorHost {
  public:
   ReactorHost(ledger::EventStore& store, const ledger::Clock& clock, tenants::SecretBox box,
-              gateways::Transport transport, ReactorHostOptions options);
+              const gateways::GatewayRegistry& gateways, gateways::Transport transport,
+              ReactorHostOptions options);
   ~ReactorHost();
   void Start();
   void Stop();
@@ -40,6 +46,8 @@ class ReactorHost {
   std::unique_ptr<DeliveryReactor> delivery_;
   std::vector<std::unique_ptr<OutboxSender>> senders_;
   std::unique_ptr<OutboxFold> outbox_;
+  std::vector<std::unique_ptr<ReconciliationPoller>> pollers_;
+  std::unique_ptr<ReconciliationFold> reconciliation_;
   std::vector<std::unique_ptr<ReactorRunner>> runners_;
 };
 

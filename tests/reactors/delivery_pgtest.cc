@@ -18,6 +18,7 @@
 #include "http/gateway_transport.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "projections/payment_fold.h"
 #include "reactors/delivery.h"
 #include "reactors/reactor_host.h"
 #include "tally/bots/v1/bot_events.pb.h"
@@ -106,7 +107,7 @@ struct Harness {
     options.public_url = Url("");
     options.delivery_secret = secret;
     options.telegram_api_base = sandbox->BaseUrl("telegram");
-    reactors = std::make_unique<ReactorHost>(*store, clock, box, transport, options);
+    reactors = std::make_unique<ReactorHost>(*store, clock, box, registry, transport, options);
     reactors->Start();
   }
   ~Harness() {
@@ -215,22 +216,60 @@ TEST_CASE("a signed paid webhook delivers once; the link opens the product; refu
   CHECK(h.Messages().size() == 1);
 }
 
-TEST_CASE("an unsigned paid webhook alone never delivers") {
+TEST_CASE("an unsigned paid webhook delivers only once a poll confirms it") {
   Harness h;
   auto [payment_id, txid] = h.Charge("pushinpay");
   REQUIRE(testing::SandboxPost(h.client, *h.sandbox,
                                absl::StrCat("/sandbox/charges/pushinpay/", txid, "/pay"), "{}")
               .status == 200);
   const std::string stream = "payment-pushinpay-" + txid;
-  REQUIRE(
-      h.WaitFor([&] { return h.Count(stream, "tally.payments.v1.GatewayWebhookReceived") == 1; }));
-  // Deterministic: once the delivery reactor has passed the webhook, it decided.
+  REQUIRE(h.WaitFor([&] { return h.Count(stream, "tally.payments.v1.DeliveryIssued") == 1; }));
+  // The webhook pulled the poll forward; the poll confirmed; only then the delivery.
   auto events = h.store->ReadStream(h.tenant_id, stream);
   REQUIRE(events.ok());
-  const int64_t webhook_position = events->back().position;
-  REQUIRE(h.WaitFor([&] { return h.ReactorCheckpoint("delivery") >= webhook_position; }));
+  int64_t webhook = 0, poll = 0, issued = 0;
+  for (const auto& e : *events) {
+    if (e.type == "tally.payments.v1.GatewayWebhookReceived" && webhook == 0) webhook = e.position;
+    if (e.type == "tally.payments.v1.GatewayStatusPolled" && poll == 0) poll = e.position;
+    if (e.type == "tally.payments.v1.DeliveryIssued") issued = e.position;
+  }
+  CHECK(webhook > 0);
+  CHECK(webhook < poll);
+  CHECK(poll < issued);
+  REQUIRE(h.WaitFor([&] { return h.Messages().size() == 1; }));
+}
+
+TEST_CASE("a forged unsigned paid (the gateway says pending) never delivers and is an anomaly") {
+  Harness h;
+  auto [payment_id, txid] = h.Charge("pushinpay");
+  // The right URL token and secret, but the gateway never saw a payment.
+  auto forged = h.client.Send(
+      {"POST",
+       h.Url("/webhooks/pushinpay/" + h.token),
+       {{"Content-Type", "application/json"}, {"x-webhook-secret", "secret-pushinpay"}},
+       absl::StrCat(R"({"id":")", txid, R"(","status":"paid","value":1990})"),
+       5000ms});
+  REQUIRE(forged.ok());
+  REQUIRE(forged->status == 200);  // recorded as what it is: an unverified claim
+  const std::string stream = "payment-pushinpay-" + txid;
+  REQUIRE(h.WaitFor([&] { return h.Count(stream, "tally.payments.v1.GatewayStatusPolled") >= 1; }));
+  auto events = h.store->ReadStream(h.tenant_id, stream);
+  REQUIRE(events.ok());
+  const int64_t poll_position = events->back().position;
+  // Deterministic: once the delivery reactor has passed the poll, it has decided.
+  REQUIRE(h.WaitFor([&] { return h.ReactorCheckpoint("delivery") >= poll_position; }));
   CHECK(h.Count(stream, "tally.payments.v1.DeliveryIssued") == 0);
   CHECK(h.Messages().empty());
+  projections::PaymentState state;
+  std::vector<std::string> anomalies;
+  for (const auto& e : *events) {
+    auto applied = projections::ApplyPaymentEvent(state, e);
+    REQUIRE(applied.ok());
+    for (const auto& a : *applied) anomalies.push_back(a.kind);
+  }
+  CHECK_FALSE(state.paid_confirmed);
+  CHECK(std::find(anomalies.begin(), anomalies.end(), "unconfirmed_paid_contradicted") !=
+        anomalies.end());
   CHECK(h.Get(h.Url("/delivery/" + DeliveryToken(h.secret, payment_id))).status == 404);
 }
 
