@@ -58,11 +58,13 @@ struct Harness {
     auto s = sandbox::Sandbox::Start({});
     REQUIRE(s.ok());
     sandbox = std::move(*s);
-    auto started =
-        http::Server::Start({}, [this](const http::HttpRequest& r, http::Responder respond) {
-          http::RouteRequest(r, endpoints, std::move(respond));
-        });
-    REQUIRE(started.ok());
+    http::ServerOptions server_options;
+    server_options.port = 0;  // a free port
+    auto started = http::Server::Start(server_options,
+                                       [this](const http::HttpRequest& r, http::Responder respond) {
+                                         http::RouteRequest(r, endpoints, std::move(respond));
+                                       });
+    REQUIRE_MESSAGE(started.ok(), started.status().ToString());
     server = std::move(*started);
     gateways::Transport transport = http::GatewayTransport(client, 3000ms);
     webhooks = std::make_unique<http::WebhookIngestion>(*store, box, registry, clock, db->url());
