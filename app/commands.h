@@ -135,4 +135,12 @@ absl::StatusOr<ListenAddress> ParseListen(const std::string& listen);
 // Prints "tally: <message>" to stderr and returns `code`.
 int Fail(int code, const std::string& message);
 
+// Per reactor and partition: checkpoint, lag, backlog, in flight, parked, oldest due.
+int RunReactorsStatus(const std::string& database_url);
+// The parked items (of `reactor` when not empty), one per line.
+int RunReactorsParked(const std::string& database_url, const std::string& reactor);
+// An operator's retry of one parked stream or of all (`all`), recorded as an event.
+int RunReactorsRetry(const std::string& database_url, const std::string& stream, bool all,
+                     const std::string& reactor, const std::string& reason);
+
 }  // namespace tally::app

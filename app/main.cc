@@ -195,6 +195,34 @@ int main(int argc, char** argv) {
   AddDatabaseOption(projections_verify, &projections_url);
   projections_verify->add_option("name", projection_name, "Projection name")->required();
 
+  std::string reactors_url;
+  std::string reactor_name;
+  std::string retry_stream;
+  std::string retry_reason = "operator retry";
+  bool retry_all = false;
+  auto* reactors_cmd =
+      app.add_subcommand("reactors", "Side effects: deliveries, reconciliation polls, sends.");
+  reactors_cmd->require_subcommand(1);
+  auto* reactors_status = reactors_cmd->add_subcommand(
+      "status",
+      "Per reactor and partition: checkpoint, lag, backlog, in flight, parked, attempts lost in "
+      "a crash (possible duplicates), how overdue the oldest due item is.");
+  AddDatabaseOption(reactors_status, &reactors_url);
+  auto* reactors_parked = reactors_cmd->add_subcommand(
+      "parked", "Items parked after a terminal failure (e.g. a buyer who blocked the bot).");
+  AddDatabaseOption(reactors_parked, &reactors_url);
+  reactors_parked->add_option("--reactor", reactor_name, "Only this reactor (delivery, ...)");
+  auto* reactors_retry = reactors_cmd->add_subcommand(
+      "retry",
+      "Make parked items due again. The retry is an event in the item's stream with you as the "
+      "actor ($USER), so it is audited and survives restarts.");
+  AddDatabaseOption(reactors_retry, &reactors_url);
+  reactors_retry->add_option("stream", retry_stream, "The parked item's stream");
+  reactors_retry->add_flag("--all", retry_all, "Every parked item (of --reactor, if given)");
+  reactors_retry->add_option("--reactor", reactor_name, "Only this reactor");
+  reactors_retry->add_option("--reason", retry_reason, "Recorded with the retry")
+      ->capture_default_str();
+
   tally::app::BenchAppendOptions bench_options;
   auto* bench = app.add_subcommand("bench", "Benchmarks.");
   bench->require_subcommand(1);
@@ -316,6 +344,19 @@ int main(int argc, char** argv) {
   if (*migrate) {
     if (int rc = RequireDatabase(migrate_url)) return rc;
     return tally::app::RunMigrate(migrate_url, partitions);
+  }
+  if (*reactors_status) {
+    if (int rc = RequireDatabase(reactors_url)) return rc;
+    return tally::app::RunReactorsStatus(reactors_url);
+  }
+  if (*reactors_parked) {
+    if (int rc = RequireDatabase(reactors_url)) return rc;
+    return tally::app::RunReactorsParked(reactors_url, reactor_name);
+  }
+  if (*reactors_retry) {
+    if (int rc = RequireDatabase(reactors_url)) return rc;
+    return tally::app::RunReactorsRetry(reactors_url, retry_stream, retry_all, reactor_name,
+                                        retry_reason);
   }
   if (*serve) {
     if (int rc = RequireDatabase(serve_options.database_url)) return rc;
