@@ -1,4 +1,4 @@
-#include "gateways/sandbox/shapes.h"
+#include "sandbox/shapes.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"

@@ -1,4 +1,4 @@
-#include "gateways/sandbox/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <algorithm>
 #include <atomic>
@@ -16,11 +16,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gateways/payload_fields.h"
-#include "gateways/sandbox/shapes.h"
-#include "gateways/sandbox/task_timer.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "ledger/event_json.h"
+#include "sandbox/shapes.h"
+#include "sandbox/task_timer.h"
 
 namespace tally::sandbox {
 namespace {
