@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "gateways/adapter.h"
 #include "gateways/payload_fields.h"
 #include "gateways/webhook_crypto.h"
 #include "ledger/event_json.h"
@@ -39,6 +38,11 @@ std::string Tlv(absl::string_view id, absl::string_view value) {
 }
 
 constexpr int64_t kPixLifetimeSeconds = 24 * 3600;
+
+// Where the unsigned gateways carry the seller's webhook secret: the custom header their
+// dashboards let a seller add. Spelled here, not taken from the adapters that check it, so that
+// a wrong name on either side fails the tests.
+constexpr char kSecretHeader[] = "x-webhook-secret";
 
 }  // namespace
 
@@ -155,7 +159,7 @@ Notification WebhookFor(const Charge& c, const std::string& action, const std::s
   Notification n;
   n.url = url;
   auto secret_header = [&] {
-    if (!secret.empty()) n.headers.emplace_back(gateways::kUnsignedSecretHeader, secret);
+    if (!secret.empty()) n.headers.emplace_back(kSecretHeader, secret);
   };
   if (c.service == "pushinpay") {
     // PushinPay posts a form body, and shows the id in upper case where its API used lower.
