@@ -1,10 +1,8 @@
 #include "sandbox/sandbox.h"
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
-#include <random>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -16,11 +14,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gateways/payload_fields.h"
-#include "http/client.h"
 #include "http/server.h"
 #include "ledger/event_json.h"
+#include "sandbox/fault_injector.h"
 #include "sandbox/shapes.h"
 #include "sandbox/task_timer.h"
+#include "sandbox/webhook_delivery.h"
 
 namespace tally::sandbox {
 namespace {
@@ -110,7 +109,9 @@ struct Bot {
 class SandboxImpl final : public Sandbox {
  public:
   explicit SandboxImpl(SandboxOptions options)
-      : options_(options), faults_(options.faults), rng_(options.seed) {}
+      : options_(options),
+        faults_(options.faults, options.seed),
+        delivery_(faults_, timer_, options.delivery_attempts, options.retry_base_ms) {}
 
   absl::Status Listen() {
     http::ServerOptions server_options;
@@ -128,16 +129,7 @@ class SandboxImpl final : public Sandbox {
   std::string BaseUrl(const std::string& service) const override {
     return absl::StrCat("http://", options_.host, ":", port(), "/", service);
   }
-  SandboxStats stats() const override {
-    SandboxStats s;
-    s.webhooks_sent = sent_;
-    s.webhooks_failed_attempts = failed_attempts_;
-    s.webhooks_dropped = dropped_;
-    s.webhooks_duplicated = duplicated_;
-    s.webhooks_given_up = given_up_;
-    s.pending = timer_.pending();
-    return s;
-  }
+  SandboxStats stats() const override { return delivery_.stats(); }
   void Wait() override { server_->Wait(); }
   void Stop() override { server_->Stop(); }
   ~SandboxImpl() override {
@@ -318,11 +310,12 @@ class SandboxImpl final : public Sandbox {
       if (it == charges_.end() || it->second.api_key != key) {
         return respond(NotFound(service, id));
       }
-      if (Chance(faults_.poll_error_rate)) {
+      const Faults faults = faults_.faults();
+      if (faults_.Chance(faults.poll_error_rate)) {
         return respond(Json(503, R"({"message":"Service Unavailable"})"));
       }
-      late = Chance(faults_.poll_timeout_rate);
-      late_ms = faults_.poll_timeout_ms;
+      late = faults_.Chance(faults.poll_timeout_rate);
+      late_ms = faults.poll_timeout_ms;
       answer = Json(200, ChargeJson(it->second, false));
     }
     if (!late) return respond(answer);
@@ -369,7 +362,6 @@ class SandboxImpl final : public Sandbox {
   }
 
   HttpResponse SetFaults(const gateways::PayloadFields& f) {
-    std::lock_guard lock(mu_);
     auto rate = [&](const char* name, double& out) {
       double v = 0;
       if (absl::SimpleAtod(f.Text(name), &v)) out = std::clamp(v, 0.0, 1.0);
@@ -378,17 +370,19 @@ class SandboxImpl final : public Sandbox {
       int v = 0;
       if (absl::SimpleAtoi(f.Text(name), &v)) out = std::clamp(v, 0, 600000);
     };
-    rate("drop_rate", faults_.drop_rate);
-    rate("duplicate_rate", faults_.duplicate_rate);
-    rate("reorder_rate", faults_.reorder_rate);
-    rate("poll_error_rate", faults_.poll_error_rate);
-    rate("poll_timeout_rate", faults_.poll_timeout_rate);
-    rate("meta_error_rate", faults_.meta_error_rate);
-    ms("delay_min_ms", faults_.delay_min_ms);
-    ms("delay_max_ms", faults_.delay_max_ms);
-    ms("reorder_hold_ms", faults_.reorder_hold_ms);
-    ms("poll_timeout_ms", faults_.poll_timeout_ms);
-    if (faults_.delay_max_ms < faults_.delay_min_ms) faults_.delay_max_ms = faults_.delay_min_ms;
+    faults_.Update([&](Faults& faults) {
+      rate("drop_rate", faults.drop_rate);
+      rate("duplicate_rate", faults.duplicate_rate);
+      rate("reorder_rate", faults.reorder_rate);
+      rate("poll_error_rate", faults.poll_error_rate);
+      rate("poll_timeout_rate", faults.poll_timeout_rate);
+      rate("meta_error_rate", faults.meta_error_rate);
+      ms("delay_min_ms", faults.delay_min_ms);
+      ms("delay_max_ms", faults.delay_max_ms);
+      ms("reorder_hold_ms", faults.reorder_hold_ms);
+      ms("poll_timeout_ms", faults.poll_timeout_ms);
+      if (faults.delay_max_ms < faults.delay_min_ms) faults.delay_max_ms = faults.delay_min_ms;
+    });
     return Json(200, R"({"ok":true})");
   }
 
@@ -421,49 +415,10 @@ class SandboxImpl final : public Sandbox {
     const std::string url = service == "stripe" || c.notification_url.empty() ? account.webhook_url
                                                                               : c.notification_url;
     if (!url.empty()) {
-      Schedule(WebhookFor(c, action, url, account.webhook_secret, c.updated_s, ++event_sequence_));
+      delivery_.Send(
+          WebhookFor(c, action, url, account.webhook_secret, c.updated_s, ++event_sequence_));
     }
     return Json(200, ChargeJson(c, false));
-  }
-
-  // Under mu_. Applies the webhook faults and queues the delivery (or its copies).
-  void Schedule(Notification n) {
-    if (Chance(faults_.drop_rate)) {
-      ++dropped_;
-      return;
-    }
-    const int copies = Chance(faults_.duplicate_rate) ? 2 : 1;
-    if (copies == 2) ++duplicated_;
-    for (int i = 0; i < copies; ++i) {
-      int delay = faults_.delay_min_ms;
-      if (faults_.delay_max_ms > faults_.delay_min_ms) {
-        delay =
-            std::uniform_int_distribution<int>(faults_.delay_min_ms, faults_.delay_max_ms)(rng_);
-      }
-      if (Chance(faults_.reorder_rate)) delay += faults_.reorder_hold_ms;
-      timer_.RunAfter(std::chrono::milliseconds(delay), [this, n] { Deliver(n, 0); });
-    }
-  }
-
-  void Deliver(const Notification& n, int attempt) {
-    http::ClientRequest request;
-    request.method = "POST";
-    request.url = n.url;
-    request.headers = n.headers;
-    request.body = n.body;
-    request.timeout = std::chrono::milliseconds(10000);
-    auto response = client_.Send(request);
-    if (response.ok() && response->status >= 200 && response->status < 300) {
-      ++sent_;
-      return;
-    }
-    ++failed_attempts_;
-    if (attempt + 1 >= options_.delivery_attempts) {
-      ++given_up_;
-      return;
-    }
-    timer_.RunAfter(std::chrono::milliseconds(options_.retry_base_ms << attempt),
-                    [this, n, attempt] { Deliver(n, attempt + 1); });
   }
 
   std::string StatsJson() const {
@@ -506,7 +461,7 @@ class SandboxImpl final : public Sandbox {
     if (access_token.empty() || !accounts_.contains({"meta", access_token})) {
       return Unauthorized("meta");
     }
-    if (Chance(faults_.meta_error_rate)) {
+    if (faults_.Chance(faults_.faults().meta_error_rate)) {
       return Json(
           500,
           R"({"error":{"message":"An unexpected error has occurred. Please retry your request later.","type":"OAuthException","is_transient":true,"code":2,"fbtrace_id":"Asandbox2"}})");
@@ -612,21 +567,15 @@ class SandboxImpl final : public Sandbox {
     n.body =
         TelegramUpdateJson(update_id, message_id, user_id, f.Text("first_name"), f.Text("username"),
                            f.Text("text"), absl::ToUnixSeconds(absl::Now()));
-    Schedule(std::move(n));
+    delivery_.Send(std::move(n));
     return Json(200, absl::StrCat(R"({"update_id":)", update_id, "}"));
   }
 
-  // Under mu_.
-  bool Chance(double rate) {
-    if (rate <= 0) return false;
-    return std::uniform_real_distribution<double>(0, 1)(rng_) < rate;
-  }
-  uint32_t Random32() { return static_cast<uint32_t>(rng_()); }
+  uint32_t Random32() { return faults_.Random32(); }
 
   const SandboxOptions options_;
   std::mutex mu_;
-  Faults faults_;
-  std::mt19937_64 rng_;
+  FaultInjector faults_;
   std::map<std::pair<std::string, std::string>, Account> accounts_;
   std::map<std::pair<std::string, std::string>, Charge> charges_;
   std::vector<std::pair<std::string, std::string>> order_;
@@ -637,9 +586,8 @@ class SandboxImpl final : public Sandbox {
   std::vector<std::string> telegram_messages_;
   uint64_t charge_sequence_ = 0;
   uint64_t event_sequence_ = 0;
-  std::atomic<uint64_t> sent_{0}, failed_attempts_{0}, dropped_{0}, duplicated_{0}, given_up_{0};
-  http::HttpClient client_;
   TaskTimer timer_{4};
+  WebhookDelivery delivery_;
   std::unique_ptr<http::Server> server_;
 };
 

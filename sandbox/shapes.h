@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "sandbox/webhook_delivery.h"
+
 namespace tally::sandbox {
 
 struct Charge {
@@ -33,12 +35,6 @@ std::string StatusAfter(const std::string& service, const std::string& action);
 
 // The charge as the gateway's create (creation = true) or status answer renders it.
 std::string ChargeJson(const Charge& charge, bool creation);
-
-struct Notification {
-  std::string url;
-  std::vector<std::pair<std::string, std::string>> headers;  // Content-Type included
-  std::string body;
-};
 
 // The webhook the gateway sends after `action` on `charge`, to `url` (the charge's
 // notification URL, or the account's endpoint for Stripe), signed with `secret` where the
