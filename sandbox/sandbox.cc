@@ -17,8 +17,10 @@
 #include "http/server.h"
 #include "ledger/event_json.h"
 #include "sandbox/fault_injector.h"
+#include "sandbox/meta.h"
 #include "sandbox/shapes.h"
 #include "sandbox/task_timer.h"
+#include "sandbox/telegram.h"
 #include "sandbox/webhook_delivery.h"
 
 namespace tally::sandbox {
@@ -50,10 +52,6 @@ std::string Bearer(const HttpRequest& request) {
   return "";
 }
 
-HttpResponse Json(int status, std::string body) {
-  return HttpResponse{status, "application/json", std::move(body)};
-}
-
 // Each service's way of saying "who are you?".
 HttpResponse Unauthorized(const std::string& service) {
   if (service == "stripe") {
@@ -66,14 +64,6 @@ HttpResponse Unauthorized(const std::string& service) {
         R"({"message":"invalid access token","error":"unauthorized","status":401,"cause":[]})");
   }
   if (service == "paradise") return Json(401, R"({"status":"error","message":"Invalid API key"})");
-  if (service == "telegram") {
-    return Json(401, R"({"ok":false,"error_code":401,"description":"Unauthorized"})");
-  }
-  if (service == "meta") {
-    return Json(
-        400,
-        R"({"error":{"message":"Invalid OAuth access token - Cannot parse access token","type":"OAuthException","code":190,"fbtrace_id":"Asandbox190"}})");
-  }
   return Json(401, R"({"message":"Unauthenticated."})");
 }
 
@@ -97,13 +87,6 @@ HttpResponse BadRequest(const std::string& service, const std::string& message) 
 struct Account {
   std::string webhook_secret;
   std::string webhook_url;
-};
-
-struct Bot {
-  std::string webhook_url;
-  std::string secret_token;
-  int64_t next_update_id = 100000001;
-  int64_t next_message_id = 1;
 };
 
 class SandboxImpl final : public Sandbox {
@@ -150,8 +133,8 @@ class SandboxImpl final : public Sandbox {
     const std::string service = parts[0];
     parts.erase(parts.begin());
     if (service == "sandbox") return respond(Control(request, parts));
-    if (service == "meta") return respond(Meta(request, parts, query));
-    if (service == "telegram") return respond(Telegram(request, parts, query));
+    if (service == "meta") return respond(meta_.Handle(request, parts, query));
+    if (service == "telegram") return respond(telegram_.Handle(request, parts, query));
     if (!IsGateway(service)) return respond(Json(404, R"({"message":"unknown service"})"));
     GatewayCall(service, request, parts, query, respond);
   }
@@ -329,13 +312,10 @@ class SandboxImpl final : public Sandbox {
     if (request.method == "GET" && joined == "stats") return Json(200, StatsJson());
     if (request.method == "GET" && joined == "charges") return Json(200, ChargesJson());
     if (request.method == "GET" && joined == "meta/events") {
-      std::lock_guard lock(mu_);
-      return Json(200, absl::StrCat(R"({"requests":[)", absl::StrJoin(meta_requests_, ","), "]}"));
+      return Json(200, meta_.RequestsJson());
     }
     if (request.method == "GET" && joined == "telegram/messages") {
-      std::lock_guard lock(mu_);
-      return Json(200,
-                  absl::StrCat(R"({"messages":[)", absl::StrJoin(telegram_messages_, ","), "]}"));
+      return Json(200, telegram_.MessagesJson());
     }
     if (request.method != "POST") return Json(404, R"({"message":"unknown control call"})");
     auto fields = gateways::PayloadFields::ParseJson(request.body.empty() ? "{}" : request.body);
@@ -347,14 +327,19 @@ class SandboxImpl final : public Sandbox {
         return Json(400,
                     R"({"message":"service (a gateway, meta or telegram) and api_key required"})");
       }
-      std::lock_guard lock(mu_);
-      accounts_[{service, key}] =
-          Account{fields->Text("webhook_secret"), fields->Text("webhook_url")};
-      if (service == "telegram") bots_.try_emplace(key);
+      if (service == "meta") {
+        meta_.AddAccessToken(key);
+      } else if (service == "telegram") {
+        telegram_.AddBot(key);
+      } else {
+        std::lock_guard lock(mu_);
+        accounts_[{service, key}] =
+            Account{fields->Text("webhook_secret"), fields->Text("webhook_url")};
+      }
       return Json(200, R"({"ok":true})");
     }
     if (joined == "faults") return SetFaults(*fields);
-    if (joined == "telegram/updates") return SendTelegramUpdate(*fields);
+    if (joined == "telegram/updates") return telegram_.SendUpdate(*fields);
     if (parts.size() == 4 && parts[0] == "charges") {
       return Act(parts[1], gateways::UrlDecode(parts[2]), parts[3]);
     }
@@ -444,133 +429,6 @@ class SandboxImpl final : public Sandbox {
     return absl::StrCat(R"({"charges":[)", absl::StrJoin(rows, ","), "]}");
   }
 
-  // --- Meta Conversions API -----------------------------------------------------------------
-
-  HttpResponse Meta(const HttpRequest& request, const std::vector<std::string>& parts,
-                    const std::map<std::string, std::string>& query) {
-    if (request.method != "POST" || parts.size() != 3 || parts[2] != "events") {
-      return Json(
-          400,
-          R"({"error":{"message":"Unsupported request","type":"GraphMethodException","code":100}})");
-    }
-    auto token = query.find("access_token");
-    std::string access_token = token == query.end() ? "" : token->second;
-    auto fields = gateways::PayloadFields::Parse(Header(request, "content-type"), request.body);
-    if (access_token.empty() && fields.ok()) access_token = fields->Text("access_token");
-    std::lock_guard lock(mu_);
-    if (access_token.empty() || !accounts_.contains({"meta", access_token})) {
-      return Unauthorized("meta");
-    }
-    if (faults_.Chance(faults_.faults().meta_error_rate)) {
-      return Json(
-          500,
-          R"({"error":{"message":"An unexpected error has occurred. Please retry your request later.","type":"OAuthException","is_transient":true,"code":2,"fbtrace_id":"Asandbox2"}})");
-    }
-    const int64_t received = fields.ok() ? fields->ArraySize("data") : -1;
-    if (received <= 0) {
-      return Json(
-          400,
-          R"({"error":{"message":"(#100) The parameter data is required","type":"OAuthException","code":100,"fbtrace_id":"Asandbox100"}})");
-    }
-    meta_requests_.push_back(
-        absl::StrCat(R"({"pixel_id":)", JsonQuote(parts[1]), R"(,"body":)", request.body, "}"));
-    return Json(200,
-                absl::StrCat(R"({"events_received":)", received, R"(,"messages":[],"fbtrace_id":)",
-                             JsonQuote(absl::StrFormat("Asandbox%08x", Random32())), "}"));
-  }
-
-  // --- Telegram Bot API ---------------------------------------------------------------------
-
-  HttpResponse Telegram(const HttpRequest& request, const std::vector<std::string>& parts,
-                        const std::map<std::string, std::string>& query) {
-    if (parts.size() != 2 || !absl::StartsWith(parts[0], "bot")) {
-      return Json(404, R"({"ok":false,"error_code":404,"description":"Not Found"})");
-    }
-    const std::string token = parts[0].substr(3);
-    const std::string& method = parts[1];
-    absl::StatusOr<gateways::PayloadFields> fields =
-        request.body.empty()
-            ? gateways::PayloadFields::Parse("application/x-www-form-urlencoded", "")
-            : gateways::PayloadFields::Parse(Header(request, "content-type"), request.body);
-    if (!fields.ok()) {
-      return Json(
-          400,
-          R"({"ok":false,"error_code":400,"description":"Bad Request: can't parse JSON object"})");
-    }
-    auto param = [&](const char* name) {
-      std::string v = fields->Text(name);
-      if (v.empty() && query.count(name)) v = query.at(name);
-      return v;
-    };
-    std::lock_guard lock(mu_);
-    auto bot = bots_.find(token);
-    if (bot == bots_.end()) return Unauthorized("telegram");
-    const std::string bot_id = token.substr(0, token.find(':'));
-    if (method == "getMe") {
-      return Json(200,
-                  absl::StrCat(R"({"ok":true,"result":{"id":)", bot_id,
-                               R"(,"is_bot":true,"first_name":"Sandbox Bot","username":"sandbox_)",
-                               bot_id, R"(_bot"}})"));
-    }
-    if (method == "setWebhook") {
-      bot->second.webhook_url = param("url");
-      bot->second.secret_token = param("secret_token");
-      return Json(200, R"({"ok":true,"result":true,"description":"Webhook was set"})");
-    }
-    if (method == "deleteWebhook") {
-      bot->second.webhook_url.clear();
-      return Json(200, R"({"ok":true,"result":true,"description":"Webhook was deleted"})");
-    }
-    if (method == "sendMessage") {
-      const std::string chat_id = param("chat_id");
-      const std::string text = param("text");
-      int64_t chat = 0;
-      if (!absl::SimpleAtoi(chat_id, &chat) || text.empty()) {
-        return Json(
-            400,
-            R"({"ok":false,"error_code":400,"description":"Bad Request: chat_id and text are required"})");
-      }
-      const int64_t message_id = bot->second.next_message_id++;
-      const int64_t now = absl::ToUnixSeconds(absl::Now());
-      telegram_messages_.push_back(absl::StrCat(R"({"bot_id":)", bot_id, R"(,"chat_id":)", chat,
-                                                R"(,"message_id":)", message_id, R"(,"text":)",
-                                                JsonQuote(text), "}"));
-      return Json(
-          200,
-          absl::StrCat(R"({"ok":true,"result":{"message_id":)", message_id, R"(,"from":{"id":)",
-                       bot_id, R"(,"is_bot":true,"first_name":"Sandbox Bot"},"chat":{"id":)", chat,
-                       R"(,"type":"private"},"date":)", now, R"(,"text":)", JsonQuote(text), "}}"));
-    }
-    return Json(404,
-                R"({"ok":false,"error_code":404,"description":"Not Found: method not found"})");
-  }
-
-  HttpResponse SendTelegramUpdate(const gateways::PayloadFields& f) {
-    std::lock_guard lock(mu_);
-    auto bot = bots_.find(f.Text("token"));
-    if (bot == bots_.end()) return Json(404, R"({"message":"unknown bot token"})");
-    if (bot->second.webhook_url.empty()) {
-      return Json(409, R"({"message":"the bot has no webhook: call setWebhook first"})");
-    }
-    int64_t user_id = 0;
-    if (!absl::SimpleAtoi(f.Text("user_id"), &user_id) || f.Text("text").empty()) {
-      return Json(400, R"({"message":"user_id and text required"})");
-    }
-    const int64_t update_id = bot->second.next_update_id++;
-    const int64_t message_id = bot->second.next_message_id++;
-    Notification n;
-    n.url = bot->second.webhook_url;
-    n.headers = {{"Content-Type", "application/json"}};
-    if (!bot->second.secret_token.empty()) {
-      n.headers.emplace_back("X-Telegram-Bot-Api-Secret-Token", bot->second.secret_token);
-    }
-    n.body =
-        TelegramUpdateJson(update_id, message_id, user_id, f.Text("first_name"), f.Text("username"),
-                           f.Text("text"), absl::ToUnixSeconds(absl::Now()));
-    delivery_.Send(std::move(n));
-    return Json(200, absl::StrCat(R"({"update_id":)", update_id, "}"));
-  }
-
   uint32_t Random32() { return faults_.Random32(); }
 
   const SandboxOptions options_;
@@ -581,13 +439,12 @@ class SandboxImpl final : public Sandbox {
   std::vector<std::pair<std::string, std::string>> order_;
   std::map<std::string, std::string> atomopay_ids_;  // id -> hash
   std::map<std::string, std::string> idempotency_;
-  std::map<std::string, Bot> bots_;
-  std::vector<std::string> meta_requests_;
-  std::vector<std::string> telegram_messages_;
   uint64_t charge_sequence_ = 0;
   uint64_t event_sequence_ = 0;
   TaskTimer timer_{4};
   WebhookDelivery delivery_;
+  Meta meta_{faults_};
+  Telegram telegram_{delivery_};
   std::unique_ptr<http::Server> server_;
 };
 

@@ -68,6 +68,10 @@ std::string StatusAfter(const std::string& service, const std::string& action) {
   return "";
 }
 
+http::HttpResponse Json(int status, std::string body) {
+  return http::HttpResponse{status, "application/json", std::move(body)};
+}
+
 std::string DecimalFromMinor(int64_t minor) {
   std::string out = absl::StrCat(minor / 100);
   const int64_t cents = minor % 100;
@@ -230,26 +234,6 @@ Notification WebhookFor(const Charge& c, const std::string& action, const std::s
                 absl::StrCat("t=", now_s, ",v1=",
                              gateways::HmacSha256Hex(secret, absl::StrCat(now_s, ".", n.body)))}};
   return n;
-}
-
-std::string TelegramUpdateJson(int64_t update_id, int64_t message_id, int64_t user_id,
-                               const std::string& first_name, const std::string& username,
-                               const std::string& text, int64_t date_s) {
-  const std::string user =
-      absl::StrCat(R"({"id":)", user_id, R"(,"is_bot":false,"first_name":)", JsonQuote(first_name),
-                   R"(,"username":)", JsonQuote(username), R"(,"language_code":"pt-br"})");
-  std::string entities;
-  if (absl::StartsWith(text, "/")) {
-    const size_t end = text.find(' ');
-    entities =
-        absl::StrCat(R"(,"entities":[{"offset":0,"length":)",
-                     end == std::string::npos ? text.size() : end, R"(,"type":"bot_command"}])");
-  }
-  return absl::StrCat(R"({"update_id":)", update_id, R"(,"message":{"message_id":)", message_id,
-                      R"(,"from":)", user, R"(,"chat":{"id":)", user_id, R"(,"first_name":)",
-                      JsonQuote(first_name), R"(,"username":)", JsonQuote(username),
-                      R"(,"type":"private"},"date":)", date_s, R"(,"text":)", JsonQuote(text),
-                      entities, "}}");
 }
 
 }  // namespace tally::sandbox

@@ -4,13 +4,21 @@
 // PIX copy-and-paste codes, Telegram updates. Pure functions; the sandbox keeps the state.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "http/message.h"
 #include "sandbox/webhook_delivery.h"
 
 namespace tally::sandbox {
+
+// A query string's parameters, decoded.
+using Query = std::map<std::string, std::string>;
+
+// An answer with a JSON body.
+http::HttpResponse Json(int status, std::string body);
 
 struct Charge {
   std::string service;  // pushinpay, paradise, atomopay, mercadopago, stripe
@@ -48,10 +56,5 @@ std::string PixCopyPaste(const std::string& txid, int64_t amount_minor);
 
 // 1990 -> "19.9", 2000 -> "20", 1905 -> "19.05": a decimal as a JSON number.
 std::string DecimalFromMinor(int64_t minor);
-
-// A Telegram Update carrying a private text message.
-std::string TelegramUpdateJson(int64_t update_id, int64_t message_id, int64_t user_id,
-                               const std::string& first_name, const std::string& username,
-                               const std::string& text, int64_t date_s);
 
 }  // namespace tally::sandbox
