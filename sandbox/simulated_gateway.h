@@ -12,7 +12,8 @@
 // mechanics (HMAC, payload parsing) are fine.
 //
 // Implementations keep no state and are thread-safe. A new gateway is a file pair with its
-// factory and one line in the list of sandbox/sandbox.cc.
+// factory (sources listed in sandbox/CMakeLists.txt) and one line in the list in
+// sandbox/sandbox.cc.
 
 #include <cstdint>
 #include <string>
@@ -104,10 +105,12 @@ class SimulatedGateway {
   // The ids of the `sequence`-th charge of the sandbox, drawing on the seeded random source.
   virtual ChargeIds NewIds(uint64_t sequence, absl::FunctionRef<uint32_t()> random32) const = 0;
 
-  // An id as the gateway compares it: a charge is filed under the key of its hash (its id when
-  // it has none) and found under the key of the id asked for, or by its id.
+  // An id as the gateway compares ids (the default: exactly). A charge is filed under the key
+  // of its hash, or of its id when it has none; a request finds it under the key of the id it
+  // names, or by the charge's id.
   virtual std::string LookupKey(absl::string_view id) const { return std::string(id); }
 
+  // Its words for a charge's states; pay, refund and expire move a charge between them.
   virtual StatusWords statuses() const = 0;
 
   // The charge as the gateway's create answer (creation = true) or status answer renders it.
