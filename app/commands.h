@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "gateways/sandbox/sandbox.h"
+#include "sandbox/sandbox.h"
 
 namespace tally::app {
 

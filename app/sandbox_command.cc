@@ -1,4 +1,4 @@
-// `tally sandbox`: the simulators of gateways/sandbox/ on one loopback port until SIGTERM/SIGINT.
+// `tally sandbox`: the simulators of sandbox/ on one loopback port until SIGTERM/SIGINT.
 
 #include <signal.h>
 
@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "app/commands.h"
-#include "gateways/sandbox/sandbox.h"
 #include "http/client.h"
 #include "ledger/event_json.h"
+#include "sandbox/sandbox.h"
 
 namespace tally::app {
 

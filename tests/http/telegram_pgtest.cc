@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateways/payload_fields.h"
-#include "gateways/sandbox/sandbox.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "sandbox/sandbox.h"
 #include "tally/leads/v1/lead_events.pb.h"
 #include "tenants/bot_directory.h"
 #include "tenants/tenant_directory.h"

@@ -1,11 +1,11 @@
 #pragma once
-// Driving the sandbox (gateways/sandbox/) from tests through its HTTP control API, as the demo
+// Driving the sandbox (sandbox/) from tests through its HTTP control API, as the demo
 // does: accounts, faults, charge actions, and waiting for its deliveries to finish.
 
 #include <string>
 
-#include "gateways/sandbox/sandbox.h"
 #include "http/client.h"
+#include "sandbox/sandbox.h"
 
 namespace tally::testing {
 

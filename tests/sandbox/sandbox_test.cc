@@ -2,7 +2,7 @@
 // HTTP, and the simulators' webhooks through the webhook adapters: create → poll → pay →
 // webhook → poll, for each of the five gateways, plus the injected faults.
 
-#include "gateways/sandbox/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <doctest/doctest.h>
 

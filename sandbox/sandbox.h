@@ -29,6 +29,9 @@
 //   GET  /sandbox/telegram/messages   the messages bots sent
 //   GET  /sandbox/stats         webhook counters and deliveries still pending
 //
+// Each service lives in a file of its own beside this one; the gateways share the charge book
+// (charge_book.h) and differ only through SimulatedGateway (simulated_gateway.h).
+//
 // Nothing in Tally's production path knows it is talking to the sandbox. Thread-safe.
 
 #include <cstdint>

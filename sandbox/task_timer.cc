@@ -1,4 +1,4 @@
-#include "gateways/sandbox/task_timer.h"
+#include "sandbox/task_timer.h"
 
 namespace tally::sandbox {
 

@@ -1,0 +1,89 @@
+#include "sandbox/control_api.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sandbox/shapes.h"
+
+namespace tally::sandbox {
+
+ControlApi::ControlApi(ChargeBook& book, Meta& meta, Telegram& telegram, FaultInjector& faults,
+                       const WebhookDelivery& delivery)
+    : book_(book), meta_(meta), telegram_(telegram), faults_(faults), delivery_(delivery) {}
+
+http::HttpResponse ControlApi::Handle(const http::HttpRequest& request,
+                                      const std::vector<std::string>& path) {
+  const std::string joined = absl::StrJoin(path, "/");
+  if (request.method == "GET" && joined == "stats") return Json(200, StatsJson());
+  if (request.method == "GET" && joined == "charges") return Json(200, book_.ChargesJson());
+  if (request.method == "GET" && joined == "meta/events") {
+    return Json(200, meta_.RequestsJson());
+  }
+  if (request.method == "GET" && joined == "telegram/messages") {
+    return Json(200, telegram_.MessagesJson());
+  }
+  if (request.method != "POST") return Json(404, R"({"message":"unknown control call"})");
+  auto fields = gateways::PayloadFields::ParseJson(request.body.empty() ? "{}" : request.body);
+  if (!fields.ok()) return Json(400, R"({"message":"body must be a JSON object"})");
+  if (joined == "accounts") return AddAccount(*fields);
+  if (joined == "faults") return SetFaults(*fields);
+  if (joined == "telegram/updates") return telegram_.SendUpdate(*fields);
+  if (path.size() == 4 && path[0] == "charges") {
+    return book_.Act(path[1], gateways::UrlDecode(path[2]), path[3]);
+  }
+  return Json(404, R"({"message":"unknown control call"})");
+}
+
+http::HttpResponse ControlApi::AddAccount(const gateways::PayloadFields& fields) {
+  const std::string service = fields.Text("service");
+  const std::string key = fields.Text("api_key");
+  if (!(book_.Find(service) || service == "meta" || service == "telegram") || key.empty()) {
+    return Json(400, R"({"message":"service (a gateway, meta or telegram) and api_key required"})");
+  }
+  if (service == "meta") {
+    meta_.AddAccessToken(key);
+  } else if (service == "telegram") {
+    telegram_.AddBot(key);
+  } else {
+    book_.AddAccount(service, key, fields.Text("webhook_secret"), fields.Text("webhook_url"));
+  }
+  return Json(200, R"({"ok":true})");
+}
+
+http::HttpResponse ControlApi::SetFaults(const gateways::PayloadFields& fields) {
+  auto rate = [&](const char* name, double& out) {
+    double v = 0;
+    if (absl::SimpleAtod(fields.Text(name), &v)) out = std::clamp(v, 0.0, 1.0);
+  };
+  auto ms = [&](const char* name, int& out) {
+    int v = 0;
+    if (absl::SimpleAtoi(fields.Text(name), &v)) out = std::clamp(v, 0, 600000);
+  };
+  faults_.Update([&](Faults& faults) {
+    rate("drop_rate", faults.drop_rate);
+    rate("duplicate_rate", faults.duplicate_rate);
+    rate("reorder_rate", faults.reorder_rate);
+    rate("poll_error_rate", faults.poll_error_rate);
+    rate("poll_timeout_rate", faults.poll_timeout_rate);
+    rate("meta_error_rate", faults.meta_error_rate);
+    ms("delay_min_ms", faults.delay_min_ms);
+    ms("delay_max_ms", faults.delay_max_ms);
+    ms("reorder_hold_ms", faults.reorder_hold_ms);
+    ms("poll_timeout_ms", faults.poll_timeout_ms);
+    if (faults.delay_max_ms < faults.delay_min_ms) faults.delay_max_ms = faults.delay_min_ms;
+  });
+  return Json(200, R"({"ok":true})");
+}
+
+std::string ControlApi::StatsJson() const {
+  const SandboxStats s = delivery_.stats();
+  return absl::StrCat(R"({"webhooks_sent":)", s.webhooks_sent, R"(,"webhooks_failed_attempts":)",
+                      s.webhooks_failed_attempts, R"(,"webhooks_dropped":)", s.webhooks_dropped,
+                      R"(,"webhooks_duplicated":)", s.webhooks_duplicated,
+                      R"(,"webhooks_given_up":)", s.webhooks_given_up, R"(,"pending":)", s.pending,
+                      "}");
+}
+
+}  // namespace tally::sandbox

@@ -1,0 +1,18 @@
+#pragma once
+// Stripe, simulated under /stripe: POST /v1/payment_intents (form: amount, currency,
+// metadata[payment_id], description, payment_method_types[]=pix; honouring Idempotency-Key) and
+// GET /v1/payment_intents/{id}, with a Bearer key; errors in Stripe's {"error":{…}} shape. A
+// PaymentIntent waits in requires_action with the PIX QR code as its next action. Its webhooks
+// are Events (payment_intent.succeeded, payment_intent.canceled, charge.refunded) sent to the
+// account's endpoint, never a per-charge URL, and signed: Stripe-Signature
+// "t=…,v1=HMAC-SHA256(secret, "{t}.{body}")".
+
+#include <memory>
+
+#include "sandbox/simulated_gateway.h"
+
+namespace tally::sandbox {
+
+std::unique_ptr<SimulatedGateway> NewStripe();
+
+}  // namespace tally::sandbox

@@ -1,0 +1,140 @@
+#include "sandbox/telegram.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "ledger/event_json.h"
+
+namespace tally::sandbox {
+namespace {
+
+using ledger::JsonQuote;
+
+// A Telegram Update carrying a private text message.
+std::string TelegramUpdateJson(int64_t update_id, int64_t message_id, int64_t user_id,
+                               const std::string& first_name, const std::string& username,
+                               const std::string& text, int64_t date_s) {
+  const std::string user =
+      absl::StrCat(R"({"id":)", user_id, R"(,"is_bot":false,"first_name":)", JsonQuote(first_name),
+                   R"(,"username":)", JsonQuote(username), R"(,"language_code":"pt-br"})");
+  std::string entities;
+  if (absl::StartsWith(text, "/")) {
+    const size_t end = text.find(' ');
+    entities =
+        absl::StrCat(R"(,"entities":[{"offset":0,"length":)",
+                     end == std::string::npos ? text.size() : end, R"(,"type":"bot_command"}])");
+  }
+  return absl::StrCat(R"({"update_id":)", update_id, R"(,"message":{"message_id":)", message_id,
+                      R"(,"from":)", user, R"(,"chat":{"id":)", user_id, R"(,"first_name":)",
+                      JsonQuote(first_name), R"(,"username":)", JsonQuote(username),
+                      R"(,"type":"private"},"date":)", date_s, R"(,"text":)", JsonQuote(text),
+                      entities, "}}");
+}
+
+}  // namespace
+
+Telegram::Telegram(WebhookDelivery& delivery) : delivery_(delivery) {}
+
+void Telegram::AddBot(const std::string& token) {
+  std::lock_guard lock(mu_);
+  bots_.try_emplace(token);
+}
+
+http::HttpResponse Telegram::Handle(const http::HttpRequest& request,
+                                    const std::vector<std::string>& path, const Query& query) {
+  if (path.size() != 2 || !absl::StartsWith(path[0], "bot")) {
+    return Json(404, R"({"ok":false,"error_code":404,"description":"Not Found"})");
+  }
+  const std::string token = path[0].substr(3);
+  const std::string& method = path[1];
+  absl::StatusOr<gateways::PayloadFields> fields =
+      request.body.empty() ? gateways::PayloadFields::Parse("application/x-www-form-urlencoded", "")
+                           : gateways::PayloadFields::Parse(
+                                 http::HeaderValue(request, "content-type"), request.body);
+  if (!fields.ok()) {
+    return Json(
+        400,
+        R"({"ok":false,"error_code":400,"description":"Bad Request: can't parse JSON object"})");
+  }
+  auto param = [&](const char* name) {
+    std::string v = fields->Text(name);
+    if (v.empty() && query.count(name)) v = query.at(name);
+    return v;
+  };
+  std::lock_guard lock(mu_);
+  auto bot = bots_.find(token);
+  if (bot == bots_.end()) {
+    return Json(401, R"({"ok":false,"error_code":401,"description":"Unauthorized"})");
+  }
+  const std::string bot_id = token.substr(0, token.find(':'));
+  if (method == "getMe") {
+    return Json(200,
+                absl::StrCat(R"({"ok":true,"result":{"id":)", bot_id,
+                             R"(,"is_bot":true,"first_name":"Sandbox Bot","username":"sandbox_)",
+                             bot_id, R"(_bot"}})"));
+  }
+  if (method == "setWebhook") {
+    bot->second.webhook_url = param("url");
+    bot->second.secret_token = param("secret_token");
+    return Json(200, R"({"ok":true,"result":true,"description":"Webhook was set"})");
+  }
+  if (method == "deleteWebhook") {
+    bot->second.webhook_url.clear();
+    return Json(200, R"({"ok":true,"result":true,"description":"Webhook was deleted"})");
+  }
+  if (method == "sendMessage") {
+    const std::string chat_id = param("chat_id");
+    const std::string text = param("text");
+    int64_t chat = 0;
+    if (!absl::SimpleAtoi(chat_id, &chat) || text.empty()) {
+      return Json(
+          400,
+          R"({"ok":false,"error_code":400,"description":"Bad Request: chat_id and text are required"})");
+    }
+    const int64_t message_id = bot->second.next_message_id++;
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    messages_.push_back(absl::StrCat(R"({"bot_id":)", bot_id, R"(,"chat_id":)", chat,
+                                     R"(,"message_id":)", message_id, R"(,"text":)",
+                                     JsonQuote(text), "}"));
+    return Json(
+        200,
+        absl::StrCat(R"({"ok":true,"result":{"message_id":)", message_id, R"(,"from":{"id":)",
+                     bot_id, R"(,"is_bot":true,"first_name":"Sandbox Bot"},"chat":{"id":)", chat,
+                     R"(,"type":"private"},"date":)", now, R"(,"text":)", JsonQuote(text), "}}"));
+  }
+  return Json(404, R"({"ok":false,"error_code":404,"description":"Not Found: method not found"})");
+}
+
+http::HttpResponse Telegram::SendUpdate(const gateways::PayloadFields& f) {
+  std::lock_guard lock(mu_);
+  auto bot = bots_.find(f.Text("token"));
+  if (bot == bots_.end()) return Json(404, R"({"message":"unknown bot token"})");
+  if (bot->second.webhook_url.empty()) {
+    return Json(409, R"({"message":"the bot has no webhook: call setWebhook first"})");
+  }
+  int64_t user_id = 0;
+  if (!absl::SimpleAtoi(f.Text("user_id"), &user_id) || f.Text("text").empty()) {
+    return Json(400, R"({"message":"user_id and text required"})");
+  }
+  const int64_t update_id = bot->second.next_update_id++;
+  const int64_t message_id = bot->second.next_message_id++;
+  Notification n;
+  n.url = bot->second.webhook_url;
+  n.headers = {{"Content-Type", "application/json"}};
+  if (!bot->second.secret_token.empty()) {
+    n.headers.emplace_back("X-Telegram-Bot-Api-Secret-Token", bot->second.secret_token);
+  }
+  n.body = TelegramUpdateJson(update_id, message_id, user_id, f.Text("first_name"),
+                              f.Text("username"), f.Text("text"), absl::ToUnixSeconds(absl::Now()));
+  delivery_.Send(std::move(n));
+  return Json(200, absl::StrCat(R"({"update_id":)", update_id, "}"));
+}
+
+std::string Telegram::MessagesJson() const {
+  std::lock_guard lock(mu_);
+  return absl::StrCat(R"({"messages":[)", absl::StrJoin(messages_, ","), "]}");
+}
+
+}  // namespace tally::sandbox
