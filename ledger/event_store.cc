@@ -141,6 +141,11 @@ void EventStore::AppendAsync(AppendRequest request, AppendCallback done) {
 
 absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadStream(const std::string& tenant_key,
                                                                   const std::string& stream_id) {
+  return ReadStreamInPartition(PartitionFor(tenant_key), stream_id);
+}
+
+absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadStreamInPartition(
+    int partition, const std::string& stream_id) {
   auto lease = readers_->Acquire();
   if (!lease.ok()) return lease.status();
   try {
@@ -149,7 +154,7 @@ absl::StatusOr<std::vector<RecordedEvent>> EventStore::ReadStream(const std::str
         txn.exec_params(absl::StrCat("SELECT ", kEventColumns,
                                      " FROM events WHERE partition_id = $1 AND stream_id = $2 "
                                      "ORDER BY stream_version"),
-                        PartitionFor(tenant_key), stream_id);
+                        partition, stream_id);
     std::vector<RecordedEvent> events;
     events.reserve(rows.size());
     for (const auto& row : rows) events.push_back(RecordedEventFromRow(row));

@@ -53,6 +53,9 @@ class EventStore {
   // The stream's events in version order (empty when the stream does not exist).
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(const std::string& tenant_key,
                                                         const std::string& stream_id);
+  // The same, for a reader that knows the partition (a reactor handed an event).
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStreamInPartition(int partition,
+                                                                   const std::string& stream_id);
 
   // Up to `limit` events of `partition` with position > after_position, in position order.
   absl::StatusOr<std::vector<RecordedEvent>> ReadPartition(int partition, int64_t after_position,
