@@ -64,6 +64,8 @@ EventRegistry EventRegistry::Default() {
            tenants::v1::GatewayConfigured::descriptor(),
            tenants::v1::ApiKeyIssued::descriptor(),
            bots::v1::BotRegistered::descriptor(),
+           bots::v1::ProductConfigured::descriptor(),
+           bots::v1::MetaConfigured::descriptor(),
            leads::v1::LeadStarted::descriptor(),
        }) {
     registry.types_.insert(d->full_name());
