@@ -303,7 +303,14 @@ int main(int argc, char** argv) {
                    "Conversions API calls answered 500")
       ->check(CLI::Range(0.0, 1.0));
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and friends print and exit 0; bad input is one line and exit 2, as for the
+    // checks the commands make themselves.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    return tally::app::Fail(2, e.what());
+  }
 
   if (*sandbox) return tally::app::RunSandbox(sandbox_options);
 
