@@ -138,6 +138,54 @@ int main(int argc, char** argv) {
   bots_add->add_option("--ca-file", bots_options.ca_file, "PEM file of extra trusted CAs")
       ->envname("TALLY_CA_FILE");
 
+  tally::app::BotsMetaOptions meta_options;
+  auto* bots_meta = bots_cmd->add_subcommand(
+      "meta",
+      "Configure a registered bot's Meta pixel for Conversions API Purchase events (the latest "
+      "configuration wins). The access token is read from TALLY_META_ACCESS_TOKEN only, never "
+      "from a flag, and is sealed with TALLY_MASTER_KEY and never printed. The bot's tenant is "
+      "the one it was registered for.");
+  AddDatabaseOption(bots_meta, &meta_options.database_url);
+  bots_meta->add_option("--bot", meta_options.bot, "Bot id (the digits before ':' in its token)")
+      ->required();
+  bots_meta->add_option("--pixel", meta_options.pixel, "Meta pixel (dataset) id, digits")
+      ->required();
+  bots_meta
+      ->add_option("--trigger", meta_options.trigger,
+                   "When the Purchase is sent: delivery_access (the buyer opened the delivery "
+                   "link) or paid (the payment was confirmed)")
+      ->capture_default_str();
+  bots_meta->add_option("--test-event-code", meta_options.test_event_code,
+                        "Meta Test Events code (events then show under Test Events only)");
+
+  tally::app::ProductsSetOptions products_options;
+  auto* products_cmd = app.add_subcommand("products", "What a tenant's bots sell.");
+  products_cmd->require_subcommand(1);
+  auto* products_set = products_cmd->add_subcommand(
+      "set",
+      "Configure a product of a registered bot, or reconfigure it (the latest configuration "
+      "wins): its name, price and what the buyer receives once paid (--deliver-url and/or "
+      "--deliver-text). The bot's tenant is the one it was registered for. Needs "
+      "TALLY_MASTER_KEY.");
+  AddDatabaseOption(products_set, &products_options.database_url);
+  products_set
+      ->add_option("--bot", products_options.bot, "Bot id (the digits before ':' in its token)")
+      ->required();
+  products_set->add_option("--product", products_options.product, "Product id: 1-64 of A-Za-z0-9_-")
+      ->required();
+  products_set->add_option("--name", products_options.name, "Name shown to buyers (1-200 chars)")
+      ->required();
+  products_set
+      ->add_option("--price-minor", products_options.price_minor,
+                   "Price in minor units (cents): 1990 is R$19.90; at least 50 in BRL")
+      ->required();
+  products_set->add_option("--currency", products_options.currency, "ISO 4217 code")
+      ->capture_default_str();
+  products_set->add_option("--deliver-url", products_options.deliver_url,
+                           "http(s) URL the buyer receives once paid (at most 2048 bytes)");
+  products_set->add_option("--deliver-text", products_options.deliver_text,
+                           "Text the buyer receives once paid (at most 3000 chars)");
+
   tally::app::GatewaysSetOptions gateways_options;
   auto* gateways_cmd = app.add_subcommand("gateways", "A tenant's payment gateways.");
   gateways_cmd->require_subcommand(1);
@@ -341,6 +389,17 @@ int main(int argc, char** argv) {
   if (*bots_add) {
     if (int rc = RequireDatabase(bots_options.database_url)) return rc;
     return tally::app::RunBotsAdd(bots_options);
+  }
+  if (*bots_meta) {
+    if (int rc = RequireDatabase(meta_options.database_url)) return rc;
+    // Never a flag: the environment stays out of the process list and shell history.
+    const char* token = std::getenv("TALLY_META_ACCESS_TOKEN");
+    meta_options.access_token = token == nullptr ? "" : token;
+    return tally::app::RunBotsMeta(meta_options);
+  }
+  if (*products_set) {
+    if (int rc = RequireDatabase(products_options.database_url)) return rc;
+    return tally::app::RunProductsSet(products_options);
   }
   if (*gateways_set) {
     if (int rc = RequireDatabase(gateways_options.database_url)) return rc;
