@@ -26,6 +26,8 @@ struct ServeOptions {
   int gateway_timeout_ms = 10000;
   // The Telegram Bot API's base URL (the sandbox's /telegram in tests and the demo).
   std::string telegram_api_base = "https://api.telegram.org";
+  // The Graph API's base URL for Conversions API calls (the sandbox's /meta in tests).
+  std::string meta_api_base = "https://graph.facebook.com";
 };
 int RunServe(const ServeOptions& options);
 
@@ -71,6 +73,33 @@ struct BotsAddOptions {
 // Needs TALLY_MASTER_KEY; the token is sealed and never printed. Exit 1 when the bot was
 // registered but setWebhook failed (the secret is printed so it can be set by hand).
 int RunBotsAdd(const BotsAddOptions& options);
+
+struct ProductsSetOptions {
+  std::string database_url;
+  std::string bot;
+  std::string product;
+  std::string name;
+  int64_t price_minor = 0;
+  std::string currency = "BRL";
+  std::string deliver_url;
+  std::string deliver_text;
+};
+// Configures (or reconfigures) a product of a registered bot, for the bot's own tenant. Needs
+// TALLY_MASTER_KEY. Exit 2 with the reason for an unknown bot or a field that is wrong.
+int RunProductsSet(const ProductsSetOptions& options);
+
+struct BotsMetaOptions {
+  std::string database_url;
+  std::string bot;
+  std::string pixel;
+  std::string trigger = "delivery_access";
+  std::string test_event_code;
+  // From TALLY_META_ACCESS_TOKEN only: a flag would show in ps and shell history.
+  std::string access_token;
+};
+// Configures a registered bot's Meta pixel; the access token is sealed with TALLY_MASTER_KEY
+// and never printed. Exit 2 with the reason for an unknown bot or a field that is wrong.
+int RunBotsMeta(const BotsMetaOptions& options);
 
 int RunProjectionsStatus(const std::string& database_url);
 // version 0: the version this binary folds.

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
       "serve",
       "Run the HTTP server (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, "
       "POST /telegram/<bot>, GET /delivery/<token>), the projection runners and the reactors "
-      "(delivery of confirmed sales through Telegram). Refuses to start on an unmigrated "
+      "(reconciliation polls, delivery of confirmed sales through Telegram, Meta Purchase events). "
+      "Refuses to start on an unmigrated "
       "database. The http and reactors roles need TALLY_MASTER_KEY.");
   AddDatabaseOption(serve, &serve_options.database_url);
   serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on")
@@ -74,6 +75,12 @@ int main(int argc, char** argv) {
       ->add_option("--telegram-api-base", serve_options.telegram_api_base,
                    "Telegram Bot API base URL for deliveries (the sandbox's /telegram in tests)")
       ->envname("TALLY_TELEGRAM_API_BASE")
+      ->capture_default_str();
+  serve
+      ->add_option("--meta-api-base", serve_options.meta_api_base,
+                   "Graph API base URL for Conversions API Purchase events (the sandbox's /meta "
+                   "in tests)")
+      ->envname("TALLY_META_API_BASE")
       ->capture_default_str();
 
   tally::app::EventsOptions events_options;
@@ -143,6 +150,54 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bots_add->add_option("--ca-file", bots_options.ca_file, "PEM file of extra trusted CAs")
       ->envname("TALLY_CA_FILE");
+
+  tally::app::BotsMetaOptions meta_options;
+  auto* bots_meta = bots_cmd->add_subcommand(
+      "meta",
+      "Configure a registered bot's Meta pixel for Conversions API Purchase events (the latest "
+      "configuration wins). The access token is read from TALLY_META_ACCESS_TOKEN only, never "
+      "from a flag, and is sealed with TALLY_MASTER_KEY and never printed. The bot's tenant is "
+      "the one it was registered for.");
+  AddDatabaseOption(bots_meta, &meta_options.database_url);
+  bots_meta->add_option("--bot", meta_options.bot, "Bot id (the digits before ':' in its token)")
+      ->required();
+  bots_meta->add_option("--pixel", meta_options.pixel, "Meta pixel (dataset) id, digits")
+      ->required();
+  bots_meta
+      ->add_option("--trigger", meta_options.trigger,
+                   "When the Purchase is sent: delivery_access (the buyer opened the delivery "
+                   "link) or paid (the payment was confirmed)")
+      ->capture_default_str();
+  bots_meta->add_option("--test-event-code", meta_options.test_event_code,
+                        "Meta Test Events code (events then show under Test Events only)");
+
+  tally::app::ProductsSetOptions products_options;
+  auto* products_cmd = app.add_subcommand("products", "What a tenant's bots sell.");
+  products_cmd->require_subcommand(1);
+  auto* products_set = products_cmd->add_subcommand(
+      "set",
+      "Configure a product of a registered bot, or reconfigure it (the latest configuration "
+      "wins): its name, price and what the buyer receives once paid (--deliver-url and/or "
+      "--deliver-text). The bot's tenant is the one it was registered for. Needs "
+      "TALLY_MASTER_KEY.");
+  AddDatabaseOption(products_set, &products_options.database_url);
+  products_set
+      ->add_option("--bot", products_options.bot, "Bot id (the digits before ':' in its token)")
+      ->required();
+  products_set->add_option("--product", products_options.product, "Product id: 1-64 of A-Za-z0-9_-")
+      ->required();
+  products_set->add_option("--name", products_options.name, "Name shown to buyers (1-200 chars)")
+      ->required();
+  products_set
+      ->add_option("--price-minor", products_options.price_minor,
+                   "Price in minor units (cents): 1990 is R$19.90; at least 50 in BRL")
+      ->required();
+  products_set->add_option("--currency", products_options.currency, "ISO 4217 code")
+      ->capture_default_str();
+  products_set->add_option("--deliver-url", products_options.deliver_url,
+                           "http(s) URL the buyer receives once paid (at most 2048 bytes)");
+  products_set->add_option("--deliver-text", products_options.deliver_text,
+                           "Text the buyer receives once paid (at most 3000 chars)");
 
   tally::app::GatewaysSetOptions gateways_options;
   auto* gateways_cmd = app.add_subcommand("gateways", "A tenant's payment gateways.");
@@ -337,7 +392,14 @@ int main(int argc, char** argv) {
                    "Conversions API calls answered 500")
       ->check(CLI::Range(0.0, 1.0));
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and friends print and exit 0; bad input is one line and exit 2, as for the
+    // checks the commands make themselves.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    return tally::app::Fail(2, e.what());
+  }
 
   if (*sandbox) return tally::app::RunSandbox(sandbox_options);
 
@@ -381,6 +443,17 @@ int main(int argc, char** argv) {
   if (*bots_add) {
     if (int rc = RequireDatabase(bots_options.database_url)) return rc;
     return tally::app::RunBotsAdd(bots_options);
+  }
+  if (*bots_meta) {
+    if (int rc = RequireDatabase(meta_options.database_url)) return rc;
+    // Never a flag: the environment stays out of the process list and shell history.
+    const char* token = std::getenv("TALLY_META_ACCESS_TOKEN");
+    meta_options.access_token = token == nullptr ? "" : token;
+    return tally::app::RunBotsMeta(meta_options);
+  }
+  if (*products_set) {
+    if (int rc = RequireDatabase(products_options.database_url)) return rc;
+    return tally::app::RunProductsSet(products_options);
   }
   if (*gateways_set) {
     if (int rc = RequireDatabase(gateways_options.database_url)) return rc;

@@ -135,6 +135,7 @@ int RunServe(const ServeOptions& options) {
     host.public_url = public_url;
     host.delivery_secret = delivery_secret;
     host.telegram_api_base = options.telegram_api_base;
+    host.meta_api_base = options.meta_api_base;
     reactor_host = std::make_unique<reactors::ReactorHost>(
         *store, clock, *box, gateways,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),

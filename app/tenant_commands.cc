@@ -1,8 +1,9 @@
-// tally tenants create|api-key, tally gateways set, tally bots add.
+// tally tenants create|api-key, tally gateways set, tally bots add|meta, tally products set.
 
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "app/commands.h"
 #include "gateways/payload_fields.h"
@@ -116,6 +117,62 @@ int RunBotsAdd(const BotsAddOptions& options) {
                                 " (webhook secret ", bot->webhook_secret, ")"));
   }
   std::cout << "telegram webhook set to " << hook << "\n";
+  return 0;
+}
+
+int RunProductsSet(const ProductsSetOptions& options) {
+  auto box = MasterBox();
+  if (!box.ok()) return Fail(2, std::string(box.status().message()));
+  auto store = OpenStore(options.database_url);
+  if (!store.ok()) return Fail(2, std::string(store.status().message()));
+  auto bot = tenants::ResolveBot(**store, options.bot);
+  if (!bot.ok()) return Fail(2, std::string(bot.status().message()));
+  tenants::ProductSettings settings;
+  settings.bot_id = options.bot;
+  settings.product_id = options.product;
+  settings.name = options.name;
+  settings.price_minor = options.price_minor;
+  settings.currency = options.currency;
+  settings.deliver_url = options.deliver_url;
+  settings.deliver_text = options.deliver_text;
+  absl::Status status = tenants::ConfigureProduct(**store, bot->tenant_id, settings);
+  if (!status.ok()) return Fail(2, std::string(status.message()));
+  const char* delivers = options.deliver_url.empty()    ? "a text"
+                         : options.deliver_text.empty() ? "a URL"
+                                                        : "a URL and a text";
+  std::cout << "product " << options.product << " of bot " << options.bot
+            << " configured: " << ledger::JsonQuote(options.name) << ", " << options.price_minor
+            << " " << absl::AsciiStrToUpper(options.currency) << " in minor units, delivers "
+            << delivers << "\n";
+  return 0;
+}
+
+int RunBotsMeta(const BotsMetaOptions& options) {
+  auto box = MasterBox();
+  if (!box.ok()) return Fail(2, std::string(box.status().message()));
+  if (options.access_token.empty()) {
+    return Fail(2, "no Meta access token: set TALLY_META_ACCESS_TOKEN");
+  }
+  auto store = OpenStore(options.database_url);
+  if (!store.ok()) return Fail(2, std::string(store.status().message()));
+  auto bot = tenants::ResolveBot(**store, options.bot);
+  if (!bot.ok()) return Fail(2, std::string(bot.status().message()));
+  tenants::MetaSettings settings;
+  settings.bot_id = options.bot;
+  settings.pixel_id = options.pixel;
+  settings.access_token = options.access_token;
+  settings.trigger = options.trigger;
+  settings.test_event_code = options.test_event_code;
+  absl::Status status = tenants::ConfigureMeta(**store, *box, bot->tenant_id, settings);
+  if (!status.ok()) return Fail(2, std::string(status.message()));
+  std::cout << "Meta pixel " << options.pixel << " configured for bot " << options.bot
+            << ": Purchase sent when "
+            << (options.trigger == "paid" ? "the payment is confirmed"
+                                          : "the buyer opens the delivery link")
+            << (options.test_event_code.empty()
+                    ? ""
+                    : absl::StrCat(", test event code ", options.test_event_code))
+            << " (access token sealed)\n";
   return 0;
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // The reactors role of `tally serve`: per partition, the work-list folds (outbox,
-// reconciliation queue), the decision reactors (delivery), the outbox senders (Telegram
-// deliveries) and the reconciliation poller, wired to the store, the outbound client and the
-// clock. Start starts them all; Stop stops senders first (each call in flight
-// records its outcome), then the followers.
+// reconciliation queue), the decision reactors (delivery, Meta Purchase), the outbox senders
+// (Telegram deliveries, Conversions API calls) and the reconciliation poller, wired to the store,
+// the outbound client and the clock. Start starts them all; Stop stops senders first (each call in
+// flight records its outcome), then the followers.
 
 #include <memory>
 #include <string>
@@ -14,6 +14,7 @@
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
 #include "reactors/delivery.h"
+#include "reactors/meta_purchase.h"
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
 #include "reactors/reconciliation.h"
@@ -29,6 +30,8 @@ struct ReactorHostOptions {
   std::string public_url;
   std::string delivery_secret;
   std::string telegram_api_base;
+  std::string meta_api_base;     // "": Meta's production Graph API
+  std::string meta_api_version;  // "": MetaOptions' default
 };
 
 class ReactorHost {
@@ -44,6 +47,8 @@ class ReactorHost {
  private:
   std::unique_ptr<DeliveryKind> delivery_kind_;
   std::unique_ptr<DeliveryReactor> delivery_;
+  std::unique_ptr<MetaKind> meta_kind_;
+  std::unique_ptr<MetaPurchaseReactor> meta_;
   std::vector<std::unique_ptr<OutboxSender>> senders_;
   std::unique_ptr<OutboxFold> outbox_;
   std::vector<std::unique_ptr<ReconciliationPoller>> pollers_;

@@ -5,8 +5,17 @@
 // /start webhook never depends on a projection's schema (seeds/004).
 //
 // The Bot API token is sealed with the master key; the webhook secret (Telegram's
-// X-Telegram-Bot-Api-Secret-Token) is shown once and kept only as its SHA-256. Thread-safe.
+// X-Telegram-Bot-Api-Secret-Token) is shown once and kept only as its SHA-256.
+//
+// A bot's configuration is kept in the same stream, in the bot's tenant's partition: the
+// products it sells (ProductConfigured, the latest per product id wins) and its Meta pixel
+// (MetaConfigured, the latest wins; its Conversions API token sealed with the master key).
+// Configuring a bot names the tenant doing it; a bot of another tenant is NotFound, exactly as
+// an unknown one, so its existence is not revealed. Thread-safe (stateless; the EventStore is).
 
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -32,7 +41,62 @@ struct ResolvedBot {
   std::string webhook_secret_sha256;
 };
 
-// NotFound for a bot that was never registered.
+// NotFound for a bot that was never registered; DataLoss when its BotRegistered does not parse.
 absl::StatusOr<ResolvedBot> ResolveBot(ledger::EventStore& store, const std::string& bot_id);
+
+// A product a bot sells and what the buyer receives once paid.
+struct ProductSettings {
+  std::string bot_id;
+  std::string product_id;        // 1–64 of [A-Za-z0-9_-]
+  std::string name;              // 1–200 characters of UTF-8, not blank
+  int64_t price_minor = 0;       // > 0, and at least 50 (R$0.50) in BRL
+  std::string currency = "BRL";  // ISO 4217 letters, any case; kept uppercase
+  // At least one of the two: an http(s) URL of at most 2048 bytes, a text of at most 3000
+  // characters of UTF-8.
+  std::string deliver_url;
+  std::string deliver_text;
+};
+
+// Appends ProductConfigured to the bot's stream. InvalidArgument naming the field that is
+// wrong; NotFound when `bot_id` is not one of `tenant_id`'s bots.
+absl::Status ConfigureProduct(ledger::EventStore& store, const std::string& tenant_id,
+                              const ProductSettings& settings);
+
+inline constexpr char kTriggerDeliveryAccess[] = "delivery_access";
+inline constexpr char kTriggerPaid[] = "paid";
+
+// A bot's Meta pixel for Conversions API Purchase events.
+struct MetaSettings {
+  std::string bot_id;
+  std::string pixel_id;      // 1–32 digits
+  std::string access_token;  // sealed when stored; never in a message
+  // When the Purchase is sent: kTriggerDeliveryAccess (the buyer opened the delivery link;
+  // also what "" means) or kTriggerPaid.
+  std::string trigger = kTriggerDeliveryAccess;
+  // Meta's Test Events code ("" in production): up to 64 of [A-Za-z0-9_-].
+  std::string test_event_code;
+};
+
+// Appends MetaConfigured with the access token sealed by `box`. InvalidArgument naming the
+// field that is wrong (the token's value never appears); NotFound when `bot_id` is not one of
+// `tenant_id`'s bots.
+absl::Status ConfigureMeta(ledger::EventStore& store, const SecretBox& box,
+                           const std::string& tenant_id, const MetaSettings& settings);
+
+// A bot's configuration, folded from its stream.
+struct BotConfig {
+  std::string bot_id;
+  std::string tenant_id;
+  std::map<std::string, ProductSettings> products;  // by product id
+  // With the access token opened; nullopt when no pixel is configured (or the latest
+  // MetaConfigured has an empty pixel id, which turns Purchase events off).
+  std::optional<MetaSettings> meta;
+};
+
+// NotFound for an unknown bot; DataLoss naming the event's position when an event of the
+// bot's stream does not parse, and when the access token does not open under `box`. Events of
+// types it does not know are skipped (configuration added later).
+absl::StatusOr<BotConfig> ResolveBotConfig(ledger::EventStore& store, const SecretBox& box,
+                                           const std::string& bot_id);
 
 }  // namespace tally::tenants
