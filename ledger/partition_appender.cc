@@ -182,19 +182,25 @@ void PartitionAppender::Run() {
   pthread_setname_np(pthread_self(), absl::StrCat("append-p", partition_).substr(0, 15).c_str());
   for (;;) {
     std::vector<std::unique_ptr<Pending>> batch;
+    BatchStats stats;
     {
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      wake_.wait(lock, [this] {
+        if (stopping_) return true;
+        if (queue_.empty()) return false;
+        return !options_.hold || !options_.hold(queue_.size());
+      });
       if (queue_.empty()) return;
-      size_t events = 0;
       while (!queue_.empty()) {
         const size_t n = queue_.front()->request.events.size();
-        if (!batch.empty() && events + n > options_.max_batch_events) break;
-        events += n;
+        if (!batch.empty() && stats.events + n > options_.max_batch_events) break;
+        stats.events += n;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
+    stats.requests = batch.size();
+    if (options_.on_batch) options_.on_batch(stats);
     WriteBatch(batch);
   }
 }

@@ -52,6 +52,12 @@ namespace tally::ledger {
 
 using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
 
+// The size of one batch as the writer thread took it from the queue.
+struct BatchStats {
+  size_t requests = 0;
+  size_t events = 0;
+};
+
 struct AppenderOptions {
   // Most events written by one transaction.
   size_t max_batch_events = 2000;
@@ -59,6 +65,15 @@ struct AppenderOptions {
   // this is called after the write statement (the head lock is held) and just before COMMIT,
   // with the PostgreSQL backend pid of the appender's connection.
   std::function<void(int backend_pid)> before_commit;
+  // For tests, a pause: while it returns true for the number of queued requests, the writer
+  // takes nothing from the queue, so requests queued meanwhile are planned together (e.g.
+  // `[](size_t queued) { return queued < 4; }`). It is asked again each time a request is
+  // queued, under the appender's lock: it must be quick and must not append. Shutdown ignores
+  // it, so the destructor still finishes what is queued.
+  std::function<bool(size_t queued_requests)> hold;
+  // For tests, an observer: called on the writer thread with each batch as taken from the
+  // queue, before it is planned. Must be quick and must not append.
+  std::function<void(const BatchStats&)> on_batch;
 };
 
 class PartitionAppender {
