@@ -1,8 +1,12 @@
 #pragma once
 // Group commit for one partition of the log.
 //
-// Callers on any thread call Append; a single writer thread gathers every request that is
-// waiting into one batch and writes it with one statement, in one transaction:
+// Callers on any thread call Append; a single writer thread gathers the requests that are
+// waiting, in arrival order, into one batch and writes it with one statement, in one
+// transaction. A batch holds at most `max_batch_events` events and `max_batch_bytes` bytes of
+// payload and metadata (kMaxAppendBatchBytes, ledger/limits.h), so the memory and the statement
+// a batch needs stay bounded however large its events; a single request over either bound is
+// written alone, in a batch of its own. Each batch is:
 //
 //   1. Plan: assign positions head+1..head+n and stream versions, decide conflicts and
 //      duplicates, chain the hashes. The plan starts from what this appender already knows
@@ -43,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "ledger/clock.h"
 #include "ledger/event.h"
+#include "ledger/limits.h"
 
 namespace pqxx {
 class transaction_base;
@@ -56,11 +61,14 @@ using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
 struct BatchStats {
   size_t requests = 0;
   size_t events = 0;
+  size_t bytes = 0;  // payload and metadata of its events
 };
 
 struct AppenderOptions {
   // Most events written by one transaction.
   size_t max_batch_events = 2000;
+  // Most payload and metadata bytes written by one transaction.
+  size_t max_batch_bytes = kMaxAppendBatchBytes;
   // Fault injection for tests: when set, the batch is written in an explicit transaction and
   // this is called after the write statement (the head lock is held) and just before COMMIT,
   // with the PostgreSQL backend pid of the appender's connection.
