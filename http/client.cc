@@ -30,6 +30,8 @@ namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+enum class StepResult { kDone, kTimedOut };
+
 // One connection with its own io_context: a call runs that context on the caller's thread
 // until the step completes or the deadline passes, so a blocking API gets real timeouts.
 struct Connection {
@@ -44,27 +46,37 @@ struct Connection {
     beast::error_code ignored;
     lowest().socket().close(ignored);
   }
+
+  // Starts one asynchronous operation, `start(done)`, whose completion handler must call
+  // done(); runs the context until it has or `deadline` passes. On the deadline the socket is
+  // closed (cancelling the operation) and the aborted handler is drained, so nothing outlives
+  // the call.
+  template <class Start>
+  StepResult RunStep(Clock::time_point deadline, Start start,
+                     net::ip::tcp::resolver* resolver = nullptr) {
+    bool completed = false;
+    start([&completed] { completed = true; });
+    ioc.restart();
+    ioc.run_until(deadline);
+    if (completed) return StepResult::kDone;
+    if (resolver) resolver->cancel();
+    Close();
+    ioc.restart();
+    ioc.run();
+    return StepResult::kTimedOut;
+  }
 };
 
-enum class StepResult { kDone, kTimedOut };
-
-// Starts one asynchronous operation and runs the connection's context until it completes or
-// `deadline` passes; on the deadline the socket is closed (cancelling the operation) and the
-// aborted handler is drained, so nothing outlives the call.
-template <class Start>
-StepResult RunStep(Connection& c, Clock::time_point deadline, Start start, bool& completed,
-                   net::ip::tcp::resolver* resolver = nullptr) {
-  completed = false;
-  start();
-  c.ioc.restart();
-  c.ioc.run_until(deadline);
-  if (completed) return StepResult::kDone;
-  if (resolver) resolver->cancel();
-  c.Close();
-  c.ioc.restart();
-  c.ioc.run();
-  return StepResult::kTimedOut;
-}
+// What one request/answer exchange on a connection produced.
+struct Exchanged {
+  // The answer, or why none was read.
+  absl::StatusOr<ClientResponse> response;
+  // The server had closed the connection before any byte of an answer: safe to send again on
+  // a fresh one.
+  bool stale = false;
+  // The server keeps the connection open for another request.
+  bool keep_alive = false;
+};
 
 bool IsStaleConnectionError(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == net::error::eof ||
@@ -176,32 +188,29 @@ struct HttpClient::Impl {
     }
     ++opened;
     tcp::resolver resolver(c->ioc);
-    bool completed = false;
     beast::error_code ec;
     tcp::resolver::results_type endpoints;
-    if (RunStep(
-            *c, deadline,
-            [&] {
+    if (c->RunStep(
+            deadline,
+            [&](auto done) {
               resolver.async_resolve(url.host, url.port,
-                                     [&](beast::error_code e, tcp::resolver::results_type r) {
+                                     [&, done](beast::error_code e, tcp::resolver::results_type r) {
                                        ec = e;
                                        endpoints = std::move(r);
-                                       completed = true;
+                                       done();
                                      });
             },
-            completed, &resolver) == StepResult::kTimedOut) {
+            &resolver) == StepResult::kTimedOut) {
       return absl::DeadlineExceededError(absl::StrCat(where, ": timed out resolving"));
     }
     if (ec) return absl::UnavailableError(absl::StrCat(where, ": resolve: ", ec.message()));
-    if (RunStep(
-            *c, deadline,
-            [&] {
-              c->lowest().async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
-                ec = e;
-                completed = true;
-              });
-            },
-            completed) == StepResult::kTimedOut) {
+    if (c->RunStep(deadline, [&](auto done) {
+          c->lowest().async_connect(endpoints,
+                                    [&, done](beast::error_code e, const tcp::endpoint&) {
+                                      ec = e;
+                                      done();
+                                    });
+        }) == StepResult::kTimedOut) {
       return absl::DeadlineExceededError(absl::StrCat(where, ": timed out connecting"));
     }
     if (ec) return absl::UnavailableError(absl::StrCat(where, ": connect: ", ec.message()));
@@ -213,15 +222,12 @@ struct HttpClient::Impl {
         return absl::InternalError(absl::StrCat(where, ": cannot set SNI"));
       }
       if (options.verify_peer) c->tls->set_verify_callback(ssl::host_name_verification(url.host));
-      if (RunStep(
-              *c, deadline,
-              [&] {
-                c->tls->async_handshake(ssl::stream_base::client, [&](beast::error_code e) {
-                  ec = e;
-                  completed = true;
-                });
-              },
-              completed) == StepResult::kTimedOut) {
+      if (c->RunStep(deadline, [&](auto done) {
+            c->tls->async_handshake(ssl::stream_base::client, [&, done](beast::error_code e) {
+              ec = e;
+              done();
+            });
+          }) == StepResult::kTimedOut) {
         return absl::DeadlineExceededError(absl::StrCat(where, ": timed out in TLS handshake"));
       }
       if (ec) {
@@ -231,19 +237,14 @@ struct HttpClient::Impl {
     return c;
   }
 
-  // One exchange on `c`. `stale` is set when the connection turned out to be closed by the
-  // server before any byte of an answer (safe to retry on a fresh one).
-  absl::StatusOr<ClientResponse> Exchange(Connection& c, bhttp::request<bhttp::string_body>& req,
-                                          Clock::time_point deadline, const std::string& where,
-                                          bool& stale, bool& keep_alive) {
-    stale = false;
-    keep_alive = false;
-    bool completed = false;
+  // One exchange on `c`.
+  Exchanged Exchange(Connection& c, const bhttp::request<bhttp::string_body>& req,
+                     Clock::time_point deadline, const std::string& where) {
     beast::error_code ec;
-    auto write = [&] {
-      auto done = [&](beast::error_code e, size_t) {
+    auto write = [&](auto step_done) {
+      auto done = [&, step_done](beast::error_code e, size_t) {
         ec = e;
-        completed = true;
+        step_done();
       };
       if (c.tls) {
         bhttp::async_write(*c.tls, req, done);
@@ -251,12 +252,12 @@ struct HttpClient::Impl {
         bhttp::async_write(*c.plain, req, done);
       }
     };
-    if (RunStep(c, deadline, write, completed) == StepResult::kTimedOut) {
-      return absl::DeadlineExceededError(absl::StrCat(where, ": timed out sending"));
+    if (c.RunStep(deadline, write) == StepResult::kTimedOut) {
+      return {absl::DeadlineExceededError(absl::StrCat(where, ": timed out sending"))};
     }
     if (ec) {
-      stale = IsStaleConnectionError(ec);
-      return absl::UnavailableError(absl::StrCat(where, ": send: ", ec.message()));
+      return {absl::UnavailableError(absl::StrCat(where, ": send: ", ec.message())),
+              /*stale=*/IsStaleConnectionError(ec)};
     }
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_response_bytes);
@@ -265,10 +266,10 @@ struct HttpClient::Impl {
     // Content-Length body arrive in one buffer (the eager full-message read), so the declared
     // length is checked here, before any of the body is read.
     bool header_only = true;
-    auto read = [&] {
-      auto done = [&](beast::error_code e, size_t) {
+    auto read = [&](auto step_done) {
+      auto done = [&, step_done](beast::error_code e, size_t) {
         ec = e;
-        completed = true;
+        step_done();
       };
       if (c.tls) {
         if (header_only) {
@@ -287,21 +288,21 @@ struct HttpClient::Impl {
           absl::StrCat(where, ": answer larger than ", options.max_response_bytes, " bytes"));
     };
     for (;; header_only = false) {
-      if (RunStep(c, deadline, read, completed) == StepResult::kTimedOut) {
-        return absl::DeadlineExceededError(
-            absl::StrCat(where, ": timed out waiting for the answer"));
+      if (c.RunStep(deadline, read) == StepResult::kTimedOut) {
+        return {
+            absl::DeadlineExceededError(absl::StrCat(where, ": timed out waiting for the answer"))};
       }
-      if (ec == bhttp::error::body_limit) return too_large();
+      if (ec == bhttp::error::body_limit) return {too_large()};
       if (ec) {
-        stale = !parser.got_some() && IsStaleConnectionError(ec);
-        return absl::UnavailableError(absl::StrCat(where, ": receive: ", ec.message()));
+        return {absl::UnavailableError(absl::StrCat(where, ": receive: ", ec.message())),
+                /*stale=*/!parser.got_some() && IsStaleConnectionError(ec)};
       }
       if (!header_only || parser.is_done()) break;
       if (parser.content_length() && *parser.content_length() > options.max_response_bytes) {
-        return too_large();
+        return {too_large()};
       }
     }
-    if (parser.get().body().size() > options.max_response_bytes) return too_large();
+    if (parser.get().body().size() > options.max_response_bytes) return {too_large()};
     auto& res = parser.get();
     ClientResponse out;
     out.status = static_cast<int>(res.result_int());
@@ -310,8 +311,7 @@ struct HttpClient::Impl {
                                std::string(field.value()));
     }
     out.body = std::move(res.body());
-    keep_alive = res.keep_alive();
-    return out;
+    return {std::move(out), /*stale=*/false, /*keep_alive=*/res.keep_alive()};
   }
 
   ClientOptions options;
@@ -365,20 +365,17 @@ absl::StatusOr<ClientResponse> HttpClient::Send(const ClientRequest& request) {
       if (!opened.ok()) return opened.status();
       c = std::move(*opened);
     }
-    bool stale = false;
-    bool keep_alive = false;
-    absl::StatusOr<ClientResponse> response =
-        impl_->Exchange(*c, req, deadline, where, stale, keep_alive);
-    if (response.ok()) {
-      if (keep_alive) {
+    Exchanged exchanged = impl_->Exchange(*c, req, deadline, where);
+    if (exchanged.response.ok()) {
+      if (exchanged.keep_alive) {
         impl_->GiveBack(std::move(c));
       } else {
         c->Close();
       }
-      return response;
+      return std::move(exchanged.response);
     }
     c->Close();
-    if (!(reused && stale)) return response.status();
+    if (!(reused && exchanged.stale)) return exchanged.response.status();
   }
   return absl::InternalError("unreachable");
 }

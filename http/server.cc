@@ -16,8 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_cat.h"
-#include "ledger/event_json.h"
 
 namespace tally::http {
 namespace {
@@ -27,26 +28,37 @@ namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-// Counts requests between "read complete" and "response written", so Stop can drain them.
-class InFlight {
+// The shutdown gate (as Seastar's seastar::gate). A counter alone let a request read after the
+// drain had finished be handled while the I/O threads were stopping, and its answer be posted
+// to a stopped io_context. A request is inside from "read complete" to "answer written".
+class Gate {
  public:
-  void Enter() {
+  // False once the gate is closed: the request must be refused, not handled.
+  [[nodiscard]] bool TryEnter() {
     std::lock_guard lock(mu_);
-    ++count_;
+    if (closed_) return false;
+    ++inside_;
+    return true;
   }
   void Leave() {
     std::lock_guard lock(mu_);
-    if (--count_ == 0) idle_.notify_all();
+    if (--inside_ == 0) empty_.notify_all();
   }
-  void WaitIdle() {
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  // After Close: returns once every admitted request has left, after which none can enter.
+  void WaitEmpty() {
     std::unique_lock lock(mu_);
-    idle_.wait(lock, [this] { return count_ == 0; });
+    empty_.wait(lock, [this] { return inside_ == 0; });
   }
 
  private:
   std::mutex mu_;
-  std::condition_variable idle_;
-  int count_ = 0;
+  std::condition_variable empty_;
+  int inside_ = 0;
+  bool closed_ = false;
 };
 
 struct Shared {
@@ -57,7 +69,7 @@ struct Shared {
   net::io_context workers;
   net::executor_work_guard<net::io_context::executor_type> workers_work;
   std::vector<std::thread> worker_threads;
-  InFlight in_flight;
+  Gate gate;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
 
@@ -79,6 +91,38 @@ struct Shared {
     for (auto& t : worker_threads) t.join();
     worker_threads.clear();
   }
+};
+
+class Session;
+
+// The right to answer one admitted request, shared by every copy of its responder and by the
+// worker running its handler. The first answer takes it; a later attempt finds it taken, so a
+// request is answered, and leaves the gate, exactly once whatever the handler does afterwards.
+class PendingAnswer {
+ public:
+  PendingAnswer(std::shared_ptr<Session> session, bool keep_alive)
+      : session_(std::move(session)), keep_alive_(keep_alive) {}
+
+  // The session to write the answer on, or null when the request was answered already. Taking
+  // it drops this object's reference to the session, so a responder copy destroyed later, on
+  // whatever thread held it (an appender, a timer), cannot keep the session alive past the
+  // server.
+  std::shared_ptr<Session> Take(int status) {
+    std::lock_guard lock(mu_);
+    if (session_) answered_with_ = status;
+    return std::move(session_);
+  }
+  int answered_with() {
+    std::lock_guard lock(mu_);
+    return answered_with_;
+  }
+  bool keep_alive() const { return keep_alive_; }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<Session> session_;
+  const bool keep_alive_;
+  int answered_with_ = 0;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -122,6 +166,10 @@ class Session : public std::enable_shared_from_this<Session> {
                    false);
     }
     if (ec) return Reply(JsonError(400, "malformed_http", ec.message()), false);
+    if (!shared_->gate.TryEnter()) {
+      // Shutting down: the request is not handled, and the client hears it may retry.
+      return Reply(JsonError(503, "shutting_down", "the server is shutting down; retry"), false);
+    }
 
     auto message = parser_->release();
     HttpRequest request;
@@ -136,44 +184,56 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ignored) request.remote_address = endpoint.address().to_string();
     const bool keep_alive = message.keep_alive();
 
-    shared_->in_flight.Enter();
-    auto self = shared_from_this();
-    // Calling the responder hands its reference to the session over to the I/O thread that
-    // writes the answer, so a copy destroyed later, on whatever thread held it (an appender, a
-    // timer), no longer owns the session and cannot outlive the server with it.
-    Responder respond = [self, keep_alive](HttpResponse response) mutable {
-      std::shared_ptr<Session> session = std::move(self);
-      if (!session) return;  // this copy has answered already
-      net::post(session->stream_.get_executor(),
-                [session, response = std::move(response), keep_alive]() mutable {
-                  session->Reply(std::move(response), keep_alive, /*counted=*/true);
-                });
+    auto pending = std::make_shared<PendingAnswer>(shared_from_this(), keep_alive);
+    Responder respond = [pending](HttpResponse response) {
+      const int status = response.status;
+      if (!Answer(pending, std::move(response))) {
+        spdlog::error("http: a second answer (status {}) to a request answered with {} ignored",
+                      status, pending->answered_with());
+      }
     };
-    auto fail = [self, keep_alive] {
-      // A handler that throws has not answered; answer for it so the request is not lost.
-      net::post(self->stream_.get_executor(), [self, keep_alive] {
-        self->Reply(JsonError(500, "internal", "the request could not be handled"), keep_alive,
-                    /*counted=*/true);
-      });
+    // A handler that throws before answering gets a 500 for its request, so it is not lost;
+    // one that throws after answering keeps its answer.
+    auto fail = [pending](const std::exception& e) {
+      if (Answer(pending, JsonError(500, "internal", "the request could not be handled"))) {
+        spdlog::error("http: handler failed before answering, answered 500 error=\"{}\"", e.what());
+      } else {
+        spdlog::error("http: handler failed after answering with {}, answer kept error=\"{}\"",
+                      pending->answered_with(), e.what());
+      }
     };
     if (shared_->fast_path) {
       try {
         if (shared_->fast_path(request, respond)) return;
-      } catch (const std::exception&) {
-        return fail();
+      } catch (const std::exception& e) {
+        return fail(e);
       }
     }
-    net::post(shared_->workers,
-              [self, request = std::move(request), respond = std::move(respond), fail]() mutable {
-                try {
-                  self->shared_->handler(request, std::move(respond));
-                } catch (const std::exception&) {
-                  fail();
-                }
-              });
+    net::post(shared_->workers, [shared = shared_, request = std::move(request),
+                                 respond = std::move(respond), fail]() mutable {
+      try {
+        shared->handler(request, std::move(respond));
+      } catch (const std::exception& e) {
+        fail(e);
+      }
+    });
   }
 
-  void Reply(HttpResponse response, bool keep_alive, bool counted = false) {
+  // Writes `response` as the answer to `pending`'s request on the session's I/O thread, unless
+  // the request was answered already (then false).
+  static bool Answer(const std::shared_ptr<PendingAnswer>& pending, HttpResponse response) {
+    std::shared_ptr<Session> session = pending->Take(response.status);
+    if (!session) return false;
+    auto executor = session->stream_.get_executor();
+    net::post(executor, [session = std::move(session), response = std::move(response),
+                         keep_alive = pending->keep_alive()]() mutable {
+      session->Reply(std::move(response), keep_alive, /*admitted=*/true);
+    });
+    return true;
+  }
+
+  // `admitted`: the answer to a request inside the gate, which leaves it once written.
+  void Reply(HttpResponse response, bool keep_alive, bool admitted = false) {
     auto out = std::make_shared<bhttp::response<bhttp::string_body>>();
     out->version(11);
     out->result(static_cast<unsigned>(response.status));
@@ -185,8 +245,8 @@ class Session : public std::enable_shared_from_this<Session> {
     out->prepare_payload();
     stream_.expires_after(shared_->options.read_timeout);
     bhttp::async_write(stream_, *out,
-                       [self = shared_from_this(), out, counted](beast::error_code ec, size_t) {
-                         if (counted) self->shared_->in_flight.Leave();
+                       [self = shared_from_this(), out, admitted](beast::error_code ec, size_t) {
+                         if (admitted) self->shared_->gate.Leave();
                          if (ec || !out->keep_alive()) return self->Close();
                          self->Read();
                        });
@@ -252,11 +312,14 @@ class BeastServer final : public Server {
       stopping_ = true;
     }
     shared_->stopping = true;
+    // Closed before the acceptor, so a refused connection tells a client that nothing more
+    // will be admitted.
+    shared_->gate.Close();
     net::post(acceptor_.get_executor(), [this] {
       beast::error_code ignored;
       acceptor_.close(ignored);
     });
-    shared_->in_flight.WaitIdle();
+    shared_->gate.WaitEmpty();
     work_.reset();
     ioc_.stop();
     for (auto& thread : io_threads_) thread.join();

@@ -4,10 +4,19 @@
 // and write its HttpResponse. Keep-alive is honoured.
 //
 // The handler runs on the server's worker pool, never on an I/O thread, so it may block on the
-// database; it answers by calling the responder exactly once, from any thread and at any time
-// (e.g. when an append it queued is durable), so a worker need not wait for the database.
-// Stop() stops accepting, waits until every request read has been answered and written, and
-// joins every thread.
+// database; it answers by calling the responder, from any thread and at any time (e.g. when an
+// append it queued is durable), so a worker need not wait for the database. A request is
+// answered at most once: the first call of its responder (or of any copy) answers, later calls
+// are logged and ignored. A handler that throws before answering gets a 500 for its request;
+// one that throws after answering keeps its answer.
+//
+// Stop() closes the shutdown gate: from then on nothing new is admitted. A request read after
+// that (on a keep-alive connection, or one accepted just before) never reaches a handler: it
+// is answered 503 with `Connection: close` while the drain lasts. Stop waits until every
+// request admitted before has been answered and its answer written (answers written during
+// the drain carry `Connection: close`), then stops the I/O threads and joins every thread; a
+// connection still open after that gets nothing more and is closed when the Server is
+// destroyed. A handler must therefore answer every request it is given, or Stop waits forever.
 // Beast stays out of this header so that including it is cheap.
 
 #include <chrono>

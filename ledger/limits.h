@@ -16,4 +16,10 @@ inline constexpr size_t kMaxEventsPerAppend = 1000;
 // '#' is therefore not allowed in a caller's key.
 inline constexpr char kIdempotencySuffixSeparator = '#';
 
+// Not an input limit: the most payload and metadata bytes the appender writes in one batch
+// (one statement, one transaction). A count of events alone let a batch of 2000 events of up to
+// kMaxPayloadBytes each reach 2 GiB, held in memory several times over while it is built and
+// sent; a single request larger than this is still written, in a batch of its own.
+inline constexpr size_t kMaxAppendBatchBytes = 16 << 20;
+
 }  // namespace tally::ledger

@@ -135,6 +135,7 @@ struct PartitionAppender::Connection {
 struct PartitionAppender::Pending {
   AppendRequest request;
   AppendCallback done;
+  size_t bytes = 0;  // payload and metadata of its events, counted against max_batch_bytes
 };
 
 PartitionAppender::PartitionAppender(std::string database_url, int partition, const Clock& clock,
@@ -166,6 +167,9 @@ void PartitionAppender::AppendAsync(AppendRequest request, AppendCallback done) 
   auto pending = std::make_unique<Pending>();
   pending->request = std::move(request);
   pending->done = std::move(done);
+  for (const EventData& event : pending->request.events) {
+    pending->bytes += event.payload.size() + event.metadata.size();
+  }
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -182,19 +186,31 @@ void PartitionAppender::Run() {
   pthread_setname_np(pthread_self(), absl::StrCat("append-p", partition_).substr(0, 15).c_str());
   for (;;) {
     std::vector<std::unique_ptr<Pending>> batch;
+    BatchStats stats;
     {
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      wake_.wait(lock, [this] {
+        if (stopping_) return true;
+        if (queue_.empty()) return false;
+        return !options_.hold || !options_.hold(queue_.size());
+      });
       if (queue_.empty()) return;
-      size_t events = 0;
       while (!queue_.empty()) {
         const size_t n = queue_.front()->request.events.size();
-        if (!batch.empty() && events + n > options_.max_batch_events) break;
-        events += n;
+        const size_t bytes = queue_.front()->bytes;
+        // A request over either bound by itself still goes, alone.
+        if (!batch.empty() && (stats.events + n > options_.max_batch_events ||
+                               stats.bytes + bytes > options_.max_batch_bytes)) {
+          break;
+        }
+        stats.events += n;
+        stats.bytes += bytes;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
+    stats.requests = batch.size();
+    if (options_.on_batch) options_.on_batch(stats);
     WriteBatch(batch);
   }
 }

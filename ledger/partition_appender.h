@@ -1,8 +1,12 @@
 #pragma once
 // Group commit for one partition of the log.
 //
-// Callers on any thread call Append; a single writer thread gathers every request that is
-// waiting into one batch and writes it with one statement, in one transaction:
+// Callers on any thread call Append; a single writer thread gathers the requests that are
+// waiting, in arrival order, into one batch and writes it with one statement, in one
+// transaction. A batch holds at most `max_batch_events` events and `max_batch_bytes` bytes of
+// payload and metadata (kMaxAppendBatchBytes, ledger/limits.h), so the memory and the statement
+// a batch needs stay bounded however large its events; a single request over either bound is
+// written alone, in a batch of its own. Each batch is:
 //
 //   1. Plan: assign positions head+1..head+n and stream versions, decide conflicts and
 //      duplicates, chain the hashes. The plan starts from what this appender already knows
@@ -43,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "ledger/clock.h"
 #include "ledger/event.h"
+#include "ledger/limits.h"
 
 namespace pqxx {
 class transaction_base;
@@ -52,13 +57,31 @@ namespace tally::ledger {
 
 using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
 
+// The size of one batch as the writer thread took it from the queue.
+struct BatchStats {
+  size_t requests = 0;
+  size_t events = 0;
+  size_t bytes = 0;  // payload and metadata of its events
+};
+
 struct AppenderOptions {
   // Most events written by one transaction.
   size_t max_batch_events = 2000;
+  // Most payload and metadata bytes written by one transaction.
+  size_t max_batch_bytes = kMaxAppendBatchBytes;
   // Fault injection for tests: when set, the batch is written in an explicit transaction and
   // this is called after the write statement (the head lock is held) and just before COMMIT,
   // with the PostgreSQL backend pid of the appender's connection.
   std::function<void(int backend_pid)> before_commit;
+  // For tests, a pause: while it returns true for the number of queued requests, the writer
+  // takes nothing from the queue, so requests queued meanwhile are planned together (e.g.
+  // `[](size_t queued) { return queued < 4; }`). It is asked again each time a request is
+  // queued, under the appender's lock: it must be quick and must not append. Shutdown ignores
+  // it, so the destructor still finishes what is queued.
+  std::function<bool(size_t queued_requests)> hold;
+  // For tests, an observer: called on the writer thread with each batch as taken from the
+  // queue, before it is planned. Must be quick and must not append.
+  std::function<void(const BatchStats&)> on_batch;
 };
 
 class PartitionAppender {
