@@ -1,5 +1,7 @@
 #include "reactors/reactor.h"
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_cat.h"
 #include "ledger/database.h"
 #include "reactors/checkpoints.h"
@@ -37,7 +39,12 @@ class ReactorRunner::Handler final : public ledger::BatchHandler {
         }
         return ledger::BatchOutcome::Poison(done, absl::DataLossError(error));
       }
-      if (!reacted.ok()) return reacted;
+      if (!reacted.ok()) {
+        // Rolled back and retried with backoff; said once per failed batch so it is seen.
+        spdlog::warn("reactor {} partition {} at position {} ({}): {}; retrying", name_, partition_,
+                     event.position, event.type, std::string(reacted.message()));
+        return reacted;
+      }
       done = event.position;
     }
     if (absl::Status s = MoveCheckpoint(txn, name_, partition_, done); !s.ok()) return s;

@@ -10,17 +10,27 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   delivery_kind_ = std::make_unique<DeliveryKind>(store, box, transport, telegram);
   delivery_ = std::make_unique<DeliveryReactor>(
       store, clock, DeliveryOptions{options.public_url, options.delivery_secret});
+
+  MetaOptions meta;
+  if (!options.meta_api_base.empty()) meta.api_base = options.meta_api_base;
+  if (!options.meta_api_version.empty()) meta.api_version = options.meta_api_version;
+  meta.fallback_source_url = options.public_url;
+  meta_kind_ = std::make_unique<MetaKind>(store, box, transport, clock, meta);
+  meta_ = std::make_unique<MetaPurchaseReactor>(store, box, clock, meta);
+
+  const std::vector<const OutboxKind*> kinds = {&delivery_kind_->kind(), &meta_kind_->kind()};
   for (int p = 0; p < options.partitions; ++p) {
     OutboxSenderOptions sender;
     sender.database_url = options.database_url;
     sender.partition = p;
-    senders_.push_back(
-        std::make_unique<OutboxSender>(delivery_kind_->kind(), store, clock, sender));
+    for (const OutboxKind* kind : kinds) {
+      senders_.push_back(std::make_unique<OutboxSender>(*kind, store, clock, sender));
+    }
   }
-  outbox_ =
-      std::make_unique<OutboxFold>(std::vector<const OutboxKind*>{&delivery_kind_->kind()}, [this] {
-        for (auto& sender : senders_) sender->Wake();
-      });
+  outbox_ = std::make_unique<OutboxFold>(kinds, [this] {
+    for (auto& sender : senders_) sender->Wake();
+  });
+
   for (int p = 0; p < options.partitions; ++p) {
     ReconciliationPollerOptions poller;
     poller.database_url = options.database_url;
@@ -32,13 +42,14 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   reconciliation_ = std::make_unique<ReconciliationFold>(gateways, [this] {
     for (auto& poller : pollers_) poller->Wake();
   });
+
+  const std::vector<Reactor*> reactors = {outbox_.get(), reconciliation_.get(), delivery_.get(),
+                                          meta_.get()};
   for (int p = 0; p < options.partitions; ++p) {
     ReactorRunnerOptions runner;
     runner.database_url = options.database_url;
     runner.partition = p;
-    for (Reactor* reactor :
-         {static_cast<Reactor*>(outbox_.get()), static_cast<Reactor*>(reconciliation_.get()),
-          static_cast<Reactor*>(delivery_.get())}) {
+    for (Reactor* reactor : reactors) {
       runners_.push_back(std::make_unique<ReactorRunner>(*reactor, runner));
     }
   }

@@ -109,6 +109,7 @@ struct Harness {
     options.public_url = Url("");
     options.delivery_secret = secret;
     options.telegram_api_base = sandbox->BaseUrl("telegram");
+    options.meta_api_base = sandbox->BaseUrl("meta");
     reactors = std::make_unique<ReactorHost>(*store, clock, box, registry, transport, options);
     reactors->Start();
   }
@@ -118,6 +119,15 @@ struct Harness {
     server->Stop();
   }
 
+  // The bot reports Purchases to pixel 123456 when the delivery link is opened.
+  void ConfigureMeta() {
+    testing::SandboxAccount(client, *sandbox, "meta", "EAAsandboxtoken", "", "");
+    tenants::MetaSettings meta;
+    meta.bot_id = "777";
+    meta.pixel_id = "123456";
+    meta.access_token = "EAAsandboxtoken";
+    REQUIRE(tenants::ConfigureMeta(*store, box, tenant_id, meta).ok());
+  }
   std::string Url(const std::string& path) const {
     return absl::StrCat("http://127.0.0.1:", server->port(), path);
   }
@@ -181,6 +191,7 @@ struct Harness {
 
 TEST_CASE("a signed paid webhook delivers once; the link opens the product; refunds close it") {
   Harness h;
+  h.ConfigureMeta();
   auto [payment_id, txid] = h.Charge("stripe");
   REQUIRE(testing::SandboxPost(h.client, *h.sandbox,
                                absl::StrCat("/sandbox/charges/stripe/", txid, "/pay"), "{}")
@@ -201,6 +212,18 @@ TEST_CASE("a signed paid webhook delivers once; the link opens the product; refu
   CHECK(absl::StrContains(opened.body, "Bem-vinda!"));
   h.Get(link);
   CHECK(h.Count(stream, "tally.payments.v1.DeliveryAccessed") == 2);
+
+  // Opening the link is the bot's Purchase trigger: one request, one success, event id from
+  // the payment, and purchase_sent derives from that success alone.
+  REQUIRE(
+      h.WaitFor([&] { return h.Count(stream, "tally.payments.v1.MetaPurchaseSucceeded") == 1; }));
+  CHECK(h.Count(stream, "tally.payments.v1.MetaPurchaseRequested") == 1);
+  auto events = h.store->ReadStream(h.tenant_id, stream);
+  REQUIRE(events.ok());
+  projections::PaymentState state;
+  for (const auto& e : *events) REQUIRE(projections::ApplyPaymentEvent(state, e).ok());
+  CHECK(state.purchase.sent);
+  CHECK(state.purchase.meta_event_id == "purchase_" + payment_id);
 
   // Forged, truncated, unknown: 404 pages, never an internal error.
   CHECK(h.Get(link.substr(0, link.size() - 1)).status == 404);
@@ -239,6 +262,14 @@ TEST_CASE("an unsigned paid webhook delivers only once a poll confirms it") {
   CHECK(webhook < poll);
   CHECK(poll < issued);
   REQUIRE(h.WaitFor([&] { return h.Messages().size() == 1; }));
+  // A bot without Meta configuration: no Purchase is attempted, even once the link is opened.
+  const std::string link = h.Url("/delivery/" + DeliveryToken(h.secret, payment_id));
+  CHECK(h.Get(link).status == 200);
+  auto accessed = h.store->ReadStream(h.tenant_id, stream);
+  REQUIRE(accessed.ok());
+  const int64_t access_position = accessed->back().position;
+  REQUIRE(h.WaitFor([&] { return h.ReactorCheckpoint("meta_purchase") >= access_position; }));
+  CHECK(h.Count(stream, "tally.payments.v1.MetaPurchaseRequested") == 0);
 }
 
 TEST_CASE("a forged unsigned paid (the gateway says pending) never delivers and is an anomaly") {
@@ -261,6 +292,7 @@ TEST_CASE("a forged unsigned paid (the gateway says pending) never delivers and 
   // Deterministic: once the delivery reactor has passed the poll, it has decided.
   REQUIRE(h.WaitFor([&] { return h.ReactorCheckpoint("delivery") >= poll_position; }));
   CHECK(h.Count(stream, "tally.payments.v1.DeliveryIssued") == 0);
+  CHECK(h.Count(stream, "tally.payments.v1.MetaPurchaseRequested") == 0);
   CHECK(h.Messages().empty());
   projections::PaymentState state;
   std::vector<std::string> anomalies;
