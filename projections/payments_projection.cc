@@ -20,8 +20,9 @@ class PaymentsFold final : public ProjectionFold {
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
     const std::vector<Row> keys = PaymentStreamKeys(batch);
-    for (auto& [key, row] :
-         LoadRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), keys)) {
+    auto rows = LoadRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), keys);
+    if (!rows.ok()) return rows.status();
+    for (auto& [key, row] : *rows) {
       PaymentState state = DecodePayment(row);
       states_[StateKey(state.partition, state.stream_id)] = std::move(state);
     }
@@ -44,9 +45,10 @@ class PaymentsFold final : public ProjectionFold {
   absl::Status Store(pqxx::transaction_base& txn, const std::string& suffix) override {
     std::vector<Row> rows;
     for (const auto& key : dirty_) rows.push_back(EncodePayment(states_[key]));
-    UpsertRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), rows);
-    UpsertRows(txn, AnomaliesTable(), TableName(AnomaliesTable(), suffix), anomalies_);
-    return absl::OkStatus();
+    absl::Status status =
+        UpsertRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), rows);
+    if (!status.ok()) return status;
+    return UpsertRows(txn, AnomaliesTable(), TableName(AnomaliesTable(), suffix), anomalies_);
   }
 
   std::vector<std::vector<Row>> AllRows() override {

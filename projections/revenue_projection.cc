@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "ledger/database.h"
 #include "projections/payment_fold.h"
 #include "projections/payment_row.h"
 #include "projections/projection.h"
@@ -122,8 +123,10 @@ class RevenueFold final : public ProjectionFold {
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
     const std::vector<Row> payment_keys = PaymentStreamKeys(batch);
-    for (auto& [key, row] :
-         LoadRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), payment_keys)) {
+    auto rows =
+        LoadRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), payment_keys);
+    if (!rows.ok()) return rows.status();
+    for (auto& [key, row] : *rows) {
       Entry entry;
       entry.state = DecodePayment(UnpackRow(row[2].value_or("")));
       entry.contribution = {row[3].value_or(""), row[4].value_or(""), row[5].value_or(""),
@@ -133,9 +136,13 @@ class RevenueFold final : public ProjectionFold {
     }
     // Any event may name a tenant (PaymentCreated, webhooks), so the fold needs every zone;
     // there is one row per tenant, few enough to read each batch.
-    for (const auto& row : txn.exec(absl::StrCat("SELECT tenant_id, time_zone FROM ",
-                                                 TableName(TenantZoneTable(), suffix)))) {
-      zones_[row[0].as<std::string>()] = row[1].as<std::string>();
+    const std::string zones = TableName(TenantZoneTable(), suffix);
+    try {
+      for (const auto& row : txn.exec(absl::StrCat("SELECT tenant_id, time_zone FROM ", zones))) {
+        zones_[row[0].as<std::string>()] = row[1].as<std::string>();
+      }
+    } catch (const std::exception& e) {
+      return ledger::StatusFromException(e, absl::StrCat("loading rows of ", zones));
     }
     return absl::OkStatus();
   }
@@ -160,10 +167,13 @@ class RevenueFold final : public ProjectionFold {
   absl::Status Store(pqxx::transaction_base& txn, const std::string& suffix) override {
     std::vector<Row> contributions;
     for (const auto& key : dirty_) contributions.push_back(EncodeEntry(entries_[key]));
-    UpsertRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), contributions);
+    absl::Status status =
+        UpsertRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), contributions);
+    if (!status.ok()) return status;
     std::vector<Row> tenants;
     for (const auto& tenant : dirty_tenants_) tenants.push_back({tenant, zones_[tenant]});
-    UpsertRows(txn, TenantZoneTable(), TableName(TenantZoneTable(), suffix), tenants);
+    status = UpsertRows(txn, TenantZoneTable(), TableName(TenantZoneTable(), suffix), tenants);
+    if (!status.ok()) return status;
     std::vector<Row> deltas;
     std::vector<Row> keys;
     for (const auto& [key, totals] : deltas_) {
@@ -177,18 +187,17 @@ class RevenueFold final : public ProjectionFold {
       deltas.push_back(std::move(row));
     }
     const std::string daily = TableName(DailyTable(), suffix);
-    AddRows(txn, DailyTable(), daily, deltas,
-            {"paid_count", "paid_minor", "refunded_count", "refunded_minor"});
-    if (!keys.empty()) {
-      // A day whose totals went back to zero has no row, as a rebuild would produce.
-      std::vector<Row> emptied;
-      for (auto& [k, row] : LoadRows(txn, DailyTable(), daily, keys)) {
-        if (row[5] == "0" && row[6] == "0" && row[7] == "0" && row[8] == "0")
-          emptied.push_back(row);
-      }
-      DeleteRows(txn, DailyTable(), daily, emptied);
+    status = AddRows(txn, DailyTable(), daily, deltas,
+                     {"paid_count", "paid_minor", "refunded_count", "refunded_minor"});
+    if (!status.ok() || keys.empty()) return status;
+    // A day whose totals went back to zero has no row, as a rebuild would produce.
+    auto totals = LoadRows(txn, DailyTable(), daily, keys);
+    if (!totals.ok()) return totals.status();
+    std::vector<Row> emptied;
+    for (auto& [k, row] : *totals) {
+      if (row[5] == "0" && row[6] == "0" && row[7] == "0" && row[8] == "0") emptied.push_back(row);
     }
-    return absl::OkStatus();
+    return DeleteRows(txn, DailyTable(), daily, emptied);
   }
 
   std::vector<std::vector<Row>> AllRows() override {
