@@ -32,26 +32,25 @@ std::vector<int64_t> Heads(pqxx::transaction_base& txn) {
   return heads;
 }
 
-// Folds `ranges` of the log in bulk into `fold`, reporting progress.
-absl::Status BulkFold(PGconn* raw, const std::vector<ledger::ScanRange>& ranges,
-                      ProjectionFold& fold, int64_t& events, int64_t total,
-                      const std::function<void(const RebuildProgress&)>& progress,
-                      Clock::time_point start) {
-  return ledger::ScanLog(raw, ranges, [&](ledger::RecordedEvent&& event) {
-    absl::Status status = fold.Apply(event);
-    if (!status.ok()) return status;
-    if (++events % 100000 == 0 && progress) progress({events, total, Since(start), "read+fold"});
-    return absl::OkStatus();
-  });
+// A fold of `ranges` of the log, read in bulk.
+absl::StatusOr<std::unique_ptr<ProjectionFold>> BulkFold(
+    PGconn* raw, const std::vector<ledger::ScanRange>& ranges, const Projection& projection) {
+  std::unique_ptr<ProjectionFold> fold = projection.NewFold();
+  absl::Status scanned = ledger::ScanLog(
+      raw, ranges, [&](ledger::RecordedEvent&& event) { return fold->Apply(event); });
+  if (!scanned.ok()) return scanned;
+  return fold;
 }
 
 // Writes every row of `fold` with COPY into the tables under `suffix` (created without primary
-// keys) and then adds the keys, in one transaction on a connection of its own.
-absl::Status CopyAll(const std::string& url, const Projection& projection, ProjectionFold& fold,
-                     const std::string& suffix) {
+// keys) and then adds the keys, in one transaction on a connection of its own. The fold is
+// released once its rows are out: the two together may hold the whole log's state twice.
+absl::Status CopyAll(const std::string& url, const Projection& projection,
+                     std::unique_ptr<ProjectionFold> fold, const std::string& suffix) {
   auto raw = ledger::ConnectRaw(url, ledger::Session::kProjector);
   if (!raw.ok()) return raw.status();
-  std::vector<std::vector<Row>> rows = fold.AllRows();
+  std::vector<std::vector<Row>> rows = fold->AllRows();
+  fold.reset();
   const std::vector<TableSpec> tables = projection.tables();
   if (absl::Status s = ledger::ExecRaw(raw->get(), "BEGIN"); !s.ok()) return s;
   for (size_t i = 0; i < tables.size(); ++i) {
@@ -69,15 +68,13 @@ absl::Status CopyAll(const std::string& url, const Projection& projection, Proje
 // CopyAll for several projections at once, one thread and connection each.
 absl::Status CopyAllParallel(const std::string& url,
                              const std::vector<const Projection*>& projections,
-                             std::vector<std::unique_ptr<ProjectionFold>>& folds,
+                             std::vector<std::unique_ptr<ProjectionFold>> folds,
                              const std::vector<std::string>& suffixes) {
   std::vector<absl::Status> results(projections.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < projections.size(); ++i) {
-    threads.emplace_back([&, i] {
-      results[i] = CopyAll(url, *projections[i], *folds[i], suffixes[i]);
-      folds[i].reset();
-    });
+    threads.emplace_back(
+        [&, i] { results[i] = CopyAll(url, *projections[i], std::move(folds[i]), suffixes[i]); });
   }
   for (auto& thread : threads) thread.join();
   for (const auto& result : results) {
@@ -86,12 +83,17 @@ absl::Status CopyAllParallel(const std::string& url,
   return absl::OkStatus();
 }
 
-// Folds events after `positions` (moved forward) into the tables under `suffix`, live-style,
-// inside `txn`, at most `limit` events per partition. Returns how many were folded.
-absl::StatusOr<int64_t> CatchUp(pqxx::transaction_base& txn, const Projection& projection,
-                                const std::string& suffix, std::vector<int64_t>& positions,
-                                size_t limit) {
+struct CaughtUp {
+  std::vector<int64_t> positions;  // per partition, the last event folded
   int64_t folded = 0;
+};
+
+// Folds events after `positions` into the tables under `suffix`, live-style, inside `txn`, at
+// most `limit` events per partition.
+absl::StatusOr<CaughtUp> CatchUp(pqxx::transaction_base& txn, const Projection& projection,
+                                 const std::string& suffix, const std::vector<int64_t>& positions,
+                                 size_t limit) {
+  CaughtUp result{positions, 0};
   for (size_t p = 0; p < positions.size(); ++p) {
     auto read = ledger::ReadEventsAfter(txn, static_cast<int>(p), positions[p], limit);
     if (!read.ok()) return read.status();
@@ -103,10 +105,10 @@ absl::StatusOr<int64_t> CatchUp(pqxx::transaction_base& txn, const Projection& p
       if (absl::Status s = fold->Apply(event); !s.ok()) return s;
     }
     if (absl::Status s = fold->Store(txn, suffix); !s.ok()) return s;
-    positions[p] = batch.back().position;
-    folded += static_cast<int64_t>(batch.size());
+    result.positions[p] = batch.back().position;
+    result.folded += static_cast<int64_t>(batch.size());
   }
-  return folded;
+  return result;
 }
 
 std::pair<int64_t, std::string> Digest(pqxx::transaction_base& txn, const std::string& table) {
@@ -273,7 +275,8 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
   const auto copy_start = Clock::now();
   std::vector<std::string> suffixes;
   for (const auto& report : reports) suffixes.push_back(report.suffix);
-  if (absl::Status s = CopyAllParallel(options.database_url, projections, folds, suffixes);
+  if (absl::Status s =
+          CopyAllParallel(options.database_url, projections, std::move(folds), suffixes);
       !s.ok()) {
     return s;
   }
@@ -291,11 +294,12 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
       // Catch up outside the swap while there is much to do, so the swap itself is short.
       for (;;) {
         pqxx::work txn(conn);
-        auto folded = CatchUp(txn, projection, report.suffix, positions, 5000);
-        if (!folded.ok()) return folded.status();
+        auto caught_up = CatchUp(txn, projection, report.suffix, positions, 5000);
+        if (!caught_up.ok()) return caught_up.status();
         txn.commit();
-        report.catch_up_events += *folded;
-        if (*folded < 1000) break;
+        positions = std::move(caught_up->positions);
+        report.catch_up_events += caught_up->folded;
+        if (caught_up->folded < 1000) break;
         if (options.progress) {
           options.progress({events + report.catch_up_events, total, Since(start), "catch-up"});
         }
@@ -307,10 +311,11 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
       txn.exec_params("SELECT 1 FROM projection_state WHERE name = $1 FOR UPDATE",
                       projection.name());
       for (;;) {
-        auto folded = CatchUp(txn, projection, report.suffix, positions, 5000);
-        if (!folded.ok()) return folded.status();
-        report.catch_up_events += *folded;
-        if (*folded == 0) break;
+        auto caught_up = CatchUp(txn, projection, report.suffix, positions, 5000);
+        if (!caught_up.ok()) return caught_up.status();
+        positions = std::move(caught_up->positions);
+        report.catch_up_events += caught_up->folded;
+        if (caught_up->folded == 0) break;
       }
       SetLive(txn, projection, report.suffix, positions);
       if (options.drop_old && before[i].has_value() && before[i]->suffix != report.suffix) {
@@ -391,10 +396,9 @@ absl::StatusOr<VerifyReport> VerifyProjection(const Projection& projection,
   for (size_t p = 0; p < report.checkpoints.size(); ++p) {
     ranges.push_back({static_cast<int>(p), 0, report.checkpoints[p]});
   }
-  auto fold = projection.NewFold();
-  int64_t events = 0;
-  absl::Status folded = BulkFold(raw->get(), ranges, *fold, events, 0, {}, Clock::now());
-  if (folded.ok()) folded = CopyAll(database_url, projection, *fold, scratch);
+  auto fold = BulkFold(raw->get(), ranges, projection);
+  absl::Status folded = fold.status();
+  if (folded.ok()) folded = CopyAll(database_url, projection, std::move(*fold), scratch);
   if (!folded.ok()) {
     drop_scratch();
     return folded;
