@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -193,56 +194,106 @@ class FoldPipeline {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace
+// Serialises first starts (EnsureInitialized), a rebuild's start, swap and undoing, per
+// projection: each of them creates tables or points the views somewhere.
+constexpr const char* kInitLock =
+    "SELECT pg_advisory_xact_lock(hashtext('tally.projection.init.' || $1))";
 
-absl::StatusOr<RebuildReport> RebuildProjection(const Projection& projection,
-                                                const RebuildOptions& options) {
-  const int version = options.version == 0 ? projection.version() : options.version;
-  if (version != projection.version()) {
-    return absl::InvalidArgumentError(absl::StrCat("this binary folds ", projection.name(), " v",
-                                                   projection.version(), ", not v", version));
+// What a rebuild builds for one projection.
+struct Target {
+  std::string suffix;
+  std::string marker;  // projection_state.rebuilding while it works
+  std::optional<LiveVersion> before;
+};
+
+struct Prepared {
+  std::vector<int64_t> heads;
+  std::vector<Target> targets;  // one per projection
+};
+
+// Undoes what a rebuild that failed left of itself for each target: the `rebuilding` marker
+// (only its own) and the tables under its suffix, unless the rebuild swapped them in (they
+// serve). On a connection of its own: the failure may have been the rebuild's connection.
+// Returns the first failure, after trying every target.
+absl::Status Abandon(const std::string& url, const std::vector<const Projection*>& projections,
+                     const std::vector<Target>& targets) {
+  auto conn = ledger::Connect(url, ledger::Session::kProjector);
+  if (!conn.ok()) return conn.status();
+  absl::Status first_failure;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Projection& projection = *projections[i];
+    try {
+      pqxx::work txn(**conn);
+      txn.exec_params(kInitLock, projection.name());
+      std::optional<LiveVersion> live = ReadLiveVersion(txn, projection.name(), false);
+      if (live.has_value() && live->suffix == targets[i].suffix) continue;
+      txn.exec_params(
+          "UPDATE projection_state SET rebuilding = NULL WHERE name = $1 AND rebuilding = $2",
+          projection.name(), targets[i].marker);
+      for (const auto& spec : projection.tables()) {
+        txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, targets[i].suffix)));
+      }
+      txn.commit();
+    } catch (const std::exception& e) {
+      if (first_failure.ok()) {
+        first_failure = ledger::StatusFromException(
+            e, absl::StrCat("undoing the rebuild of ", projection.name()));
+      }
+    }
   }
-  RebuildOptions own = options;
-  own.version = 0;
-  auto reports = RebuildProjections({&projection}, own);
-  if (!reports.ok()) return reports.status();
-  return std::move((*reports)[0]);
+  return first_failure;
 }
 
-absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
-    const std::vector<const Projection*>& projections, const RebuildOptions& options) {
-  const auto start = Clock::now();
-  auto conn_or = ledger::Connect(options.database_url, ledger::Session::kProjector);
-  if (!conn_or.ok()) return conn_or.status();
-  auto raw = ledger::ConnectRaw(options.database_url, ledger::Session::kProjector);
-  if (!raw.ok()) return raw.status();
-  pqxx::connection& conn = **conn_or;
-  std::vector<RebuildReport> reports(projections.size());
-  std::vector<std::optional<LiveVersion>> before(projections.size());
-  std::vector<int64_t> heads;
+// `failure`, saying that undoing the rebuild failed too when it did.
+absl::Status WithUndo(const absl::Status& failure, const absl::Status& undo) {
+  if (undo.ok()) return failure;
+  return absl::Status(failure.code(),
+                      absl::StrCat(failure.message(),
+                                   "; undoing the rebuild failed too (`tally projections status` "
+                                   "shows it until the next rebuild): ",
+                                   undo.message()));
+}
+
+// Reads the heads, creates each projection's new tables (without keys) and sets its marker.
+absl::StatusOr<Prepared> Prepare(pqxx::connection& conn, const std::string& url,
+                                 const std::vector<const Projection*>& projections) {
+  Prepared prepared;
   try {
     pqxx::work txn(conn);
-    heads = Heads(txn);
-    for (size_t i = 0; i < projections.size(); ++i) {
-      const Projection& projection = *projections[i];
-      before[i] = ReadLiveVersion(txn, projection.name(), false);
-      reports[i].suffix = SuffixFor(projection.version());
-      if (before[i].has_value() && before[i]->suffix.rfind(reports[i].suffix, 0) == 0) {
+    prepared.heads = Heads(txn);
+    for (const Projection* projection : projections) {
+      txn.exec_params(kInitLock, projection->name());
+      Target target;
+      target.before = ReadLiveVersion(txn, projection->name(), false);
+      target.suffix = SuffixFor(projection->version());
+      if (target.before.has_value() && target.before->suffix.rfind(target.suffix, 0) == 0) {
         // Rebuilding the serving version: new tables beside it.
-        reports[i].suffix =
-            absl::StrCat(SuffixFor(projection.version()), "_r", absl::ToUnixSeconds(absl::Now()));
+        target.suffix = absl::StrCat(target.suffix, "_r", absl::ToUnixSeconds(absl::Now()));
       }
-      CreateTables(txn, projection, reports[i].suffix, /*primary_keys=*/false);
+      target.marker = absl::StrCat("v", projection->version(), " into proj_*", target.suffix,
+                                   " (started ", absl::FormatTime(absl::Now()), ")");
+      CreateTables(txn, *projection, target.suffix, /*primary_keys=*/false);
       txn.exec_params("UPDATE projection_state SET rebuilding = $2 WHERE name = $1",
-                      projection.name(),
-                      absl::StrCat("v", projection.version(), " into proj_*", reports[i].suffix,
-                                   " (started ", absl::FormatTime(absl::Now()), ")"));
+                      projection->name(), target.marker);
+      prepared.targets.push_back(std::move(target));
     }
     txn.commit();
   } catch (const std::exception& e) {
-    return ledger::StatusFromException(e, "preparing the rebuild");
+    absl::Status status = ledger::StatusFromException(e, "preparing the rebuild");
+    // The commit may have happened even so (its outcome is unknown when the connection drops).
+    if (prepared.targets.size() < projections.size()) return status;
+    return WithUndo(status, Abandon(url, projections, prepared.targets));
   }
+  return prepared;
+}
 
+// Everything after Prepare: bulk read and fold, COPY, catch-up and the swap of each projection.
+absl::StatusOr<std::vector<RebuildReport>> BuildAndSwap(
+    pqxx::connection& conn, PGconn* raw, const std::vector<const Projection*>& projections,
+    const Prepared& prepared, const RebuildOptions& options, Clock::time_point start) {
+  const std::vector<int64_t>& heads = prepared.heads;
+  std::vector<RebuildReport> reports(projections.size());
+  for (size_t i = 0; i < projections.size(); ++i) reports[i].suffix = prepared.targets[i].suffix;
   int64_t total = 0;
   std::vector<ledger::ScanRange> ranges;
   for (size_t p = 0; p < heads.size(); ++p) {
@@ -256,7 +307,7 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
   // same batches, so reading and folding overlap.
   FoldPipeline pipeline(folds);
   std::vector<ledger::RecordedEvent> batch;
-  absl::Status scanned = ledger::ScanLog(raw->get(), ranges, [&](ledger::RecordedEvent&& event) {
+  absl::Status scanned = ledger::ScanLog(raw, ranges, [&](ledger::RecordedEvent&& event) {
     batch.push_back(std::move(event));
     if (batch.size() == FoldPipeline::kBatch) {
       if (absl::Status s = pipeline.Push(std::move(batch)); !s.ok()) return s;
@@ -288,6 +339,7 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
 
   for (size_t i = 0; i < projections.size(); ++i) {
     const Projection& projection = *projections[i];
+    const std::optional<LiveVersion>& before = prepared.targets[i].before;
     RebuildReport& report = reports[i];
     std::vector<int64_t> positions = heads;
     try {
@@ -305,8 +357,7 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
         }
       }
       pqxx::work txn(conn);
-      txn.exec_params("SELECT pg_advisory_xact_lock(hashtext('tally.projection.init.' || $1))",
-                      projection.name());
+      txn.exec_params(kInitLock, projection.name());
       // Waits for live batches in flight; new ones wait for this transaction.
       txn.exec_params("SELECT 1 FROM projection_state WHERE name = $1 FOR UPDATE",
                       projection.name());
@@ -318,11 +369,11 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
         if (caught_up->folded == 0) break;
       }
       SetLive(txn, projection, report.suffix, positions);
-      if (options.drop_old && before[i].has_value() && before[i]->suffix != report.suffix) {
+      if (options.drop_old && before.has_value() && before->suffix != report.suffix) {
         for (const auto& spec : projection.tables()) {
-          txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, before[i]->suffix)));
+          txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, before->suffix)));
         }
-        report.dropped = before[i]->suffix;
+        report.dropped = before->suffix;
       }
       txn.commit();
       if (options.progress) {
@@ -335,6 +386,47 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
     report.total_seconds = Since(start);
   }
   return reports;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
+    const std::vector<const Projection*>& projections, const RebuildOptions& options) {
+  const auto start = Clock::now();
+  auto conn = ledger::Connect(options.database_url, ledger::Session::kProjector);
+  if (!conn.ok()) return conn.status();
+  auto raw = ledger::ConnectRaw(options.database_url, ledger::Session::kProjector);
+  if (!raw.ok()) return raw.status();
+  auto prepared = Prepare(**conn, options.database_url, projections);
+  if (!prepared.ok()) return prepared.status();
+
+  absl::StatusOr<std::vector<RebuildReport>> reports;
+  absl::Status abandoned;
+  {
+    // However the rebuild ends short of success (an error, an exception), its marker and its
+    // half-built tables must not stay behind: status would say "rebuilding" forever.
+    absl::Cleanup abandon = [&] {
+      abandoned = Abandon(options.database_url, projections, prepared->targets);
+    };
+    reports = BuildAndSwap(**conn, raw->get(), projections, *prepared, options, start);
+    if (reports.ok()) std::move(abandon).Cancel();
+  }
+  if (!reports.ok()) return WithUndo(reports.status(), abandoned);
+  return reports;
+}
+
+absl::StatusOr<RebuildReport> RebuildProjection(const Projection& projection,
+                                                const RebuildOptions& options) {
+  const int version = options.version == 0 ? projection.version() : options.version;
+  if (version != projection.version()) {
+    return absl::InvalidArgumentError(absl::StrCat("this binary folds ", projection.name(), " v",
+                                                   projection.version(), ", not v", version));
+  }
+  RebuildOptions own = options;
+  own.version = 0;
+  auto reports = RebuildProjections({&projection}, own);
+  if (!reports.ok()) return reports.status();
+  return std::move((*reports)[0]);
 }
 
 absl::StatusOr<VerifyReport> VerifyProjection(const Projection& projection,

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <pqxx/pqxx>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "app/lifecycle_generator.h"
 #include "ledger/database.h"
 #include "projections/catalog.h"
@@ -279,6 +281,81 @@ TEST_CASE("a poison event stops only its projection, at its position, with the e
     REQUIRE_MESSAGE(Clock::now() < deadline, "projections did not settle");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+// Rebuilds all three projections, killing the rebuild's sessions (found by their
+// application_name) when `phase` begins. The rebuild must fail and leave nothing behind but
+// the projections it had swapped (`swapped`), which serve from their rebuilt tables.
+void RebuildKilledAt(const std::string& phase, const std::set<std::string>& swapped) {
+  auto db = testing::NewDatabase(1);
+  Runners runners(db->url(), 1);
+  AppendLifecycles(db->url(), 0, 40, 1);
+  WaitCaughtUp(db->url());
+
+  std::vector<const Projection*> targets;
+  auto all = AllProjections();
+  for (const auto& p : all) targets.push_back(p.get());
+  RebuildOptions options;
+  options.database_url = db->url() + " application_name=rebuild-under-test";
+  options.drop_old = true;
+  int kills = 0;
+  options.progress = [&](const RebuildProgress& progress) {
+    if (progress.phase != phase) return;
+    pqxx::connection admin(db->url());
+    pqxx::nontransaction txn(admin);
+    // The timeout makes it wait until the sessions are gone.
+    kills += static_cast<int>(
+        txn.exec("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE "
+                 "application_name = 'rebuild-under-test'")
+            .size());
+  };
+  auto reports = RebuildProjections(targets, options);
+  REQUIRE(kills > 0);
+  CHECK_FALSE(reports.ok());
+  MESSAGE(reports.status().ToString());
+
+  auto status = ReadStatus(db->url(), AllProjections());
+  REQUIRE(status.ok());
+  for (const auto& p : *status) {
+    INFO(p.name);
+    CHECK(p.rebuilding.empty());
+    CHECK(p.state == "live");
+  }
+  pqxx::connection conn(db->url());
+  pqxx::read_transaction txn(conn);
+  for (const auto& row : txn.exec("SELECT name, tables_suffix FROM projection_state")) {
+    INFO(row[0].as<std::string>());
+    CHECK((row[1].as<std::string>().find("_v1_r") == 0) ==
+          swapped.contains(row[0].as<std::string>()));
+  }
+  // Tables of the failed rebuild are gone; the serving ones are all there.
+  std::vector<std::string> serving;
+  for (const auto& row : txn.exec("SELECT tablename FROM pg_tables WHERE tablename LIKE 'proj\\_%' "
+                                  "ORDER BY tablename")) {
+    serving.push_back(row[0].as<std::string>());
+  }
+  std::vector<std::string> expected;
+  for (const auto& row :
+       txn.exec("SELECT 'proj_' || t || s.tables_suffix FROM projection_state s, "
+                "unnest(CASE s.name WHEN 'payments' THEN '{payments,anomalies}'::text[] "
+                "WHEN 'revenue_daily' THEN '{revenue_daily,revenue_daily_payments,"
+                "revenue_daily_tenants}'::text[] ELSE '{purchase_tracking}'::text[] END) t "
+                "ORDER BY 1")) {
+    expected.push_back(row[0].as<std::string>());
+  }
+  CHECK(absl::StrJoin(serving, " ") == absl::StrJoin(expected, " "));
+  // The runners carry on, on whatever tables serve.
+  AppendLifecycles(db->url(), 40, 10, 1);
+  WaitCaughtUp(db->url());
+  CheckAllEqual(db->url());
+}
+
+TEST_CASE("a rebuild whose connection dies before catching up leaves no marker or tables") {
+  RebuildKilledAt("copy", {});
+}
+
+TEST_CASE("a rebuild that dies after one swap keeps the swapped projection, undoes the rest") {
+  RebuildKilledAt("swapped payments", {"payments"});
 }
 
 TEST_CASE("tally projections status, verify and rebuild from the command line") {
