@@ -23,8 +23,13 @@ class PaymentsFold final : public ProjectionFold {
     auto rows = LoadRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), keys);
     if (!rows.ok()) return rows.status();
     for (auto& [key, row] : *rows) {
-      PaymentState state = DecodePayment(row);
-      states_[StateKey(state.partition, state.stream_id)] = std::move(state);
+      absl::StatusOr<PaymentState> state = DecodePayment(row);
+      if (!state.ok()) {
+        return absl::DataLossError(absl::StrCat(TableName(PaymentsTable(), suffix), " row (",
+                                                row[0].value_or(""), ", ", row[1].value_or(""),
+                                                "): ", state.status().message()));
+      }
+      states_[StateKey(state->partition, state->stream_id)] = *std::move(state);
     }
     return absl::OkStatus();
   }

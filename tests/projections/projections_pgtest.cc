@@ -18,6 +18,8 @@
 #include "projections/catalog.h"
 #include "projections/rebuild.h"
 #include "projections/runner.h"
+#include "tally/ledger/v1/metadata.pb.h"
+#include "tally/payments/v1/payment_events.pb.h"
 #include "tests/support/pg.h"
 
 namespace tally::projections {
@@ -356,6 +358,76 @@ TEST_CASE("a rebuild whose connection dies before catching up leaves no marker o
 
 TEST_CASE("a rebuild that dies after one swap keeps the swapped projection, undoes the rest") {
   RebuildKilledAt("swapped payments", {"payments"});
+}
+
+// Corrupts the revenue fold state of one payment with `corrupt` (an SQL expression over
+// `state`), then appends to that payment: the live fold must stop with a DataLoss whose message
+// holds `expected`, at that event, while the other projections go on.
+void CorruptRevenueState(const std::string& corrupt, const std::string& expected) {
+  auto db = testing::NewDatabase(1);
+  Runners runners(db->url(), 1);
+  AppendLifecycles(db->url(), 0, 10, 1);
+  WaitCaughtUp(db->url());
+  std::string stream;
+  {
+    pqxx::connection conn(db->url());
+    pqxx::read_transaction txn(conn);
+    stream = txn.exec1(
+                    "SELECT min(stream_id) FROM proj_revenue_daily_payments_v1 "
+                    "WHERE state LIKE '1:0%'")[0]
+                 .as<std::string>();
+  }
+  testing::ExecAsOwner(db->url(), "UPDATE proj_revenue_daily_payments_v1 SET state = " + corrupt +
+                                      " WHERE stream_id = '" + stream + "'");
+  // One more event on that payment makes the live fold load the corrupt row.
+  ledger::v1::Metadata metadata;
+  metadata.set_source(ledger::v1::SOURCE_API);
+  auto store = testing::OpenStore(db->url());
+  auto appended = store->Append(testing::Request(
+      "tenant-0", stream, ledger::ExpectedVersion::Any(),
+      {{"tally.payments.v1.DeliveryAccessed", payments::v1::DeliveryAccessed().SerializeAsString(),
+        metadata.SerializeAsString()}}));
+  REQUIRE(appended.ok());
+  const int64_t position = appended->positions[0];
+
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  std::vector<ProjectionStatus> status;
+  for (;;) {
+    auto read = ReadStatus(db->url(), AllProjections());
+    REQUIRE(read.ok());
+    status = *read;
+    bool settled = true;
+    for (const auto& p : status) {
+      const auto& part = p.partitions[0];
+      settled = settled &&
+                (p.name == "revenue_daily" ? !part.error.empty() : part.checkpoint == position);
+    }
+    if (settled || Clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (const auto& p : status) {
+    INFO(p.name, ": ", p.state);
+    const auto& part = p.partitions[0];
+    if (p.name == "revenue_daily") {
+      CHECK(part.error_position == position);
+      CHECK(part.checkpoint == position - 1);
+      CHECK(part.error.find(stream) != std::string::npos);
+      MESSAGE(part.error);
+      CHECK(part.error.find(expected) != std::string::npos);
+    } else {
+      CHECK(part.checkpoint == position);
+      CHECK(p.state == "live");
+    }
+  }
+}
+
+TEST_CASE("revenue fold state that does not read back stops the projection, not counted as 0") {
+  // The packed state starts with the partition, "1:0"; "1:x" used to read back as partition 0
+  // without a word.
+  CorruptRevenueState("'1:x' || substr(state, 4)", "partition_id is not an integer: \"x\"");
+  // Cut short: used to read past the end of the row.
+  CorruptRevenueState("substr(state, 1, 20)", "packed row: bad length");
+  CorruptRevenueState("'3:abc'", "a payment row has 1 columns, not 35");
 }
 
 TEST_CASE("tally projections status, verify and rebuild from the command line") {
