@@ -272,6 +272,29 @@ TEST_CASE("a handler that is not ready makes the follower wait, then it goes on"
   follower.Stop();
 }
 
+// Claims to have handled nothing, which would make the follower read the same batch forever.
+class StuckHandler final : public BatchHandler {
+ public:
+  absl::StatusOr<int64_t> Resume(pqxx::transaction_base&) override { return 0; }
+  absl::StatusOr<BatchOutcome> Handle(pqxx::transaction_base&, const LogBatch& batch) override {
+    return BatchOutcome::Handled(batch.after);
+  }
+};
+
+TEST_CASE("a handler that answers outside its batch stops the follower") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  AppendEvents(*store, 2);
+  StuckHandler handler;
+  LogFollower follower(Options(db->url(), "stuck"), handler);
+  follower.Start();
+  REQUIRE(WaitUntil([&] { return follower.state() == LogFollower::State::kStopped; }));
+  CHECK(follower.status().code() == absl::StatusCode::kInternal);
+  CHECK(follower.status().message() == "stuck: handler answered position 0 for the batch 1..2");
+  CHECK(follower.position() == 0);
+  follower.Stop();
+}
+
 TEST_CASE("a follower that cannot connect says why and keeps trying") {
   WaitingHandler handler;
   LogFollowerOptions options =
