@@ -154,7 +154,7 @@ TEST_CASE("a follower catches up, goes live, and resumes from the checkpoint it 
                                             {"first", Range(1, 7)}, {"second", Range(8, 10)}});
 }
 
-TEST_CASE("one follower per name and partition leads; the standby takes over where it stopped") {
+TEST_CASE("one follower per name and partition leads and the standby takes over where it stopped") {
   auto db = testing::NewDatabase();
   testing::ExecAsOwner(db->url(), kCreateHandledTable);
   auto store = testing::OpenStore(db->url());
@@ -186,7 +186,7 @@ TEST_CASE("one follower per name and partition leads; the standby takes over whe
         std::map<std::string, std::vector<int64_t>>{{"other", Range(1, 30)}});
 }
 
-TEST_CASE("a follower whose session is killed reconnects; no event is handled twice or skipped") {
+TEST_CASE("a follower whose session is killed reconnects and handles no event twice or skips one") {
   auto db = testing::NewDatabase();
   testing::ExecAsOwner(db->url(), kCreateHandledTable);
   auto store = testing::OpenStore(db->url());
@@ -219,7 +219,8 @@ TEST_CASE("a follower whose session is killed reconnects; no event is handled tw
         std::map<std::string, std::vector<int64_t>>{{"survivor", Range(1, 300)}});
 }
 
-TEST_CASE("a poison event stops the follower at its position; the events before it commit") {
+TEST_CASE(
+    "a poison event stops the follower at its position after committing the events before it") {
   auto db = testing::NewDatabase();
   testing::ExecAsOwner(db->url(), kCreateHandledTable);
   auto store = testing::OpenStore(db->url());

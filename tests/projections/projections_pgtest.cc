@@ -271,7 +271,7 @@ TEST_CASE("runner connections killed at random: no event applied twice or skippe
   CheckAllEqual(db->url());
 }
 
-TEST_CASE("one runner per projection and partition across processes; the standby takes over") {
+TEST_CASE("one runner per projection and partition across processes and the standby takes over") {
   auto db = testing::NewDatabase(1);
   auto projection = NewPaymentsProjection();
   RunnerOptions options;
