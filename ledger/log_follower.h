@@ -86,7 +86,8 @@ class BatchHandler {
   // to follow from (0: the start of the log).
   virtual absl::StatusOr<int64_t> Resume(pqxx::transaction_base& txn) = 0;
   // Applies `batch` in `txn` as the contract above says. Must not commit or abort `txn`. An
-  // error Status means "try again later" (see the backoff above); poison is an outcome.
+  // error Status means "try again later" (see the backoff above); poison is an outcome. A
+  // position outside the batch is a bug: the follower stops with Internal.
   virtual absl::StatusOr<BatchOutcome> Handle(pqxx::transaction_base& txn,
                                               const LogBatch& batch) = 0;
   // After a batch's transaction committed, with the new checkpoint. Must be quick.

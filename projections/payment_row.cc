@@ -8,28 +8,72 @@
 namespace tally::projections {
 namespace {
 
-std::string Str(const std::optional<std::string>& v) { return v.value_or(""); }
-
-int64_t Int(const std::optional<std::string>& v) {
-  int64_t out = 0;
-  if (v.has_value()) (void)absl::SimpleAtoi(*v, &out);
-  return out;
-}
-
-// COPY and Bool() write "t"; boolean::text reads back "true".
-bool Flag(const std::optional<std::string>& v) {
-  return v.has_value() && (*v == "t" || *v == "true");
-}
-
-PaymentStatus StatusFromName(const std::string& name) {
-  for (PaymentStatus s :
-       {PaymentStatus::kPending, PaymentStatus::kPaid, PaymentStatus::kRefunded,
-        PaymentStatus::kChargedBack, PaymentStatus::kExpired, PaymentStatus::kCancelled,
-        PaymentStatus::kRefused, PaymentStatus::kAbandoned}) {
-    if (name == StatusName(s)) return s;
+absl::StatusOr<int64_t> TimestampMicros(std::string value) {
+  // PostgreSQL prints the UTC offset as "+00"; absl wants "+00:00".
+  if (value.size() > 3 && value[value.size() - 3] == '+') value += ":00";
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S%Ez", value, &time, &error)) {
+    return absl::DataLossError(error);
   }
-  return PaymentStatus::kUnknown;
+  return absl::ToUnixMicros(time);
 }
+
+// Reads the columns of a stored row; the first value that does not parse makes status() a
+// DataLoss naming its column, and later reads return defaults.
+class RowReader {
+ public:
+  RowReader(const TableSpec& spec, const Row& row) : spec_(spec), row_(row) {}
+
+  std::string Str(size_t i) const { return row_[i].value_or(""); }
+
+  int64_t Int(size_t i) {
+    int64_t out = 0;
+    if (row_[i].has_value() && !absl::SimpleAtoi(*row_[i], &out)) Fail(i, "not an integer");
+    return out;
+  }
+
+  // COPY and Bool() write "t"; boolean::text reads back "true".
+  bool Flag(size_t i) {
+    if (!row_[i].has_value()) return false;
+    const std::string& v = *row_[i];
+    if (v == "t" || v == "true") return true;
+    if (v != "f" && v != "false") Fail(i, "not a boolean");
+    return false;
+  }
+
+  PaymentStatus Status(size_t i) {
+    const std::string name = Str(i);
+    for (PaymentStatus s :
+         {PaymentStatus::kUnknown, PaymentStatus::kPending, PaymentStatus::kPaid,
+          PaymentStatus::kRefunded, PaymentStatus::kChargedBack, PaymentStatus::kExpired,
+          PaymentStatus::kCancelled, PaymentStatus::kRefused, PaymentStatus::kAbandoned}) {
+      if (name == StatusName(s)) return s;
+    }
+    Fail(i, "not a payment status");
+    return PaymentStatus::kUnknown;
+  }
+
+  int64_t Time(size_t i) {
+    if (!row_[i].has_value() || row_[i]->empty()) return 0;
+    absl::StatusOr<int64_t> micros = TimestampMicros(*row_[i]);
+    if (!micros.ok()) Fail(i, "not a timestamp");
+    return micros.value_or(0);
+  }
+
+  const absl::Status& status() const { return status_; }
+
+ private:
+  void Fail(size_t i, absl::string_view what) {
+    if (!status_.ok()) return;
+    status_ = absl::DataLossError(
+        absl::StrCat(spec_.columns[i].name, " is ", what, ": \"", row_[i].value_or(""), "\""));
+  }
+
+  const TableSpec& spec_;
+  const Row& row_;
+  absl::Status status_;
+};
 
 }  // namespace
 
@@ -125,43 +169,50 @@ Row EncodePayment(const PaymentState& s) {
           std::to_string(s.last_position)};
 }
 
-PaymentState DecodePayment(const Row& r) {
+absl::StatusOr<PaymentState> DecodePayment(const Row& r) {
+  const TableSpec& spec = PaymentsTable();
+  if (r.size() != spec.columns.size()) {
+    return absl::DataLossError(
+        absl::StrCat("a payment row has ", r.size(), " columns, not ", spec.columns.size()));
+  }
+  RowReader in(spec, r);
   PaymentState s;
-  s.partition = static_cast<int>(Int(r[0]));
-  s.stream_id = Str(r[1]);
-  s.gateway = Str(r[2]);
-  s.gateway_transaction_id = Str(r[3]);
-  s.gateway_transaction_hash = Str(r[4]);
-  s.payment_id = Str(r[5]);
-  s.tenant_id = Str(r[6]);
-  s.bot_id = Str(r[7]);
-  s.customer_id = Str(r[8]);
-  s.product_id = Str(r[9]);
-  s.created = Flag(r[10]);
-  s.amount_minor = Int(r[11]);
-  s.currency = Str(r[12]);
-  s.paid_amount_minor = Int(r[13]);
-  s.status = StatusFromName(Str(r[14]));
-  s.status_source = Str(r[15]);
-  s.paid_confirmed = Flag(r[16]);
-  s.created_at_us = ParseTimestamp(r[17]);
-  s.expires_at_us = ParseTimestamp(r[18]);
-  s.paid_at_us = ParseTimestamp(r[19]);
-  s.refunded_at_us = ParseTimestamp(r[20]);
-  s.last_observed_at_us = ParseTimestamp(r[21]);
-  s.observations = static_cast<int32_t>(Int(r[22]));
-  s.late = Flag(r[23]);
-  s.amount_mismatch = Flag(r[24]);
-  s.stale_observations = static_cast<int32_t>(Int(r[25]));
-  s.delivery_state = Str(r[26]);
-  s.delivery_attempts = static_cast<int32_t>(Int(r[27]));
-  s.purchase.state = Str(r[28]);
-  s.purchase.sent = Flag(r[29]);
-  s.purchase.meta_event_id = Str(r[30]);
-  s.purchase.attempts = static_cast<int32_t>(Int(r[31]));
-  s.purchase.last_error = Str(r[32]);
-  s.purchase.sent_at_us = ParseTimestamp(r[33]);
-  s.last_position = Int(r[34]);
+  s.partition = static_cast<int>(in.Int(0));
+  s.stream_id = in.Str(1);
+  s.gateway = in.Str(2);
+  s.gateway_transaction_id = in.Str(3);
+  s.gateway_transaction_hash = in.Str(4);
+  s.payment_id = in.Str(5);
+  s.tenant_id = in.Str(6);
+  s.bot_id = in.Str(7);
+  s.customer_id = in.Str(8);
+  s.product_id = in.Str(9);
+  s.created = in.Flag(10);
+  s.amount_minor = in.Int(11);
+  s.currency = in.Str(12);
+  s.paid_amount_minor = in.Int(13);
+  s.status = in.Status(14);
+  s.status_source = in.Str(15);
+  s.paid_confirmed = in.Flag(16);
+  s.created_at_us = in.Time(17);
+  s.expires_at_us = in.Time(18);
+  s.paid_at_us = in.Time(19);
+  s.refunded_at_us = in.Time(20);
+  s.last_observed_at_us = in.Time(21);
+  s.observations = static_cast<int32_t>(in.Int(22));
+  s.late = in.Flag(23);
+  s.amount_mismatch = in.Flag(24);
+  s.stale_observations = static_cast<int32_t>(in.Int(25));
+  s.delivery_state = in.Str(26);
+  s.delivery_attempts = static_cast<int32_t>(in.Int(27));
+  s.purchase.state = in.Str(28);
+  s.purchase.sent = in.Flag(29);
+  s.purchase.meta_event_id = in.Str(30);
+  s.purchase.attempts = static_cast<int32_t>(in.Int(31));
+  s.purchase.last_error = in.Str(32);
+  s.purchase.sent_at_us = in.Time(33);
+  s.last_position = in.Int(34);
+  if (!in.status().ok()) return in.status();
   return s;
 }
 
@@ -188,13 +239,7 @@ Row EncodeAnomaly(int partition, const std::string& stream_id, const Anomaly& an
 
 int64_t ParseTimestamp(const std::optional<std::string>& text) {
   if (!text.has_value() || text->empty()) return 0;
-  std::string value = *text;
-  // PostgreSQL prints the UTC offset as "+00"; absl wants "+00:00".
-  if (value.size() > 3 && value[value.size() - 3] == '+') value += ":00";
-  absl::Time time;
-  std::string error;
-  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S%Ez", value, &time, &error)) return 0;
-  return absl::ToUnixMicros(time);
+  return TimestampMicros(*text).value_or(0);
 }
 
 }  // namespace tally::projections

@@ -2,6 +2,7 @@
 // PaymentState <-> the columns of the payments table. The row is the state: loading a row and
 // folding more events into it gives exactly what folding everything from the start gives.
 
+#include "absl/status/statusor.h"
 #include "projections/payment_fold.h"
 #include "projections/table.h"
 
@@ -11,7 +12,10 @@ const TableSpec& PaymentsTable();
 const TableSpec& AnomaliesTable();
 
 Row EncodePayment(const PaymentState& state);
-PaymentState DecodePayment(const Row& row);
+// DataLoss naming the column when `row` is not what EncodePayment writes (a wrong number of
+// columns, an integer, flag, status or timestamp that does not parse): stored state that
+// cannot be read back must stop the fold, not turn into zeros.
+absl::StatusOr<PaymentState> DecodePayment(const Row& row);
 
 // The (partition_id, stream_id) keys of the payment streams in `batch`, each once: what a live
 // fold of the batch loads.

@@ -20,10 +20,16 @@ class PaymentsFold final : public ProjectionFold {
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
     const std::vector<Row> keys = PaymentStreamKeys(batch);
-    for (auto& [key, row] :
-         LoadRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), keys)) {
-      PaymentState state = DecodePayment(row);
-      states_[StateKey(state.partition, state.stream_id)] = std::move(state);
+    auto rows = LoadRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), keys);
+    if (!rows.ok()) return rows.status();
+    for (auto& [key, row] : *rows) {
+      absl::StatusOr<PaymentState> state = DecodePayment(row);
+      if (!state.ok()) {
+        return absl::DataLossError(absl::StrCat(TableName(PaymentsTable(), suffix), " row (",
+                                                row[0].value_or(""), ", ", row[1].value_or(""),
+                                                "): ", state.status().message()));
+      }
+      states_[StateKey(state->partition, state->stream_id)] = *std::move(state);
     }
     return absl::OkStatus();
   }
@@ -44,9 +50,10 @@ class PaymentsFold final : public ProjectionFold {
   absl::Status Store(pqxx::transaction_base& txn, const std::string& suffix) override {
     std::vector<Row> rows;
     for (const auto& key : dirty_) rows.push_back(EncodePayment(states_[key]));
-    UpsertRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), rows);
-    UpsertRows(txn, AnomaliesTable(), TableName(AnomaliesTable(), suffix), anomalies_);
-    return absl::OkStatus();
+    absl::Status status =
+        UpsertRows(txn, PaymentsTable(), TableName(PaymentsTable(), suffix), rows);
+    if (!status.ok()) return status;
+    return UpsertRows(txn, AnomaliesTable(), TableName(AnomaliesTable(), suffix), anomalies_);
   }
 
   std::vector<std::vector<Row>> AllRows() override {

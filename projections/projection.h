@@ -25,6 +25,8 @@ class transaction_base;
 
 namespace tally::projections {
 
+// Load and Store report a failed statement as a Status, never by throwing (the code from
+// ledger::StatusFromException; `txn` is then aborted and must be rolled back).
 class ProjectionFold {
  public:
   virtual ~ProjectionFold() = default;

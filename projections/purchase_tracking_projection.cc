@@ -74,8 +74,9 @@ class PurchaseFold final : public ProjectionFold {
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
     const std::vector<Row> keys = PaymentStreamKeys(batch);
-    for (auto& [key, row] :
-         LoadRows(txn, PurchaseTable(), TableName(PurchaseTable(), suffix), keys)) {
+    auto rows = LoadRows(txn, PurchaseTable(), TableName(PurchaseTable(), suffix), keys);
+    if (!rows.ok()) return rows.status();
+    for (auto& [key, row] : *rows) {
       Tracking t = Decode(row);
       states_[absl::StrCat(t.partition, "\x1f", t.stream_id)] = std::move(t);
     }
@@ -107,8 +108,7 @@ class PurchaseFold final : public ProjectionFold {
   absl::Status Store(pqxx::transaction_base& txn, const std::string& suffix) override {
     std::vector<Row> rows;
     for (const auto& key : dirty_) rows.push_back(Encode(states_[key]));
-    UpsertRows(txn, PurchaseTable(), TableName(PurchaseTable(), suffix), rows);
-    return absl::OkStatus();
+    return UpsertRows(txn, PurchaseTable(), TableName(PurchaseTable(), suffix), rows);
   }
 
   std::vector<std::vector<Row>> AllRows() override {

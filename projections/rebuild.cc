@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -32,26 +33,25 @@ std::vector<int64_t> Heads(pqxx::transaction_base& txn) {
   return heads;
 }
 
-// Folds `ranges` of the log in bulk into `fold`, reporting progress.
-absl::Status BulkFold(PGconn* raw, const std::vector<ledger::ScanRange>& ranges,
-                      ProjectionFold& fold, int64_t& events, int64_t total,
-                      const std::function<void(const RebuildProgress&)>& progress,
-                      Clock::time_point start) {
-  return ledger::ScanLog(raw, ranges, [&](ledger::RecordedEvent&& event) {
-    absl::Status status = fold.Apply(event);
-    if (!status.ok()) return status;
-    if (++events % 100000 == 0 && progress) progress({events, total, Since(start), "read+fold"});
-    return absl::OkStatus();
-  });
+// A fold of `ranges` of the log, read in bulk.
+absl::StatusOr<std::unique_ptr<ProjectionFold>> BulkFold(
+    PGconn* raw, const std::vector<ledger::ScanRange>& ranges, const Projection& projection) {
+  std::unique_ptr<ProjectionFold> fold = projection.NewFold();
+  absl::Status scanned = ledger::ScanLog(
+      raw, ranges, [&](ledger::RecordedEvent&& event) { return fold->Apply(event); });
+  if (!scanned.ok()) return scanned;
+  return fold;
 }
 
 // Writes every row of `fold` with COPY into the tables under `suffix` (created without primary
-// keys) and then adds the keys, in one transaction on a connection of its own.
-absl::Status CopyAll(const std::string& url, const Projection& projection, ProjectionFold& fold,
-                     const std::string& suffix) {
+// keys) and then adds the keys, in one transaction on a connection of its own. The fold is
+// released once its rows are out: the two together may hold the whole log's state twice.
+absl::Status CopyAll(const std::string& url, const Projection& projection,
+                     std::unique_ptr<ProjectionFold> fold, const std::string& suffix) {
   auto raw = ledger::ConnectRaw(url, ledger::Session::kProjector);
   if (!raw.ok()) return raw.status();
-  std::vector<std::vector<Row>> rows = fold.AllRows();
+  std::vector<std::vector<Row>> rows = fold->AllRows();
+  fold.reset();
   const std::vector<TableSpec> tables = projection.tables();
   if (absl::Status s = ledger::ExecRaw(raw->get(), "BEGIN"); !s.ok()) return s;
   for (size_t i = 0; i < tables.size(); ++i) {
@@ -69,15 +69,13 @@ absl::Status CopyAll(const std::string& url, const Projection& projection, Proje
 // CopyAll for several projections at once, one thread and connection each.
 absl::Status CopyAllParallel(const std::string& url,
                              const std::vector<const Projection*>& projections,
-                             std::vector<std::unique_ptr<ProjectionFold>>& folds,
+                             std::vector<std::unique_ptr<ProjectionFold>> folds,
                              const std::vector<std::string>& suffixes) {
   std::vector<absl::Status> results(projections.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < projections.size(); ++i) {
-    threads.emplace_back([&, i] {
-      results[i] = CopyAll(url, *projections[i], *folds[i], suffixes[i]);
-      folds[i].reset();
-    });
+    threads.emplace_back(
+        [&, i] { results[i] = CopyAll(url, *projections[i], std::move(folds[i]), suffixes[i]); });
   }
   for (auto& thread : threads) thread.join();
   for (const auto& result : results) {
@@ -86,12 +84,17 @@ absl::Status CopyAllParallel(const std::string& url,
   return absl::OkStatus();
 }
 
-// Folds events after `positions` (moved forward) into the tables under `suffix`, live-style,
-// inside `txn`, at most `limit` events per partition. Returns how many were folded.
-absl::StatusOr<int64_t> CatchUp(pqxx::transaction_base& txn, const Projection& projection,
-                                const std::string& suffix, std::vector<int64_t>& positions,
-                                size_t limit) {
+struct CaughtUp {
+  std::vector<int64_t> positions;  // per partition, the last event folded
   int64_t folded = 0;
+};
+
+// Folds events after `positions` into the tables under `suffix`, live-style, inside `txn`, at
+// most `limit` events per partition.
+absl::StatusOr<CaughtUp> CatchUp(pqxx::transaction_base& txn, const Projection& projection,
+                                 const std::string& suffix, const std::vector<int64_t>& positions,
+                                 size_t limit) {
+  CaughtUp result{positions, 0};
   for (size_t p = 0; p < positions.size(); ++p) {
     auto read = ledger::ReadEventsAfter(txn, static_cast<int>(p), positions[p], limit);
     if (!read.ok()) return read.status();
@@ -103,10 +106,10 @@ absl::StatusOr<int64_t> CatchUp(pqxx::transaction_base& txn, const Projection& p
       if (absl::Status s = fold->Apply(event); !s.ok()) return s;
     }
     if (absl::Status s = fold->Store(txn, suffix); !s.ok()) return s;
-    positions[p] = batch.back().position;
-    folded += static_cast<int64_t>(batch.size());
+    result.positions[p] = batch.back().position;
+    result.folded += static_cast<int64_t>(batch.size());
   }
-  return folded;
+  return result;
 }
 
 std::pair<int64_t, std::string> Digest(pqxx::transaction_base& txn, const std::string& table) {
@@ -191,56 +194,106 @@ class FoldPipeline {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace
+// Serialises first starts (EnsureInitialized), a rebuild's start, swap and undoing, per
+// projection: each of them creates tables or points the views somewhere.
+constexpr const char* kInitLock =
+    "SELECT pg_advisory_xact_lock(hashtext('tally.projection.init.' || $1))";
 
-absl::StatusOr<RebuildReport> RebuildProjection(const Projection& projection,
-                                                const RebuildOptions& options) {
-  const int version = options.version == 0 ? projection.version() : options.version;
-  if (version != projection.version()) {
-    return absl::InvalidArgumentError(absl::StrCat("this binary folds ", projection.name(), " v",
-                                                   projection.version(), ", not v", version));
+// What a rebuild builds for one projection.
+struct Target {
+  std::string suffix;
+  std::string marker;  // projection_state.rebuilding while it works
+  std::optional<LiveVersion> before;
+};
+
+struct Prepared {
+  std::vector<int64_t> heads;
+  std::vector<Target> targets;  // one per projection
+};
+
+// Undoes what a rebuild that failed left of itself for each target: the `rebuilding` marker
+// (only its own) and the tables under its suffix, unless the rebuild swapped them in (they
+// serve). On a connection of its own: the failure may have been the rebuild's connection.
+// Returns the first failure, after trying every target.
+absl::Status Abandon(const std::string& url, const std::vector<const Projection*>& projections,
+                     const std::vector<Target>& targets) {
+  auto conn = ledger::Connect(url, ledger::Session::kProjector);
+  if (!conn.ok()) return conn.status();
+  absl::Status first_failure;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Projection& projection = *projections[i];
+    try {
+      pqxx::work txn(**conn);
+      txn.exec_params(kInitLock, projection.name());
+      std::optional<LiveVersion> live = ReadLiveVersion(txn, projection.name(), false);
+      if (live.has_value() && live->suffix == targets[i].suffix) continue;
+      txn.exec_params(
+          "UPDATE projection_state SET rebuilding = NULL WHERE name = $1 AND rebuilding = $2",
+          projection.name(), targets[i].marker);
+      for (const auto& spec : projection.tables()) {
+        txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, targets[i].suffix)));
+      }
+      txn.commit();
+    } catch (const std::exception& e) {
+      if (first_failure.ok()) {
+        first_failure = ledger::StatusFromException(
+            e, absl::StrCat("undoing the rebuild of ", projection.name()));
+      }
+    }
   }
-  RebuildOptions own = options;
-  own.version = 0;
-  auto reports = RebuildProjections({&projection}, own);
-  if (!reports.ok()) return reports.status();
-  return std::move((*reports)[0]);
+  return first_failure;
 }
 
-absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
-    const std::vector<const Projection*>& projections, const RebuildOptions& options) {
-  const auto start = Clock::now();
-  auto conn_or = ledger::Connect(options.database_url, ledger::Session::kProjector);
-  if (!conn_or.ok()) return conn_or.status();
-  auto raw = ledger::ConnectRaw(options.database_url, ledger::Session::kProjector);
-  if (!raw.ok()) return raw.status();
-  pqxx::connection& conn = **conn_or;
-  std::vector<RebuildReport> reports(projections.size());
-  std::vector<std::optional<LiveVersion>> before(projections.size());
-  std::vector<int64_t> heads;
+// `failure`, saying that undoing the rebuild failed too when it did.
+absl::Status WithUndo(const absl::Status& failure, const absl::Status& undo) {
+  if (undo.ok()) return failure;
+  return absl::Status(failure.code(),
+                      absl::StrCat(failure.message(),
+                                   "; undoing the rebuild failed too (`tally projections status` "
+                                   "shows it until the next rebuild): ",
+                                   undo.message()));
+}
+
+// Reads the heads, creates each projection's new tables (without keys) and sets its marker.
+absl::StatusOr<Prepared> Prepare(pqxx::connection& conn, const std::string& url,
+                                 const std::vector<const Projection*>& projections) {
+  Prepared prepared;
   try {
     pqxx::work txn(conn);
-    heads = Heads(txn);
-    for (size_t i = 0; i < projections.size(); ++i) {
-      const Projection& projection = *projections[i];
-      before[i] = ReadLiveVersion(txn, projection.name(), false);
-      reports[i].suffix = SuffixFor(projection.version());
-      if (before[i].has_value() && before[i]->suffix.rfind(reports[i].suffix, 0) == 0) {
+    prepared.heads = Heads(txn);
+    for (const Projection* projection : projections) {
+      txn.exec_params(kInitLock, projection->name());
+      Target target;
+      target.before = ReadLiveVersion(txn, projection->name(), false);
+      target.suffix = SuffixFor(projection->version());
+      if (target.before.has_value() && target.before->suffix.rfind(target.suffix, 0) == 0) {
         // Rebuilding the serving version: new tables beside it.
-        reports[i].suffix =
-            absl::StrCat(SuffixFor(projection.version()), "_r", absl::ToUnixSeconds(absl::Now()));
+        target.suffix = absl::StrCat(target.suffix, "_r", absl::ToUnixSeconds(absl::Now()));
       }
-      CreateTables(txn, projection, reports[i].suffix, /*primary_keys=*/false);
+      target.marker = absl::StrCat("v", projection->version(), " into proj_*", target.suffix,
+                                   " (started ", absl::FormatTime(absl::Now()), ")");
+      CreateTables(txn, *projection, target.suffix, /*primary_keys=*/false);
       txn.exec_params("UPDATE projection_state SET rebuilding = $2 WHERE name = $1",
-                      projection.name(),
-                      absl::StrCat("v", projection.version(), " into proj_*", reports[i].suffix,
-                                   " (started ", absl::FormatTime(absl::Now()), ")"));
+                      projection->name(), target.marker);
+      prepared.targets.push_back(std::move(target));
     }
     txn.commit();
   } catch (const std::exception& e) {
-    return ledger::StatusFromException(e, "preparing the rebuild");
+    absl::Status status = ledger::StatusFromException(e, "preparing the rebuild");
+    // The commit may have happened even so (its outcome is unknown when the connection drops).
+    if (prepared.targets.size() < projections.size()) return status;
+    return WithUndo(status, Abandon(url, projections, prepared.targets));
   }
+  return prepared;
+}
 
+// Everything after Prepare: bulk read and fold, COPY, catch-up and the swap of each projection.
+absl::StatusOr<std::vector<RebuildReport>> BuildAndSwap(
+    pqxx::connection& conn, PGconn* raw, const std::vector<const Projection*>& projections,
+    const Prepared& prepared, const RebuildOptions& options, Clock::time_point start) {
+  const std::vector<int64_t>& heads = prepared.heads;
+  std::vector<RebuildReport> reports(projections.size());
+  for (size_t i = 0; i < projections.size(); ++i) reports[i].suffix = prepared.targets[i].suffix;
   int64_t total = 0;
   std::vector<ledger::ScanRange> ranges;
   for (size_t p = 0; p < heads.size(); ++p) {
@@ -254,7 +307,7 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
   // same batches, so reading and folding overlap.
   FoldPipeline pipeline(folds);
   std::vector<ledger::RecordedEvent> batch;
-  absl::Status scanned = ledger::ScanLog(raw->get(), ranges, [&](ledger::RecordedEvent&& event) {
+  absl::Status scanned = ledger::ScanLog(raw, ranges, [&](ledger::RecordedEvent&& event) {
     batch.push_back(std::move(event));
     if (batch.size() == FoldPipeline::kBatch) {
       if (absl::Status s = pipeline.Push(std::move(batch)); !s.ok()) return s;
@@ -273,7 +326,8 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
   const auto copy_start = Clock::now();
   std::vector<std::string> suffixes;
   for (const auto& report : reports) suffixes.push_back(report.suffix);
-  if (absl::Status s = CopyAllParallel(options.database_url, projections, folds, suffixes);
+  if (absl::Status s =
+          CopyAllParallel(options.database_url, projections, std::move(folds), suffixes);
       !s.ok()) {
     return s;
   }
@@ -285,39 +339,41 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
 
   for (size_t i = 0; i < projections.size(); ++i) {
     const Projection& projection = *projections[i];
+    const std::optional<LiveVersion>& before = prepared.targets[i].before;
     RebuildReport& report = reports[i];
     std::vector<int64_t> positions = heads;
     try {
       // Catch up outside the swap while there is much to do, so the swap itself is short.
       for (;;) {
         pqxx::work txn(conn);
-        auto folded = CatchUp(txn, projection, report.suffix, positions, 5000);
-        if (!folded.ok()) return folded.status();
+        auto caught_up = CatchUp(txn, projection, report.suffix, positions, 5000);
+        if (!caught_up.ok()) return caught_up.status();
         txn.commit();
-        report.catch_up_events += *folded;
-        if (*folded < 1000) break;
+        positions = std::move(caught_up->positions);
+        report.catch_up_events += caught_up->folded;
+        if (caught_up->folded < 1000) break;
         if (options.progress) {
           options.progress({events + report.catch_up_events, total, Since(start), "catch-up"});
         }
       }
       pqxx::work txn(conn);
-      txn.exec_params("SELECT pg_advisory_xact_lock(hashtext('tally.projection.init.' || $1))",
-                      projection.name());
+      txn.exec_params(kInitLock, projection.name());
       // Waits for live batches in flight; new ones wait for this transaction.
       txn.exec_params("SELECT 1 FROM projection_state WHERE name = $1 FOR UPDATE",
                       projection.name());
       for (;;) {
-        auto folded = CatchUp(txn, projection, report.suffix, positions, 5000);
-        if (!folded.ok()) return folded.status();
-        report.catch_up_events += *folded;
-        if (*folded == 0) break;
+        auto caught_up = CatchUp(txn, projection, report.suffix, positions, 5000);
+        if (!caught_up.ok()) return caught_up.status();
+        positions = std::move(caught_up->positions);
+        report.catch_up_events += caught_up->folded;
+        if (caught_up->folded == 0) break;
       }
       SetLive(txn, projection, report.suffix, positions);
-      if (options.drop_old && before[i].has_value() && before[i]->suffix != report.suffix) {
+      if (options.drop_old && before.has_value() && before->suffix != report.suffix) {
         for (const auto& spec : projection.tables()) {
-          txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, before[i]->suffix)));
+          txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", TableName(spec, before->suffix)));
         }
-        report.dropped = before[i]->suffix;
+        report.dropped = before->suffix;
       }
       txn.commit();
       if (options.progress) {
@@ -330,6 +386,47 @@ absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
     report.total_seconds = Since(start);
   }
   return reports;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RebuildReport>> RebuildProjections(
+    const std::vector<const Projection*>& projections, const RebuildOptions& options) {
+  const auto start = Clock::now();
+  auto conn = ledger::Connect(options.database_url, ledger::Session::kProjector);
+  if (!conn.ok()) return conn.status();
+  auto raw = ledger::ConnectRaw(options.database_url, ledger::Session::kProjector);
+  if (!raw.ok()) return raw.status();
+  auto prepared = Prepare(**conn, options.database_url, projections);
+  if (!prepared.ok()) return prepared.status();
+
+  absl::StatusOr<std::vector<RebuildReport>> reports;
+  absl::Status abandoned;
+  {
+    // However the rebuild ends short of success (an error, an exception), its marker and its
+    // half-built tables must not stay behind: status would say "rebuilding" forever.
+    absl::Cleanup abandon = [&] {
+      abandoned = Abandon(options.database_url, projections, prepared->targets);
+    };
+    reports = BuildAndSwap(**conn, raw->get(), projections, *prepared, options, start);
+    if (reports.ok()) std::move(abandon).Cancel();
+  }
+  if (!reports.ok()) return WithUndo(reports.status(), abandoned);
+  return reports;
+}
+
+absl::StatusOr<RebuildReport> RebuildProjection(const Projection& projection,
+                                                const RebuildOptions& options) {
+  const int version = options.version == 0 ? projection.version() : options.version;
+  if (version != projection.version()) {
+    return absl::InvalidArgumentError(absl::StrCat("this binary folds ", projection.name(), " v",
+                                                   projection.version(), ", not v", version));
+  }
+  RebuildOptions own = options;
+  own.version = 0;
+  auto reports = RebuildProjections({&projection}, own);
+  if (!reports.ok()) return reports.status();
+  return std::move((*reports)[0]);
 }
 
 absl::StatusOr<VerifyReport> VerifyProjection(const Projection& projection,
@@ -391,10 +488,9 @@ absl::StatusOr<VerifyReport> VerifyProjection(const Projection& projection,
   for (size_t p = 0; p < report.checkpoints.size(); ++p) {
     ranges.push_back({static_cast<int>(p), 0, report.checkpoints[p]});
   }
-  auto fold = projection.NewFold();
-  int64_t events = 0;
-  absl::Status folded = BulkFold(raw->get(), ranges, *fold, events, 0, {}, Clock::now());
-  if (folded.ok()) folded = CopyAll(database_url, projection, *fold, scratch);
+  auto fold = BulkFold(raw->get(), ranges, projection);
+  absl::Status folded = fold.status();
+  if (folded.ok()) folded = CopyAll(database_url, projection, std::move(*fold), scratch);
   if (!folded.ok()) {
     drop_scratch();
     return folded;

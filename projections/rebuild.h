@@ -7,7 +7,9 @@
 // in one transaction — holding the projection's state row FOR UPDATE, which waits for live
 // batches in flight — folds the last events, moves the checkpoints and points the views at the
 // new tables. Live runners notice and continue from the new checkpoints. A rebuild appends
-// nothing and calls nothing outside the database: it cannot trigger a side effect.
+// nothing and calls nothing outside the database: it cannot trigger a side effect. A rebuild
+// that fails undoes itself, on a connection of its own: it clears its `rebuilding` marker and
+// drops the tables it had not swapped in; projections it had swapped stay swapped.
 //
 // VerifyProjection folds the log into scratch tables up to the live checkpoints (read in the
 // same snapshot as the live tables) and compares order-independent digests of each table;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "ledger/database.h"
 #include "projections/payment_fold.h"
 #include "projections/payment_row.h"
 #include "projections/projection.h"
@@ -81,12 +82,15 @@ std::string PackRow(const Row& row) {
   return out;
 }
 
-Row UnpackRow(const std::string& packed) {
+// DataLoss when `packed` is not what PackRow writes.
+absl::StatusOr<Row> UnpackRow(const std::string& packed) {
   Row row;
   size_t i = 0;
   while (i < packed.size()) {
     const size_t colon = packed.find(':', i);
-    if (colon == std::string::npos) break;
+    if (colon == std::string::npos) {
+      return absl::DataLossError(absl::StrCat("packed row: no length at byte ", i));
+    }
     const std::string length = packed.substr(i, colon - i);
     if (length == "-") {
       row.push_back(std::nullopt);
@@ -94,7 +98,10 @@ Row UnpackRow(const std::string& packed) {
       continue;
     }
     size_t n = 0;
-    (void)absl::SimpleAtoi(length, &n);
+    if (!absl::SimpleAtoi(length, &n) || n > packed.size() - colon - 1) {
+      return absl::DataLossError(
+          absl::StrCat("packed row: bad length \"", length, "\" at byte ", i));
+    }
     row.push_back(packed.substr(colon + 1, n));
     i = colon + 1 + n;
   }
@@ -111,6 +118,7 @@ struct Contribution {
 };
 
 struct DailyTotals {
+  Row key;  // tenant_id, bot_id, gateway, day, currency
   int64_t paid_count = 0, paid_minor = 0, refunded_count = 0, refunded_minor = 0;
   bool Zero() const {
     return paid_count == 0 && paid_minor == 0 && refunded_count == 0 && refunded_minor == 0;
@@ -122,20 +130,27 @@ class RevenueFold final : public ProjectionFold {
   absl::Status Load(pqxx::transaction_base& txn, const std::string& suffix,
                     const std::vector<ledger::RecordedEvent>& batch) override {
     const std::vector<Row> payment_keys = PaymentStreamKeys(batch);
-    for (auto& [key, row] :
-         LoadRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), payment_keys)) {
-      Entry entry;
-      entry.state = DecodePayment(UnpackRow(row[2].value_or("")));
-      entry.contribution = {row[3].value_or(""), row[4].value_or(""), row[5].value_or(""),
-                            row[6].value_or(""), row[7].value_or(""), ToInt(row[8]),
-                            row[9].value_or(""), ToInt(row[10])};
-      entries_[Key(entry.state.partition, entry.state.stream_id)] = std::move(entry);
+    auto rows =
+        LoadRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), payment_keys);
+    if (!rows.ok()) return rows.status();
+    for (auto& [key, row] : *rows) {
+      absl::StatusOr<Entry> entry = DecodeEntry(row);
+      if (!entry.ok()) {
+        return absl::DataLossError(absl::StrCat(TableName(ContributionTable(), suffix), " row (",
+                                                row[0].value_or(""), ", ", row[1].value_or(""),
+                                                "): ", entry.status().message()));
+      }
+      entries_[Key(entry->state.partition, entry->state.stream_id)] = *std::move(entry);
     }
     // Any event may name a tenant (PaymentCreated, webhooks), so the fold needs every zone;
     // there is one row per tenant, few enough to read each batch.
-    for (const auto& row : txn.exec(absl::StrCat("SELECT tenant_id, time_zone FROM ",
-                                                 TableName(TenantZoneTable(), suffix)))) {
-      zones_[row[0].as<std::string>()] = row[1].as<std::string>();
+    const std::string zones = TableName(TenantZoneTable(), suffix);
+    try {
+      for (const auto& row : txn.exec(absl::StrCat("SELECT tenant_id, time_zone FROM ", zones))) {
+        zones_[row[0].as<std::string>()] = row[1].as<std::string>();
+      }
+    } catch (const std::exception& e) {
+      return ledger::StatusFromException(e, absl::StrCat("loading rows of ", zones));
     }
     return absl::OkStatus();
   }
@@ -160,15 +175,18 @@ class RevenueFold final : public ProjectionFold {
   absl::Status Store(pqxx::transaction_base& txn, const std::string& suffix) override {
     std::vector<Row> contributions;
     for (const auto& key : dirty_) contributions.push_back(EncodeEntry(entries_[key]));
-    UpsertRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), contributions);
+    absl::Status status =
+        UpsertRows(txn, ContributionTable(), TableName(ContributionTable(), suffix), contributions);
+    if (!status.ok()) return status;
     std::vector<Row> tenants;
     for (const auto& tenant : dirty_tenants_) tenants.push_back({tenant, zones_[tenant]});
-    UpsertRows(txn, TenantZoneTable(), TableName(TenantZoneTable(), suffix), tenants);
+    status = UpsertRows(txn, TenantZoneTable(), TableName(TenantZoneTable(), suffix), tenants);
+    if (!status.ok()) return status;
     std::vector<Row> deltas;
     std::vector<Row> keys;
     for (const auto& [key, totals] : deltas_) {
       if (totals.Zero()) continue;
-      Row row = UnpackRow(key);
+      Row row = totals.key;
       keys.push_back(row);
       row.push_back(std::to_string(totals.paid_count));
       row.push_back(std::to_string(totals.paid_minor));
@@ -177,18 +195,17 @@ class RevenueFold final : public ProjectionFold {
       deltas.push_back(std::move(row));
     }
     const std::string daily = TableName(DailyTable(), suffix);
-    AddRows(txn, DailyTable(), daily, deltas,
-            {"paid_count", "paid_minor", "refunded_count", "refunded_minor"});
-    if (!keys.empty()) {
-      // A day whose totals went back to zero has no row, as a rebuild would produce.
-      std::vector<Row> emptied;
-      for (auto& [k, row] : LoadRows(txn, DailyTable(), daily, keys)) {
-        if (row[5] == "0" && row[6] == "0" && row[7] == "0" && row[8] == "0")
-          emptied.push_back(row);
-      }
-      DeleteRows(txn, DailyTable(), daily, emptied);
+    status = AddRows(txn, DailyTable(), daily, deltas,
+                     {"paid_count", "paid_minor", "refunded_count", "refunded_minor"});
+    if (!status.ok() || keys.empty()) return status;
+    // A day whose totals went back to zero has no row, as a rebuild would produce.
+    auto totals = LoadRows(txn, DailyTable(), daily, keys);
+    if (!totals.ok()) return totals.status();
+    std::vector<Row> emptied;
+    for (auto& [k, row] : *totals) {
+      if (row[5] == "0" && row[6] == "0" && row[7] == "0" && row[8] == "0") emptied.push_back(row);
     }
-    return absl::OkStatus();
+    return DeleteRows(txn, DailyTable(), daily, emptied);
   }
 
   std::vector<std::vector<Row>> AllRows() override {
@@ -202,7 +219,7 @@ class RevenueFold final : public ProjectionFold {
     std::vector<Row> daily;
     for (const auto& [key, t] : totals) {
       if (t.Zero()) continue;
-      Row row = UnpackRow(key);
+      Row row = t.key;
       row.push_back(std::to_string(t.paid_count));
       row.push_back(std::to_string(t.paid_minor));
       row.push_back(std::to_string(t.refunded_count));
@@ -224,10 +241,31 @@ class RevenueFold final : public ProjectionFold {
     return absl::StrCat(partition, "\x1f", stream_id);
   }
 
-  static int64_t ToInt(const std::optional<std::string>& v) {
+  static absl::StatusOr<int64_t> ToInt(const std::optional<std::string>& v,
+                                       absl::string_view column) {
     int64_t out = 0;
-    if (v.has_value()) (void)absl::SimpleAtoi(*v, &out);
+    if (v.has_value() && !absl::SimpleAtoi(*v, &out)) {
+      return absl::DataLossError(absl::StrCat(column, " is not an integer: \"", *v, "\""));
+    }
     return out;
+  }
+
+  // A row of the contribution table back into the fold's entry.
+  static absl::StatusOr<Entry> DecodeEntry(const Row& row) {
+    absl::StatusOr<Row> packed = UnpackRow(row[2].value_or(""));
+    if (!packed.ok()) return packed.status();
+    absl::StatusOr<PaymentState> state = DecodePayment(*packed);
+    if (!state.ok()) return absl::DataLossError(absl::StrCat("state: ", state.status().message()));
+    absl::StatusOr<int64_t> paid_minor = ToInt(row[8], "paid_minor");
+    if (!paid_minor.ok()) return paid_minor.status();
+    absl::StatusOr<int64_t> refunded_minor = ToInt(row[10], "refunded_minor");
+    if (!refunded_minor.ok()) return refunded_minor.status();
+    Entry entry;
+    entry.state = *std::move(state);
+    entry.contribution = {row[3].value_or(""), row[4].value_or(""), row[5].value_or(""),
+                          row[6].value_or(""), row[7].value_or(""), *paid_minor,
+                          row[9].value_or(""), *refunded_minor};
+    return entry;
   }
 
   absl::Status ApplyTenant(const ledger::RecordedEvent& event) {
@@ -293,19 +331,24 @@ class RevenueFold final : public ProjectionFold {
     return c;
   }
 
-  static std::string DailyKey(const Contribution& c, const std::string& day) {
-    return PackRow({c.tenant_id, c.bot_id, c.gateway, day, c.currency});
+  // The totals of `c`'s daily row for `day`, keyed by the packed row key.
+  static DailyTotals& TotalsFor(absl::flat_hash_map<std::string, DailyTotals>& totals,
+                                const Contribution& c, const std::string& day) {
+    Row key = {c.tenant_id, c.bot_id, c.gateway, day, c.currency};
+    auto [it, inserted] = totals.try_emplace(PackRow(key));
+    if (inserted) it->second.key = std::move(key);
+    return it->second;
   }
 
   static void Accumulate(absl::flat_hash_map<std::string, DailyTotals>& totals,
                          const Contribution& c, int sign) {
     if (!c.paid_day.empty()) {
-      DailyTotals& t = totals[DailyKey(c, c.paid_day)];
+      DailyTotals& t = TotalsFor(totals, c, c.paid_day);
       t.paid_count += sign;
       t.paid_minor += sign * c.paid_minor;
     }
     if (!c.refund_day.empty()) {
-      DailyTotals& t = totals[DailyKey(c, c.refund_day)];
+      DailyTotals& t = TotalsFor(totals, c, c.refund_day);
       t.refunded_count += sign;
       t.refunded_minor += sign * c.refunded_minor;
     }

@@ -1,5 +1,6 @@
 #include "projections/table.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -93,9 +94,10 @@ std::string KeyOf(const TableSpec& spec, const Row& row) {
   return key;
 }
 
-absl::flat_hash_map<std::string, Row> LoadRows(pqxx::transaction_base& txn, const TableSpec& spec,
-                                               const std::string& table,
-                                               const std::vector<Row>& keys) {
+absl::StatusOr<absl::flat_hash_map<std::string, Row>> LoadRows(pqxx::transaction_base& txn,
+                                                               const TableSpec& spec,
+                                                               const std::string& table,
+                                                               const std::vector<Row>& keys) {
   absl::flat_hash_map<std::string, Row> rows;
   if (keys.empty()) return rows;
   std::vector<std::string> columns;
@@ -103,25 +105,29 @@ absl::flat_hash_map<std::string, Row> LoadRows(pqxx::transaction_base& txn, cons
   const std::string sql = absl::StrCat("SELECT ", absl::StrJoin(columns, ", "), " FROM ", table,
                                        " WHERE (", ColumnList(spec, spec.key_columns), ") IN (",
                                        UnnestSql(spec, spec.key_columns), ")");
-  for (const auto& r : ExecWithArrays(txn, sql, keys, spec.key_columns)) {
-    Row row;
-    for (const auto& field : r) {
-      row.push_back(field.is_null() ? std::nullopt
-                                    : std::optional<std::string>(field.as<std::string>()));
+  try {
+    for (const auto& r : ExecWithArrays(txn, sql, keys, spec.key_columns)) {
+      Row row;
+      for (const auto& field : r) {
+        row.push_back(field.is_null() ? std::nullopt
+                                      : std::optional<std::string>(field.as<std::string>()));
+      }
+      rows.emplace(KeyOf(spec, row), std::move(row));
     }
-    rows.emplace(KeyOf(spec, row), std::move(row));
+  } catch (const std::exception& e) {
+    return ledger::StatusFromException(e, absl::StrCat("loading rows of ", table));
   }
   return rows;
 }
 
-void UpsertRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
-                const std::vector<Row>& rows) {
-  AddRows(txn, spec, table, rows, {});
+absl::Status UpsertRows(pqxx::transaction_base& txn, const TableSpec& spec,
+                        const std::string& table, const std::vector<Row>& rows) {
+  return AddRows(txn, spec, table, rows, {});
 }
 
-void AddRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
-             const std::vector<Row>& rows, const std::vector<std::string>& additive) {
-  if (rows.empty()) return;
+absl::Status AddRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
+                     const std::vector<Row>& rows, const std::vector<std::string>& additive) {
+  if (rows.empty()) return absl::OkStatus();
   std::vector<std::string> updates;
   for (size_t i = spec.key_columns; i < spec.columns.size(); ++i) {
     const std::string& name = spec.columns[i].name;
@@ -133,16 +139,26 @@ void AddRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::stri
       "INSERT INTO ", table, " (", ColumnList(spec, spec.columns.size()), ") ",
       UnnestSql(spec, spec.columns.size()), " ON CONFLICT (", ColumnList(spec, spec.key_columns),
       ") DO ", updates.empty() ? "NOTHING" : "UPDATE SET " + absl::StrJoin(updates, ", "));
-  ExecWithArrays(txn, sql, rows, spec.columns.size());
+  try {
+    ExecWithArrays(txn, sql, rows, spec.columns.size());
+  } catch (const std::exception& e) {
+    return ledger::StatusFromException(e, absl::StrCat("writing rows of ", table));
+  }
+  return absl::OkStatus();
 }
 
-void DeleteRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
-                const std::vector<Row>& keys) {
-  if (keys.empty()) return;
+absl::Status DeleteRows(pqxx::transaction_base& txn, const TableSpec& spec,
+                        const std::string& table, const std::vector<Row>& keys) {
+  if (keys.empty()) return absl::OkStatus();
   const std::string sql =
       absl::StrCat("DELETE FROM ", table, " WHERE (", ColumnList(spec, spec.key_columns), ") IN (",
                    UnnestSql(spec, spec.key_columns), ")");
-  ExecWithArrays(txn, sql, keys, spec.key_columns);
+  try {
+    ExecWithArrays(txn, sql, keys, spec.key_columns);
+  } catch (const std::exception& e) {
+    return ledger::StatusFromException(e, absl::StrCat("deleting rows of ", table));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CopyRows(PGconn* conn, const TableSpec& spec, const std::string& table,

@@ -15,6 +15,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace tally::projections {
 
@@ -44,23 +45,27 @@ std::string AddPrimaryKeySql(const TableSpec& spec, const std::string& name);
 // A row's key (its first key_columns values) as one string, for maps.
 std::string KeyOf(const TableSpec& spec, const Row& row);
 
+// The functions taking a transaction work in it and report a failed statement as a Status
+// (its code from ledger::StatusFromException); `txn` is then aborted and must be rolled back.
+
 // Rows of `table` whose keys are among `keys` (each a Row of key_columns values), by KeyOf.
-absl::flat_hash_map<std::string, Row> LoadRows(pqxx::transaction_base& txn, const TableSpec& spec,
-                                               const std::string& table,
-                                               const std::vector<Row>& keys);
+absl::StatusOr<absl::flat_hash_map<std::string, Row>> LoadRows(pqxx::transaction_base& txn,
+                                                               const TableSpec& spec,
+                                                               const std::string& table,
+                                                               const std::vector<Row>& keys);
 
 // Inserts `rows`, replacing rows with the same key.
-void UpsertRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
-                const std::vector<Row>& rows);
+absl::Status UpsertRows(pqxx::transaction_base& txn, const TableSpec& spec,
+                        const std::string& table, const std::vector<Row>& rows);
 
 // Adds `rows` to `table`: on a key conflict, each non-key column named in `additive` is summed
 // with the existing value; other columns are replaced.
-void AddRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
-             const std::vector<Row>& rows, const std::vector<std::string>& additive);
+absl::Status AddRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
+                     const std::vector<Row>& rows, const std::vector<std::string>& additive);
 
 // Deletes rows by key.
-void DeleteRows(pqxx::transaction_base& txn, const TableSpec& spec, const std::string& table,
-                const std::vector<Row>& keys);
+absl::Status DeleteRows(pqxx::transaction_base& txn, const TableSpec& spec,
+                        const std::string& table, const std::vector<Row>& keys);
 
 // COPY FROM STDIN in text format, for rebuilds. `conn` must be in a transaction or autocommit.
 absl::Status CopyRows(PGconn* conn, const TableSpec& spec, const std::string& table,

@@ -193,7 +193,7 @@ TEST_CASE("each gateway: create a charge, pay it, and its webhook lands in the p
   CHECK(h.sandbox->stats().webhooks_failed_attempts == 0);
 }
 
-TEST_CASE("Idempotency-Key: a retry returns the same payment; another body with it is refused") {
+TEST_CASE("Idempotency-Key: a retry returns the same payment, another body with it is refused") {
   Harness h;
   auto first = h.CreatePayment(Body("pushinpay"), "order-1001");
   REQUIRE(first.status == 201);
@@ -374,7 +374,7 @@ TEST_CASE("a webhook that lands before the create call returns shares the paymen
   CHECK(state.created);
 }
 
-TEST_CASE("duplicated webhooks are recorded once; reordered ones are all recorded") {
+TEST_CASE("duplicated webhooks are recorded once, reordered ones are all recorded") {
   Harness h;
   CHECK(h.Control("/sandbox/faults", R"({"duplicate_rate":1})").status == 200);
   const Created dup = Parse(h.CreatePayment(Body("atomopay")));

@@ -208,7 +208,7 @@ TEST_CASE("limits: body over 1 MiB is 413, headers over 16 KiB are 431, a slow c
   CHECK(received.empty());
 }
 
-TEST_CASE("database unavailable: 503 so the gateway retries; recovered, the retry is recorded") {
+TEST_CASE("database unavailable: 503 so the gateway retries, recovered, the retry is recorded") {
   Harness h;
   const std::string body = StripeBody("evt_503", "pi_U1");
   const std::string db_name = h.db->name();

@@ -154,7 +154,7 @@ TEST_CASE("a follower catches up, goes live, and resumes from the checkpoint it 
                                             {"first", Range(1, 7)}, {"second", Range(8, 10)}});
 }
 
-TEST_CASE("one follower per name and partition leads; the standby takes over where it stopped") {
+TEST_CASE("one follower per name and partition leads and the standby takes over where it stopped") {
   auto db = testing::NewDatabase();
   testing::ExecAsOwner(db->url(), kCreateHandledTable);
   auto store = testing::OpenStore(db->url());
@@ -186,7 +186,7 @@ TEST_CASE("one follower per name and partition leads; the standby takes over whe
         std::map<std::string, std::vector<int64_t>>{{"other", Range(1, 30)}});
 }
 
-TEST_CASE("a follower whose session is killed reconnects; no event is handled twice or skipped") {
+TEST_CASE("a follower whose session is killed reconnects and handles no event twice or skips one") {
   auto db = testing::NewDatabase();
   testing::ExecAsOwner(db->url(), kCreateHandledTable);
   auto store = testing::OpenStore(db->url());
@@ -219,7 +219,8 @@ TEST_CASE("a follower whose session is killed reconnects; no event is handled tw
         std::map<std::string, std::vector<int64_t>>{{"survivor", Range(1, 300)}});
 }
 
-TEST_CASE("a poison event stops the follower at its position; the events before it commit") {
+TEST_CASE(
+    "a poison event stops the follower at its position after committing the events before it") {
   auto db = testing::NewDatabase();
   testing::ExecAsOwner(db->url(), kCreateHandledTable);
   auto store = testing::OpenStore(db->url());
@@ -269,6 +270,29 @@ TEST_CASE("a handler that is not ready makes the follower wait, then it goes on"
   handler.ready = true;
   REQUIRE(WaitUntil([&] { return follower.position() == 4; }));
   CHECK(follower.state() == LogFollower::State::kLive);
+  follower.Stop();
+}
+
+// Claims to have handled nothing, which would make the follower read the same batch forever.
+class StuckHandler final : public BatchHandler {
+ public:
+  absl::StatusOr<int64_t> Resume(pqxx::transaction_base&) override { return 0; }
+  absl::StatusOr<BatchOutcome> Handle(pqxx::transaction_base&, const LogBatch& batch) override {
+    return BatchOutcome::Handled(batch.after);
+  }
+};
+
+TEST_CASE("a handler that answers outside its batch stops the follower") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  AppendEvents(*store, 2);
+  StuckHandler handler;
+  LogFollower follower(Options(db->url(), "stuck"), handler);
+  follower.Start();
+  REQUIRE(WaitUntil([&] { return follower.state() == LogFollower::State::kStopped; }));
+  CHECK(follower.status().code() == absl::StatusCode::kInternal);
+  CHECK(follower.status().message() == "stuck: handler answered position 0 for the batch 1..2");
+  CHECK(follower.position() == 0);
   follower.Stop();
 }
 

@@ -90,7 +90,7 @@ TEST_CASE("the partition count of an existing log cannot change") {
   CHECK(same->partitions == 4);
 }
 
-TEST_CASE("tally serve refuses an unmigrated database; tally migrate fixes it") {
+TEST_CASE("tally serve refuses an unmigrated database, tally migrate fixes it") {
   EmptyDatabase db;
   const std::string env = absl::StrCat("TALLY_DATABASE_URL='", db.url(), "' ");
   auto serve = testing::RunCommand(env + testing::TallyBinary() + " serve --listen 127.0.0.1:0");

@@ -84,7 +84,7 @@ TEST_CASE("a tenant in a zone with DST gets its local day on both sides of the c
                                            {"tenant-1|bot-1|stripe|2026-03-08|BRL", "1 2000 0 0"}});
 }
 
-TEST_CASE("refunds count on the refund day; unconfirmed and unpaid payments do not count") {
+TEST_CASE("refunds count on the refund day, unconfirmed and unpaid payments do not count") {
   testing::PaymentEvents paid("payment-stripe-r1");
   paid.Created(3000);
   PaidAt(paid, Micros(absl::CivilSecond(2026, 11, 1, 12, 0, 0), "America/Sao_Paulo"), 3000);

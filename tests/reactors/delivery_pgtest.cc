@@ -189,7 +189,7 @@ struct Harness {
   }
 };
 
-TEST_CASE("a signed paid webhook delivers once; the link opens the product; refunds close it") {
+TEST_CASE("a signed paid webhook delivers once, the link opens the product, refunds close it") {
   Harness h;
   h.ConfigureMeta();
   auto [payment_id, txid] = h.Charge("stripe");

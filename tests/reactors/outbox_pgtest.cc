@@ -194,7 +194,7 @@ TEST_CASE("every requested item is sent until it succeeds, once, with each attem
   CHECK(rig.scripted.calls["s-3"] == 1);
 }
 
-TEST_CASE("a terminal failure parks the item; an operator's retry makes it due again") {
+TEST_CASE("a terminal failure parks the item, an operator's retry makes it due again") {
   Rig rig;
   rig.scripted.terminal.insert("s-blocked");
   Request(*rig.store, "s-blocked");
