@@ -4,10 +4,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gateways/payload_fields.h"
 #include "gateways/webhook_crypto.h"
 #include "http/charge_decisions.h"
 #include "http/request_metadata.h"
+#include "tenants/bot_directory.h"
 
 namespace tally::http {
 
@@ -38,6 +40,35 @@ absl::StatusOr<std::optional<HttpResponse>> ChargeApi::Replay(const std::string&
   if (!found.ok()) return found.status();
   if (!found->has_value()) return std::nullopt;
   return ReplayResponse(**found, request_sha256, request_id);
+}
+
+std::optional<HttpResponse> ChargeApi::CheckBotAndProduct(const std::string& tenant_id,
+                                                          const pb::PaymentCreated& payment) {
+  if (payment.bot_id().empty()) {
+    if (payment.product_id().empty()) return std::nullopt;
+    return JsonError(400, "invalid_request", "product_id needs the bot_id that sells it");
+  }
+  auto bot = tenants::ResolveBotConfig(store_, box_, payment.bot_id());
+  if (bot.status().code() == absl::StatusCode::kUnavailable) {
+    return JsonError(503, "database_unavailable", "try again");
+  }
+  // Another tenant's bot is answered exactly like a bot that does not exist.
+  if (bot.status().code() == absl::StatusCode::kNotFound ||
+      (bot.ok() && bot->tenant_id != tenant_id)) {
+    return JsonError(422, "unknown_bot",
+                     absl::StrCat("bot_id: no bot ", payment.bot_id(), " is registered"));
+  }
+  if (!bot.ok()) {
+    spdlog::error("bot configuration unreadable bot={} error=\"{}\"", payment.bot_id(),
+                  std::string(bot.status().message()));
+    return JsonError(500, "internal", "the bot's configuration cannot be read");
+  }
+  if (!payment.product_id().empty() && bot->products.count(payment.product_id()) == 0) {
+    return JsonError(422, "unknown_product",
+                     absl::StrCat("product_id: bot ", payment.bot_id(), " sells no product ",
+                                  payment.product_id(), " (tally products set)"));
+  }
+  return std::nullopt;
 }
 
 void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
@@ -83,6 +114,8 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
     if (!replay.ok()) return respond(JsonError(503, "database_unavailable", "try again"));
     if (replay->has_value()) return respond(std::move(**replay));
   }
+
+  if (auto refused = CheckBotAndProduct(tenant_id, payment)) return respond(std::move(*refused));
 
   auto config = tenants::ResolveGatewayAccount(store_, box_, tenant_id, payment.gateway());
   if (!config.ok()) {

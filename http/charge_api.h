@@ -22,9 +22,10 @@
 // idempotency_key_reused. Without the header every call is a new charge.
 //
 // Other answers: 400 invalid_json / invalid_request (names the field); 422
-// gateway_not_configured; 502 gateway_rejected / gateway_credentials_rejected /
-// gateway_unavailable; 504 gateway_timeout (the charge may exist: retry with the same key);
-// 503 database_unavailable.
+// gateway_not_configured, unknown_bot (bot_id names no bot of this tenant), unknown_product
+// (product_id names no product of that bot: `tally products set`); 502 gateway_rejected /
+// gateway_credentials_rejected / gateway_unavailable; 504 gateway_timeout (the charge may exist:
+// retry with the same key); 503 database_unavailable.
 //
 // Handle blocks on the gateway and the database: call it from a worker thread. Thread-safe.
 
@@ -62,6 +63,10 @@ class ChargeApi {
  private:
   // API keys are resolved through the log and kept for a few seconds.
   absl::StatusOr<tenants::ApiPrincipal> Authenticate(const std::string& api_key);
+  // The refusal when the charge names a bot that is not this tenant's (422 unknown_bot) or a
+  // product the bot does not sell (422 unknown_product); nullopt when it may go on.
+  std::optional<HttpResponse> CheckBotAndProduct(const std::string& tenant_id,
+                                                 const payments::v1::PaymentCreated& payment);
   // The recorded answer for `append_key`, if a charge was recorded under it.
   absl::StatusOr<std::optional<HttpResponse>> Replay(const std::string& append_key,
                                                      const std::string& request_sha256,

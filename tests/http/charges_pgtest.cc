@@ -19,6 +19,7 @@
 #include "projections/payment_fold.h"
 #include "sandbox/sandbox.h"
 #include "tally/payments/v1/payment_events.pb.h"
+#include "tenants/bot_directory.h"
 #include "tenants/tenant_directory.h"
 #include "tests/support/pg.h"
 #include "tests/support/sandbox_control.h"
@@ -73,6 +74,15 @@ struct Harness {
     tenant_id = tenant->tenant_id;
     token = tenant->webhook_token;
     api_key = tenant->api_key;
+    // The bot and product the charges name (Body below).
+    REQUIRE(tenants::RegisterBot(*store, box, tenant_id, "777:AAHchargesbot", "loja_bot").ok());
+    tenants::ProductSettings product;
+    product.bot_id = "777";
+    product.product_id = "vip";
+    product.name = "Mentoria VIP";
+    product.price_minor = 1990;
+    product.deliver_url = "https://cursos.example.com/vip";
+    REQUIRE(tenants::ConfigureProduct(*store, tenant_id, product).ok());
     for (const std::string gateway : kGateways) {
       const std::string key = "key-" + gateway;
       const std::string secret = "secret-" + gateway;
@@ -328,7 +338,9 @@ TEST_CASE("charge API: gateway failures map to 422/502/504 and record nothing") 
     // A second tenant with no gateway configured.
     auto other = tenants::CreateTenant(*h.store, h.box, "Outra", "America/Sao_Paulo");
     REQUIRE(other.ok());
-    auto unconfigured = h.CreatePayment(Body("stripe"), "", other->api_key);
+    // (Its charge names no bot: bot 777 is the first tenant's, and would be unknown_bot.)
+    auto unconfigured =
+        h.CreatePayment(R"({"gateway":"stripe","amount_minor":1990})", "", other->api_key);
     CHECK(unconfigured.status == 422);
     CHECK(ErrorCode(unconfigured) == "gateway_not_configured");
 
@@ -402,6 +414,40 @@ TEST_CASE("duplicated webhooks are recorded once, reordered ones are all recorde
   CHECK(second.observation().status() == pb::OBSERVED_STATUS_PAID);
   // The fold does not let the late "paid" undo the refund.
   CHECK(Fold(events).status == projections::PaymentStatus::kRefunded);
+}
+
+}  // namespace
+}  // namespace tally::http
+
+namespace tally::http {
+namespace {
+
+TEST_CASE("a charge naming an unknown bot or product is refused, naming the field") {
+  Harness h;
+  auto unknown_bot = h.CreatePayment(
+      R"({"gateway":"stripe","amount_minor":1990,"bot_id":"999","product_id":"vip"})");
+  CHECK(unknown_bot.status == 422);
+  CHECK(unknown_bot.body.find("unknown_bot") != std::string::npos);
+  CHECK(unknown_bot.body.find("bot_id") != std::string::npos);
+  auto unknown_product = h.CreatePayment(
+      R"({"gateway":"stripe","amount_minor":1990,"bot_id":"777","product_id":"gold"})");
+  CHECK(unknown_product.status == 422);
+  CHECK(unknown_product.body.find("unknown_product") != std::string::npos);
+  CHECK(unknown_product.body.find("product_id") != std::string::npos);
+  auto orphan_product =
+      h.CreatePayment(R"({"gateway":"stripe","amount_minor":1990,"product_id":"vip"})");
+  CHECK(orphan_product.status == 400);
+  // Another tenant's bot is not revealed: answered as if it did not exist.
+  auto other = tenants::CreateTenant(*h.store, h.box, "Outra Loja", "America/Sao_Paulo");
+  REQUIRE(other.ok());
+  REQUIRE(tenants::RegisterBot(*h.store, h.box, other->tenant_id, "888:AAHotherbot", "o").ok());
+  auto foreign = h.CreatePayment(R"({"gateway":"stripe","amount_minor":1990,"bot_id":"888"})");
+  CHECK(foreign.status == 422);
+  CHECK(foreign.body.find("no bot 888 is registered") != std::string::npos);
+  // Nothing was recorded for any of them.
+  for (const auto& e : testing::AllEvents(h.db->url())) {
+    CHECK(e.type != "tally.payments.v1.PaymentCreated");
+  }
 }
 
 }  // namespace

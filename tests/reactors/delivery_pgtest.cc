@@ -22,6 +22,7 @@
 #include "reactors/reactor_host.h"
 #include "sandbox/sandbox.h"
 #include "tally/bots/v1/bot_events.pb.h"
+#include "tally/payments/v1/payment_events.pb.h"
 #include "tenants/bot_directory.h"
 #include "tenants/tenant_directory.h"
 #include "tests/support/pg.h"
@@ -30,6 +31,7 @@
 namespace tally::reactors {
 namespace {
 
+namespace pb = payments::v1;
 using namespace std::chrono_literals;
 using http::ClientRequest;
 using http::ClientResponse;
@@ -78,7 +80,7 @@ struct Harness {
     tenant_id = tenant->tenant_id;
     token = tenant->webhook_token;
     api_key = tenant->api_key;
-    for (const std::string gateway : {"stripe", "pushinpay"}) {
+    for (const std::string gateway : {"stripe", "pushinpay", "mercadopago"}) {
       REQUIRE(tenants::ConfigureGateway(
                   *store, box, registry, tenant_id,
                   {gateway, "secret-" + gateway, "key-" + gateway, sandbox->BaseUrl(gateway)})
@@ -270,6 +272,35 @@ TEST_CASE("an unsigned paid webhook delivers only once a poll confirms it") {
   const int64_t access_position = accessed->back().position;
   REQUIRE(h.WaitFor([&] { return h.ReactorCheckpoint("meta_purchase") >= access_position; }));
   CHECK(h.Count(stream, "tally.payments.v1.MetaPurchaseRequested") == 0);
+}
+
+TEST_CASE("Mercado Pago: a webhook with only an id is polled at once, confirmed, delivered") {
+  Harness h;
+  auto [payment_id, txid] = h.Charge("mercadopago");
+  REQUIRE(testing::SandboxPost(h.client, *h.sandbox,
+                               absl::StrCat("/sandbox/charges/mercadopago/", txid, "/pay"), "{}")
+              .status == 200);
+  const std::string stream = "payment-mercadopago-" + txid;
+  REQUIRE(h.WaitFor([&] { return h.Count(stream, "tally.payments.v1.DeliveryIssued") == 1; }));
+  auto events = h.store->ReadStream(h.tenant_id, stream);
+  REQUIRE(events.ok());
+  int64_t webhook = 0, poll = 0, issued = 0;
+  for (const auto& e : *events) {
+    if (e.type == "tally.payments.v1.GatewayWebhookReceived" && webhook == 0) {
+      webhook = e.position;
+      pb::GatewayWebhookReceived received;
+      REQUIRE(received.ParseFromString(e.payload));
+      // Signed, and carrying no status: only that something changed.
+      CHECK(received.authenticity() == pb::AUTHENTICITY_SIGNED);
+      CHECK(received.observation().status() == pb::OBSERVED_STATUS_UNSPECIFIED);
+    }
+    if (e.type == "tally.payments.v1.GatewayStatusPolled" && poll == 0) poll = e.position;
+    if (e.type == "tally.payments.v1.DeliveryIssued") issued = e.position;
+  }
+  CHECK(webhook > 0);
+  CHECK(webhook < poll);
+  CHECK(poll < issued);
+  REQUIRE(h.WaitFor([&] { return h.Messages().size() == 1; }));
 }
 
 TEST_CASE("a forged unsigned paid (the gateway says pending) never delivers and is an anomaly") {
