@@ -4,9 +4,11 @@
 // refund and expire on a gateway's charges, made-up Telegram updates, and what the services
 // received, sent and counted. Answers JSON. Thread-safe.
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gateways/payload_fields.h"
 #include "http/message.h"
 #include "sandbox/charge_book.h"
@@ -28,7 +30,12 @@ class ControlApi {
 
  private:
   http::HttpResponse AddAccount(const gateways::PayloadFields& fields);
-  http::HttpResponse SetFaults(const gateways::PayloadFields& fields);
+  // `body` is what `fields` was parsed from: the lists in it are read from there.
+  http::HttpResponse SetFaults(const gateways::PayloadFields& fields, const std::string& body);
+  // The gateway names of body's silent_gateways: nullopt when it has none, InvalidArgument when
+  // it is not a list of simulated gateways' names.
+  absl::StatusOr<std::optional<std::vector<std::string>>> SilentGateways(
+      const std::string& body) const;
   std::string StatsJson() const;
 
   ChargeBook& book_;

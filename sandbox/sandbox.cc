@@ -50,6 +50,16 @@ class SandboxImpl final : public Sandbox {
         telegram_(delivery_),
         control_(book_, meta_, telegram_, faults_, delivery_) {}
 
+  absl::Status CheckFaults() const {
+    for (const std::string& name : options_.faults.silent_gateways) {
+      if (book_.Find(name) == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("silent gateway \"", name, "\" is not a simulated gateway"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Listen() {
     http::ServerOptions server_options;
     server_options.host = options_.host;
@@ -110,6 +120,7 @@ class SandboxImpl final : public Sandbox {
 
 absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Start(SandboxOptions options) {
   auto sandbox = std::make_unique<SandboxImpl>(options);
+  if (absl::Status s = sandbox->CheckFaults(); !s.ok()) return s;
   if (absl::Status s = sandbox->Listen(); !s.ok()) return s;
   return sandbox;
 }

@@ -4,26 +4,44 @@
 // configured with):
 //
 //   /pushinpay    POST /api/pix/cashIn, GET /api/transactions/{id}
-//   /paradise     POST /api/v1/transaction.php, GET /api/v1/query.php?action=get_transaction&id=
-//   /atomopay     POST /api/public/v1/transactions?api_token=, GET .../transactions/{hash}
-//   /mercadopago  POST /v1/payments, GET /v1/payments/{id}
-//   /stripe       POST /v1/payment_intents, GET /v1/payment_intents/{id}
+//   /paradise     POST /api/v1/transaction.php, GET /api/v1/query.php?action=get_transaction&id=,
+//                 GET /api/v1/query.php?action=get_transaction_by_reference&reference=
+//   /atomopay     POST /api/public/v1/transactions?api_token=, GET .../transactions/{hash},
+//                 GET .../transactions?external_reference=&api_token=
+//   /mercadopago  POST /v1/payments, GET /v1/payments/{id},
+//                 GET /v1/payments/search?external_reference=
+//   /stripe       POST /v1/payment_intents, GET /v1/payment_intents/{id},
+//                 GET /v1/payment_intents/search?query=metadata['payment_id']:'X'
 //   /meta         POST /{version}/{pixel_id}/events?access_token=
 //   /telegram     POST|GET /bot{token}/{sendMessage|setWebhook|deleteWebhook|getMe}
 //
 // They answer in each service's documented shapes and send webhooks the way the real services
 // do: signed (Stripe-Signature, Mercado Pago x-signature) or carrying the account's secret
 // header (the unsigned gateways; Telegram's X-Telegram-Bot-Api-Secret-Token), retried with
-// backoff on anything but 2xx. Faults are injected at configured rates: webhooks dropped,
-// duplicated, delayed, reordered; polls failed with 5xx or answered too late; Meta 5xx.
+// backoff on anything but 2xx. The searches by reference find the caller's charges carrying the
+// reference Tally sent at creation (Paradise `reference`, Atomopay and Mercado Pago
+// `external_reference`, Stripe `metadata[payment_id]`; PushinPay has none).
+//
+// Faults (the Faults fields below) strike at configured rates, each decided by the one seeded
+// random source, which draws nothing for a fault whose rate is 0:
+//   webhooks    dropped, duplicated, delayed, reordered; none at all from silent_gateways
+//   gateways    status polls answered 429 (Retry-After and `retry_after` in the gateway's error
+//               shape), 503, or after poll_timeout_ms; create answers held back
+//               create_answer_lost_ms after the charge is made (the server cannot close a
+//               connection unanswered, so a "lost" answer is one that comes after the caller's
+//               deadline: keep create_answer_lost_ms above it)
+//   meta        500
 //
 // Control API (JSON), for tests and the demo:
 //   POST /sandbox/accounts      {"service","api_key","webhook_secret","webhook_url"}
 //                               an account the service accepts; webhook_url is where Stripe
 //                               sends events (others take a URL per charge)
-//   POST /sandbox/faults        Faults fields, any subset
+//   POST /sandbox/faults        Faults fields, any subset; silent_gateways a list of gateway
+//                               names (400 naming an unknown one, nothing changed)
 //   POST /sandbox/charges/{service}/{id}/{pay|refund|expire}
-//   GET  /sandbox/charges       every charge, with its status
+//   GET  /sandbox/charges       every charge, with its status and reference
+//   GET  /sandbox/polls         status polls per gateway and per (gateway, api key): polls,
+//                               max_in_any_second, min_gap_ms_same_transaction (-1: none twice)
 //   POST /sandbox/telegram/updates {"token","user_id","text","first_name","username"}
 //   GET  /sandbox/meta/events   the Conversions API requests received
 //   GET  /sandbox/telegram/messages   the messages bots sent
@@ -37,6 +55,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -49,9 +68,18 @@ struct Faults {
   int delay_max_ms = 0;
   double reorder_rate = 0;  // webhooks held back reorder_hold_ms so later ones overtake
   int reorder_hold_ms = 300;
+  // Gateways (by name) that send no webhook at all: pay, refund and expire change the charge
+  // and nothing goes out (seed 001: Atomopay, for weeks).
+  std::vector<std::string> silent_gateways;
+  double poll_429_rate = 0;  // status polls answered 429, Retry-After poll_retry_after_s
+  int poll_retry_after_s = 2;
   double poll_error_rate = 0;    // status polls answered 503
   double poll_timeout_rate = 0;  // status polls answered after poll_timeout_ms
   int poll_timeout_ms = 15000;
+  // Charges created, their answer sent only after create_answer_lost_ms (past the caller's
+  // deadline: Tally's default is 10 s).
+  double create_answer_lost_rate = 0;
+  int create_answer_lost_ms = 15000;
   double meta_error_rate = 0;  // Conversions API calls answered 500
 };
 
@@ -76,6 +104,8 @@ struct SandboxStats {
 
 class Sandbox {
  public:
+  // InvalidArgument when options.faults.silent_gateways names something that is not a simulated
+  // gateway; Unavailable when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Sandbox>> Start(SandboxOptions options);
   virtual ~Sandbox() = default;
 
