@@ -17,13 +17,14 @@ ControlApi::ControlApi(ChargeBook& book, Meta& meta, Telegram& telegram, FaultIn
     : book_(book), meta_(meta), telegram_(telegram), faults_(faults), delivery_(delivery) {}
 
 http::HttpResponse ControlApi::Handle(const http::HttpRequest& request,
-                                      const std::vector<std::string>& path) {
+                                      const std::vector<std::string>& path, const Query& query) {
   const std::string joined = absl::StrJoin(path, "/");
   if (request.method == "GET" && joined == "stats") return Json(200, StatsJson());
   if (request.method == "GET" && joined == "charges") return Json(200, book_.ChargesJson());
   if (request.method == "GET" && joined == "polls") return Json(200, book_.PollsJson());
   if (request.method == "GET" && joined == "meta/events") {
-    return Json(200, meta_.RequestsJson());
+    auto pixel = query.find("pixel_id");
+    return Json(200, meta_.EventsJson(pixel == query.end() ? "" : pixel->second));
   }
   if (request.method == "GET" && joined == "telegram/messages") {
     return Json(200, telegram_.MessagesJson());
@@ -35,6 +36,7 @@ http::HttpResponse ControlApi::Handle(const http::HttpRequest& request,
   if (joined == "accounts") return AddAccount(*fields);
   if (joined == "faults") return SetFaults(*fields, body);
   if (joined == "telegram/updates") return telegram_.SendUpdate(*fields);
+  if (joined == "meta/invalid_token") return meta_.InvalidateToken(*fields);
   if (path.size() == 4 && path[0] == "charges") {
     return book_.Act(path[1], gateways::UrlDecode(path[2]), path[3]);
   }
@@ -85,11 +87,14 @@ http::HttpResponse ControlApi::SetFaults(const gateways::PayloadFields& fields,
     rate("poll_timeout_rate", faults.poll_timeout_rate);
     rate("create_answer_lost_rate", faults.create_answer_lost_rate);
     rate("meta_error_rate", faults.meta_error_rate);
+    rate("meta_timeout_rate", faults.meta_timeout_rate);
+    rate("meta_zero_received_rate", faults.meta_zero_received_rate);
     ms("delay_min_ms", faults.delay_min_ms);
     ms("delay_max_ms", faults.delay_max_ms);
     ms("reorder_hold_ms", faults.reorder_hold_ms);
     ms("poll_timeout_ms", faults.poll_timeout_ms);
     ms("create_answer_lost_ms", faults.create_answer_lost_ms);
+    ms("meta_timeout_ms", faults.meta_timeout_ms);
     seconds("poll_retry_after_s", faults.poll_retry_after_s);
     if (faults.delay_max_ms < faults.delay_min_ms) faults.delay_max_ms = faults.delay_min_ms;
     if (*silent) faults.silent_gateways = **std::move(silent);

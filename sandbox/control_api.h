@@ -1,8 +1,8 @@
 #pragma once
 // The sandbox's control API under /sandbox, for tests and the demo (its calls are listed in
-// sandbox/sandbox.h): the accounts each simulated service accepts, the faults in force, pay,
-// refund and expire on a gateway's charges, made-up Telegram updates, and what the services
-// received, sent and counted. Answers JSON. Thread-safe.
+// sandbox/sandbox.h): the accounts each simulated service accepts, the faults in force (and the
+// invalid Meta tokens), pay, refund and expire on a gateway's charges, made-up Telegram updates,
+// and what the services received, sent and counted. Answers JSON. Thread-safe.
 
 #include <optional>
 #include <string>
@@ -14,6 +14,7 @@
 #include "sandbox/charge_book.h"
 #include "sandbox/fault_injector.h"
 #include "sandbox/meta.h"
+#include "sandbox/shapes.h"
 #include "sandbox/telegram.h"
 #include "sandbox/webhook_delivery.h"
 
@@ -26,7 +27,8 @@ class ControlApi {
              const WebhookDelivery& delivery);
 
   // A request under the prefix; `path` is the rest of the path, split at '/'.
-  http::HttpResponse Handle(const http::HttpRequest& request, const std::vector<std::string>& path);
+  http::HttpResponse Handle(const http::HttpRequest& request, const std::vector<std::string>& path,
+                            const Query& query);
 
  private:
   http::HttpResponse AddAccount(const gateways::PayloadFields& fields);

@@ -30,7 +30,12 @@
 //               create_answer_lost_ms after the charge is made (the server cannot close a
 //               connection unanswered, so a "lost" answer is one that comes after the caller's
 //               deadline: keep create_answer_lost_ms above it)
-//   meta        500
+//   meta        500 {"error":{…,"code":1}}; 200 {"events_received":0} keeping nothing; the
+//               answer a call would get, only after meta_timeout_ms (its events are kept: Meta
+//               got them)
+// and, set through its own call, Meta pixels whose token is invalid. Meta also rejects, as it
+// does, a request with an event older than 7 days (400, code 100), and dedupes events by pixel +
+// event_name + event_id. A call answered with an error keeps nothing.
 //
 // Control API (JSON), for tests and the demo:
 //   POST /sandbox/accounts      {"service","api_key","webhook_secret","webhook_url"}
@@ -43,8 +48,12 @@
 //   GET  /sandbox/polls         status polls per gateway and per (gateway, api key): polls,
 //                               max_in_any_second, min_gap_ms_same_transaction (-1: none twice)
 //   POST /sandbox/telegram/updates {"token","user_id","text","first_name","username"}
-//   GET  /sandbox/meta/events   the Conversions API requests received
 //   GET  /sandbox/telegram/messages   the messages bots sent
+//   POST /sandbox/meta/invalid_token {"pixel_id"}  every call for the pixel answers 400, code 190
+//   GET  /sandbox/meta/events[?pixel_id=P]  the events received, deduplicated:
+//                               {"unique":U,"raw_receipts":R,"events":[{"pixel_id","event_name",
+//                               "event_id","event_time","value","currency","receipts",
+//                               "user_data"}…]}
 //   GET  /sandbox/stats         webhook counters and deliveries still pending
 //
 // Each service lives in a file of its own beside this one; the gateways share the charge book
@@ -80,7 +89,10 @@ struct Faults {
   // deadline: Tally's default is 10 s).
   double create_answer_lost_rate = 0;
   int create_answer_lost_ms = 15000;
-  double meta_error_rate = 0;  // Conversions API calls answered 500
+  double meta_error_rate = 0;    // Conversions API calls answered 500 (code 1)
+  double meta_timeout_rate = 0;  // answered only after meta_timeout_ms, events kept
+  int meta_timeout_ms = 3000;
+  double meta_zero_received_rate = 0;  // 200 with events_received 0, events not kept
 };
 
 struct SandboxOptions {

@@ -202,10 +202,11 @@ TEST_CASE("webhook faults: duplicated webhooks arrive twice byte for byte, dropp
 TEST_CASE("Meta CAPI simulator: events_received, token error 190, injected 500") {
   Harness h;
   testing::SandboxAccount(h.client, *h.sandbox, "meta", "EAAtoken", "", "");
-  const std::string events =
-      R"({"data":[{"event_name":"Purchase","event_time":1795000000,"event_id":"pv_1",)"
-      R"("action_source":"website","user_data":{"em":["a1b2"],"fbp":"fb.1.1.1"},)"
-      R"("custom_data":{"currency":"BRL","value":19.9}}]})";
+  // Meta refuses events older than 7 days: the event is from now.
+  const std::string events = absl::StrCat(
+      R"({"data":[{"event_name":"Purchase","event_time":)", absl::ToUnixSeconds(absl::Now()),
+      R"(,"event_id":"pv_1","action_source":"website","user_data":{"em":["a1b2"],)"
+      R"("fbp":"fb.1.1.1"},"custom_data":{"currency":"BRL","value":19.9}}]})");
   auto send = [&](const std::string& token) {
     auto r =
         h.client.Send({"POST",
