@@ -27,7 +27,7 @@ http::HttpResponse ControlApi::Handle(const http::HttpRequest& request,
     return Json(200, meta_.EventsJson(pixel == query.end() ? "" : pixel->second));
   }
   if (request.method == "GET" && joined == "telegram/messages") {
-    return Json(200, telegram_.MessagesJson());
+    return Json(200, telegram_.MessagesJson(query));
   }
   if (request.method != "POST") return Json(404, R"({"message":"unknown control call"})");
   const std::string body = request.body.empty() ? "{}" : request.body;
@@ -36,6 +36,7 @@ http::HttpResponse ControlApi::Handle(const http::HttpRequest& request,
   if (joined == "accounts") return AddAccount(*fields);
   if (joined == "faults") return SetFaults(*fields, body);
   if (joined == "telegram/updates") return telegram_.SendUpdate(*fields);
+  if (joined == "telegram/blocked") return telegram_.Block(*fields);
   if (joined == "meta/invalid_token") return meta_.InvalidateToken(*fields);
   if (path.size() == 4 && path[0] == "charges") {
     return book_.Act(path[1], gateways::UrlDecode(path[2]), path[3]);
@@ -89,6 +90,8 @@ http::HttpResponse ControlApi::SetFaults(const gateways::PayloadFields& fields,
     rate("meta_error_rate", faults.meta_error_rate);
     rate("meta_timeout_rate", faults.meta_timeout_rate);
     rate("meta_zero_received_rate", faults.meta_zero_received_rate);
+    rate("telegram_429_rate", faults.telegram_429_rate);
+    rate("telegram_error_rate", faults.telegram_error_rate);
     ms("delay_min_ms", faults.delay_min_ms);
     ms("delay_max_ms", faults.delay_max_ms);
     ms("reorder_hold_ms", faults.reorder_hold_ms);
@@ -96,6 +99,7 @@ http::HttpResponse ControlApi::SetFaults(const gateways::PayloadFields& fields,
     ms("create_answer_lost_ms", faults.create_answer_lost_ms);
     ms("meta_timeout_ms", faults.meta_timeout_ms);
     seconds("poll_retry_after_s", faults.poll_retry_after_s);
+    seconds("telegram_retry_after_s", faults.telegram_retry_after_s);
     if (faults.delay_max_ms < faults.delay_min_ms) faults.delay_max_ms = faults.delay_min_ms;
     if (*silent) faults.silent_gateways = **std::move(silent);
   });

@@ -1,8 +1,9 @@
 #pragma once
 // The sandbox's control API under /sandbox, for tests and the demo (its calls are listed in
 // sandbox/sandbox.h): the accounts each simulated service accepts, the faults in force (and the
-// invalid Meta tokens), pay, refund and expire on a gateway's charges, made-up Telegram updates,
-// and what the services received, sent and counted. Answers JSON. Thread-safe.
+// blocked Telegram chats and invalid Meta tokens), pay, refund and expire on a gateway's
+// charges, made-up Telegram updates, and what the services received, sent and counted. Answers
+// JSON. Thread-safe.
 
 #include <optional>
 #include <string>

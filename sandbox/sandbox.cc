@@ -47,7 +47,7 @@ class SandboxImpl final : public Sandbox {
         delivery_(faults_, timer_, options.delivery_attempts, options.retry_base_ms),
         book_(SimulatedGateways(), faults_, delivery_, timer_),
         meta_(faults_, timer_),
-        telegram_(delivery_),
+        telegram_(delivery_, faults_),
         control_(book_, meta_, telegram_, faults_, delivery_) {}
 
   absl::Status CheckFaults() const {

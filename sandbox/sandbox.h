@@ -33,9 +33,11 @@
 //   meta        500 {"error":{…,"code":1}}; 200 {"events_received":0} keeping nothing; the
 //               answer a call would get, only after meta_timeout_ms (its events are kept: Meta
 //               got them)
-// and, set through its own call, Meta pixels whose token is invalid. Meta also rejects, as it
-// does, a request with an event older than 7 days (400, code 100), and dedupes events by pixel +
-// event_name + event_id. A call answered with an error keeps nothing.
+//   telegram    sendMessage answered 429 {"parameters":{"retry_after"}} or 500
+// and, set through their own calls, Meta pixels whose token is invalid and blocked Telegram
+// chats. Meta also rejects, as it does, a request with an event older than 7 days (400, code
+// 100), and dedupes events by pixel + event_name + event_id. A call answered with an error keeps
+// nothing; Telegram keeps only the messages it accepted.
 //
 // Control API (JSON), for tests and the demo:
 //   POST /sandbox/accounts      {"service","api_key","webhook_secret","webhook_url"}
@@ -48,7 +50,11 @@
 //   GET  /sandbox/polls         status polls per gateway and per (gateway, api key): polls,
 //                               max_in_any_second, min_gap_ms_same_transaction (-1: none twice)
 //   POST /sandbox/telegram/updates {"token","user_id","text","first_name","username"}
-//   GET  /sandbox/telegram/messages   the messages bots sent
+//   POST /sandbox/telegram/blocked {"chat_id"[,"bot_id"]}  sendMessage to the chat (from that
+//                               bot, or any) answers 403 "bot was blocked by the user"
+//   GET  /sandbox/telegram/messages[?bot_id=B][&chat_id=C]  the messages bots sent:
+//                               {"messages":[{"bot_id","chat_id","message_id","text",
+//                               "received_at_us"}…],"count":N}
 //   POST /sandbox/meta/invalid_token {"pixel_id"}  every call for the pixel answers 400, code 190
 //   GET  /sandbox/meta/events[?pixel_id=P]  the events received, deduplicated:
 //                               {"unique":U,"raw_receipts":R,"events":[{"pixel_id","event_name",
@@ -93,6 +99,9 @@ struct Faults {
   double meta_timeout_rate = 0;  // answered only after meta_timeout_ms, events kept
   int meta_timeout_ms = 3000;
   double meta_zero_received_rate = 0;  // 200 with events_received 0, events not kept
+  double telegram_429_rate = 0;  // sendMessage answered 429, retry_after telegram_retry_after_s
+  int telegram_retry_after_s = 1;
+  double telegram_error_rate = 0;  // sendMessage answered 500
 };
 
 struct SandboxOptions {
