@@ -69,7 +69,9 @@ struct OutboxItem {
   std::string stream_id;
   std::string tenant_id;
   int partition = 0;
-  int attempt = 0;      // the attempt this send makes
+  int attempt = 0;  // the attempt this send makes
+  // The previous attempt's lease expired without an outcome folded (it may only be late).
+  bool after_lost_attempt = false;
   std::string request;  // the request event's payload
 };
 
