@@ -249,6 +249,7 @@ absl::Status OutboxSender::LeadAndSend() {
 }
 
 void OutboxSender::SendOne(const OutboxItem& item) {
+  if (kind_.pace) kind_.pace(item);
   const int64_t now = clock_.NowMicros();
   const std::string key_prefix = absl::StrCat(kind_.reactor, ":", item.stream_id);
   auto attempted = store_.Append({item.tenant_id,
