@@ -354,7 +354,8 @@ int main(int argc, char** argv) {
       "sandbox",
       "Run loopback simulators of PushinPay, Paradise, Atomopay, Mercado Pago, Stripe, Meta's "
       "Conversions API and Telegram's Bot API on one port (base URL http://HOST:PORT/<service>), "
-      "with webhook and poll faults at the given rates. Control API under /sandbox/.");
+      "with webhook, gateway, Meta and Telegram faults at the given rates (seeded: the same "
+      "calls in the same order meet the same faults). Control API under /sandbox/.");
   sandbox->add_option("--listen", sandbox_options.listen, "HOST:PORT to listen on")
       ->capture_default_str();
   sandbox->add_option("--seed", sandbox_options.seed, "Seed of fault decisions and ids")
@@ -388,8 +389,53 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
   sandbox
+      ->add_option("--silent-gateways", faults.silent_gateways,
+                   "Gateways that send no webhook at all (e.g. atomopay; comma-separated or "
+                   "repeated): pay, refund and expire change the charge, nothing is sent")
+      ->delimiter(',');
+  sandbox
+      ->add_option("--poll-429-rate", faults.poll_429_rate,
+                   "Status polls answered 429 with Retry-After --poll-retry-after-s")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox
+      ->add_option("--poll-retry-after-s", faults.poll_retry_after_s, "Retry-After of a 429 poll")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  sandbox
+      ->add_option("--create-answer-lost-rate", faults.create_answer_lost_rate,
+                   "Charges created, their answer sent only after --create-answer-lost-ms")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox
+      ->add_option("--create-answer-lost-ms", faults.create_answer_lost_ms,
+                   "Delay of a lost create answer (keep it above Tally's gateway deadline)")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  sandbox
       ->add_option("--meta-error-rate", faults.meta_error_rate,
                    "Conversions API calls answered 500")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox
+      ->add_option("--meta-timeout-rate", faults.meta_timeout_rate,
+                   "Conversions API calls answered only after --meta-timeout-ms (events kept)")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox->add_option("--meta-timeout-ms", faults.meta_timeout_ms, "Delay of a late Meta answer")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  sandbox
+      ->add_option("--meta-zero-received-rate", faults.meta_zero_received_rate,
+                   "Conversions API calls answered 200 with events_received 0 (events not kept)")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox
+      ->add_option("--telegram-429-rate", faults.telegram_429_rate,
+                   "sendMessage answered 429 with retry_after --telegram-retry-after-s")
+      ->check(CLI::Range(0.0, 1.0));
+  sandbox
+      ->add_option("--telegram-retry-after-s", faults.telegram_retry_after_s,
+                   "retry_after of a 429 sendMessage")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  sandbox
+      ->add_option("--telegram-error-rate", faults.telegram_error_rate, "sendMessage answered 500")
       ->check(CLI::Range(0.0, 1.0));
 
   try {

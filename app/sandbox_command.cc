@@ -72,7 +72,9 @@ int RunSandbox(const SandboxCommandOptions& options) {
        {"pushinpay", "paradise", "atomopay", "mercadopago", "stripe", "meta", "telegram"}) {
     std::cout << "  " << service << " base URL: " << sandbox->BaseUrl(service) << std::endl;
   }
-  std::cout << "  control: " << control << "/sandbox/{accounts,faults,charges,stats}" << std::endl;
+  std::cout << "  control: " << control
+            << "/sandbox/{accounts,faults,charges,polls,stats,meta/events,telegram/messages}"
+            << std::endl;
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

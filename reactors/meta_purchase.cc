@@ -83,18 +83,17 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
   metadata.set_actor("meta_purchase");
   metadata.set_causation_position(event.position);
   metadata.set_received_at_us(clock_.NowMicros());
-  auto appended =
-      store_.Append({requested.tenant_id(),
-                     event.stream_id,
-                     ledger::ExpectedVersion::Any(),
-                     {{"tally.payments.v1.MetaPurchaseRequested", requested.SerializeAsString(),
-                       metadata.SerializeAsString()}},
-                     absl::StrCat("meta-purchase:", created.payment_id())});
+  auto appended = store_.Append({requested.tenant_id(),
+                                 event.stream_id,
+                                 ledger::ExpectedVersion::Any(),
+                                 {{"tally.payments.v1.MetaPurchaseRequested",
+                                   requested.SerializeAsString(), metadata.SerializeAsString()}},
+                                 absl::StrCat("meta-purchase:", created.payment_id())});
   return appended.status();
 }
 
-MetaKind::MetaKind(ledger::EventStore& store, tenants::SecretBox box,
-                   gateways::Transport transport, const ledger::Clock& clock, MetaOptions options)
+MetaKind::MetaKind(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,
+                   const ledger::Clock& clock, MetaOptions options)
     : store_(store),
       box_(std::move(box)),
       transport_(std::move(transport)),

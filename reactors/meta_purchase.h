@@ -41,8 +41,8 @@ struct MetaOptions {
 
 class MetaPurchaseReactor final : public Reactor {
  public:
-  MetaPurchaseReactor(ledger::EventStore& store, tenants::SecretBox box,
-                      const ledger::Clock& clock, MetaOptions options);
+  MetaPurchaseReactor(ledger::EventStore& store, tenants::SecretBox box, const ledger::Clock& clock,
+                      MetaOptions options);
   std::string name() const override { return "meta_purchase"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
 

@@ -23,6 +23,10 @@ class Atomopay final : public SimulatedGateway {
     if (method == "GET" && path.size() == 5 && path[3] == "transactions") {
       return ApiCall::Status(path[4]);
     }
+    if (method == "GET" && absl::StrJoin(path, "/") == "api/public/v1/transactions" &&
+        query.count("external_reference")) {
+      return ApiCall::Lookup(query.at("external_reference"));
+    }
     return {};
   }
 
@@ -58,6 +62,12 @@ class Atomopay final : public SimulatedGateway {
                         R"(,"expiration_date":)",
                         JsonQuote(IsoUtc(c.created_s + kPixLifetimeSeconds)), R"(},"created_at":)",
                         JsonQuote(IsoUtc(c.created_s)), "}");
+  }
+
+  http::HttpResponse LookupAnswer(const std::vector<const Charge*>& found) const override {
+    std::vector<std::string> rows;
+    for (const Charge* c : found) rows.push_back(ChargeJson(*c, /*creation=*/false));
+    return Json(200, absl::StrCat(R"({"data":[)", absl::StrJoin(rows, ","), "]}"));
   }
 
   Notification Webhook(const Charge& c, ChargeAction action, const std::string& url,

@@ -1,5 +1,6 @@
 #include "sandbox/charge_book.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -34,11 +35,28 @@ absl::string_view StatusAfter(const StatusWords& words, ChargeAction action) {
   return words.created;
 }
 
+std::vector<std::string> Names(const std::vector<std::unique_ptr<SimulatedGateway>>& gateways) {
+  std::vector<std::string> names;
+  for (const auto& gateway : gateways) names.emplace_back(gateway->name());
+  return names;
+}
+
+// 429 in the gateway's shape, with the Retry-After header HTTP defines for it.
+http::HttpResponse RateLimited(const SimulatedGateway& gateway, int retry_after_s) {
+  http::HttpResponse answer = Json(429, gateway.RateLimitedJson(retry_after_s));
+  answer.headers.emplace_back("Retry-After", absl::StrCat(retry_after_s));
+  return answer;
+}
+
 }  // namespace
 
 ChargeBook::ChargeBook(std::vector<std::unique_ptr<SimulatedGateway>> gateways,
                        FaultInjector& faults, WebhookDelivery& delivery, TaskTimer& timer)
-    : gateways_(std::move(gateways)), faults_(faults), delivery_(delivery), timer_(timer) {}
+    : gateways_(std::move(gateways)),
+      faults_(faults),
+      delivery_(delivery),
+      timer_(timer),
+      polls_(Names(gateways_)) {}
 
 const SimulatedGateway* ChargeBook::Find(absl::string_view name) const {
   for (const auto& gateway : gateways_) {
@@ -51,6 +69,7 @@ void ChargeBook::AddAccount(const std::string& gateway, const std::string& api_k
                             const std::string& webhook_secret, const std::string& webhook_url) {
   std::lock_guard lock(mu_);
   accounts_[{gateway, api_key}] = Account{webhook_secret, webhook_url};
+  polls_.AddAccount(gateway, api_key);
 }
 
 void ChargeBook::Handle(const SimulatedGateway& gateway, const http::HttpRequest& request,
@@ -64,29 +83,58 @@ void ChargeBook::Handle(const SimulatedGateway& gateway, const http::HttpRequest
     }
   }
   const ApiCall call = gateway.Route(request.method, path, query);
-  if (call.create) return respond(CreateCharge(gateway, key, request));
-  if (call.charge_id.empty()) {
-    return respond(gateway.NotFound(request.method + " /" + absl::StrJoin(path, "/")));
+  switch (call.kind) {
+    case ApiCall::Kind::kCreate:
+      return CreateCharge(gateway, key, request, respond);
+    case ApiCall::Kind::kStatus:
+      if (call.argument.empty()) break;
+      return Poll(gateway, key, gateways::UrlDecode(call.argument), respond);
+    case ApiCall::Kind::kLookup:
+      return respond(Lookup(gateway, key, call.argument));
+    case ApiCall::Kind::kInvalid:
+      return respond(gateway.BadRequest(call.argument));
+    case ApiCall::Kind::kNone:
+      break;
   }
-  Poll(gateway, key, gateways::UrlDecode(call.charge_id), respond);
+  respond(gateway.NotFound(request.method + " /" + absl::StrJoin(path, "/")));
 }
 
-http::HttpResponse ChargeBook::CreateCharge(const SimulatedGateway& gateway,
-                                            const std::string& api_key,
-                                            const http::HttpRequest& request) {
+void ChargeBook::CreateCharge(const SimulatedGateway& gateway, const std::string& api_key,
+                              const http::HttpRequest& request, const http::Responder& respond) {
   auto fields =
       gateways::PayloadFields::Parse(http::HeaderValue(request, "content-type"), request.body);
-  if (!fields.ok()) return gateway.BadRequest(std::string(fields.status().message()));
+  if (!fields.ok()) return respond(gateway.BadRequest(std::string(fields.status().message())));
   absl::StatusOr<Charge> asked = gateway.ChargeFromRequest(*fields);
-  if (!asked.ok()) return gateway.BadRequest(std::string(asked.status().message()));
-  if (asked->amount_minor <= 0) return gateway.BadRequest("amount must be a positive number");
+  if (!asked.ok()) return respond(gateway.BadRequest(std::string(asked.status().message())));
+  if (asked->amount_minor <= 0) {
+    return respond(gateway.BadRequest("amount must be a positive number"));
+  }
   Charge c = *std::move(asked);
   const std::string service(gateway.name());
   c.service = service;
   c.api_key = api_key;
   const std::string idempotency_key = gateway.IdempotencyKey(request);
+  http::HttpResponse answer;
+  bool lost = false;
+  int lost_ms = 0;
+  {
+    std::lock_guard lock(mu_);
+    answer = NewCharge(gateway, std::move(c), idempotency_key);
+    // The answer is lost after the charge exists (a replay's too): the caller's deadline passes
+    // first, and it must find the charge again rather than open a second one. The server cannot
+    // drop a connection unanswered, so the answer comes, but late.
+    const Faults faults = faults_.faults();
+    lost = faults_.Chance(faults.create_answer_lost_rate);
+    lost_ms = faults.create_answer_lost_ms;
+  }
+  if (!lost) return respond(answer);
+  timer_.RunAfter(std::chrono::milliseconds(lost_ms), [respond, answer] { respond(answer); });
+}
 
-  std::lock_guard lock(mu_);
+http::HttpResponse ChargeBook::NewCharge(const SimulatedGateway& gateway, Charge c,
+                                         const std::string& idempotency_key) {
+  const std::string service(gateway.name());
+  const std::string api_key = c.api_key;
   if (!idempotency_key.empty()) {
     auto it = idempotency_.find(absl::StrCat(service, "\n", api_key, "\n", idempotency_key));
     if (it != idempotency_.end()) {
@@ -125,8 +173,15 @@ void ChargeBook::Poll(const SimulatedGateway& gateway, const std::string& api_ke
   {
     std::lock_guard lock(mu_);
     const Charge* c = FindCharge(gateway, id);
+    polls_.Record(
+        std::string(gateway.name()), api_key,
+        c == nullptr ? gateway.LookupKey(id) : gateway.LookupKey(c->hash.empty() ? c->id : c->hash),
+        PollAccounting::Clock::now());
     if (c == nullptr || c->api_key != api_key) return respond(gateway.NotFound(id));
     const Faults faults = faults_.faults();
+    if (faults_.Chance(faults.poll_429_rate)) {
+      return respond(RateLimited(gateway, faults.poll_retry_after_s));
+    }
     if (faults_.Chance(faults.poll_error_rate)) {
       return respond(Json(503, R"({"message":"Service Unavailable"})"));
     }
@@ -167,11 +222,31 @@ http::HttpResponse ChargeBook::Act(const std::string& service, const std::string
   if (action == ChargeAction::kRefund) c.refunded = true;
   const Account& account = accounts_.at({service, c.api_key});
   const std::string url = gateway->WebhookUrl(c, account.webhook_url);
-  if (!url.empty()) {
+  const std::vector<std::string> silent = faults_.faults().silent_gateways;
+  if (!url.empty() && std::ranges::find(silent, service) == silent.end()) {
     delivery_.Send(
         gateway->Webhook(c, *action, url, account.webhook_secret, c.updated_s, ++event_sequence_));
   }
   return Json(200, gateway->ChargeJson(c, /*creation=*/false));
+}
+
+http::HttpResponse ChargeBook::Lookup(const SimulatedGateway& gateway, const std::string& api_key,
+                                      const std::string& reference) const {
+  std::lock_guard lock(mu_);
+  std::vector<const Charge*> found;
+  for (const Key& key : order_) {
+    if (key.first != gateway.name()) continue;
+    const Charge& c = charges_.at(key);
+    if (!reference.empty() && c.api_key == api_key && c.reference == reference) {
+      found.push_back(&c);
+    }
+  }
+  return gateway.LookupAnswer(found);
+}
+
+std::string ChargeBook::PollsJson() const {
+  std::lock_guard lock(mu_);
+  return polls_.Json();
 }
 
 std::string ChargeBook::ChargesJson() const {

@@ -1,10 +1,12 @@
 #pragma once
 // The simulated gateways at work: the accounts each accepts, every charge created, and the
-// calls on them. A gateway's own API — charge creation (with its idempotency key) and status
-// requests (answered 503 or too late at the rates of the poll faults) — and the control API's
-// pay, refund and expire, which move a charge on in the gateway's words and send the gateway's
-// webhook. Everything here is the same for every gateway; what differs is asked of its
-// SimulatedGateway.
+// calls on them. A gateway's own API — charge creation (with its idempotency key; its answer
+// held back past the caller's deadline at create_answer_lost_rate, the charge created all the
+// same), status requests (answered 429, 503 or too late at the rates of the poll faults, and
+// counted in the poll accounting) and the lookup of the caller's charges by reference — and the
+// control API's pay, refund and expire, which move a charge on in the gateway's words and send
+// the gateway's webhook (none for the silent gateways). Everything here is the same for every
+// gateway; what differs is asked of its SimulatedGateway.
 //
 // Thread-safe. Late answers wait on the timer, and webhooks go out through the delivery: both
 // must outlive this object, and the timer must be shut down before it is destroyed.
@@ -21,6 +23,7 @@
 #include "http/message.h"
 #include "http/server.h"
 #include "sandbox/fault_injector.h"
+#include "sandbox/poll_accounting.h"
 #include "sandbox/shapes.h"
 #include "sandbox/simulated_gateway.h"
 #include "sandbox/task_timer.h"
@@ -43,7 +46,7 @@ class ChargeBook {
                   const std::string& webhook_secret, const std::string& webhook_url);
 
   // A request under `gateway`'s prefix; `path` is the rest of the path, split at '/'. Answers
-  // through `respond`, at once or, for a late poll, from the timer.
+  // through `respond`, at once or, for a late poll or a lost create answer, from the timer.
   void Handle(const SimulatedGateway& gateway, const http::HttpRequest& request,
               const std::vector<std::string>& path, const Query& query,
               const http::Responder& respond);
@@ -57,6 +60,9 @@ class ChargeBook {
   // in creation order.
   std::string ChargesJson() const;
 
+  // The control API's GET /sandbox/polls: PollAccounting::Json.
+  std::string PollsJson() const;
+
  private:
   using Key = std::pair<std::string, std::string>;  // gateway name, key within the gateway
   struct Account {
@@ -64,10 +70,16 @@ class ChargeBook {
     std::string webhook_url;
   };
 
-  http::HttpResponse CreateCharge(const SimulatedGateway& gateway, const std::string& api_key,
-                                  const http::HttpRequest& request);
+  void CreateCharge(const SimulatedGateway& gateway, const std::string& api_key,
+                    const http::HttpRequest& request, const http::Responder& respond);
   void Poll(const SimulatedGateway& gateway, const std::string& api_key, const std::string& id,
             const http::Responder& respond);
+  // Under mu_. Files a new charge (or finds the one `idempotency_key` already made) and
+  // renders the create answer.
+  http::HttpResponse NewCharge(const SimulatedGateway& gateway, Charge charge,
+                               const std::string& idempotency_key);
+  http::HttpResponse Lookup(const SimulatedGateway& gateway, const std::string& api_key,
+                            const std::string& reference) const;
   // Under mu_. The charge `id` names (its id or hash), or nullptr.
   Charge* FindCharge(const SimulatedGateway& gateway, const std::string& id);
 
@@ -84,6 +96,7 @@ class ChargeBook {
   std::map<std::string, std::string> idempotency_;  // gateway, api key, idempotency key -> lookup
   uint64_t charge_sequence_ = 0;
   uint64_t event_sequence_ = 0;
+  PollAccounting polls_;
 };
 
 }  // namespace tally::sandbox

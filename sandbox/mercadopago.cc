@@ -37,6 +37,10 @@ class MercadoPago final : public SimulatedGateway {
   ApiCall Route(const std::string& method, const std::vector<std::string>& path,
                 const Query& query) const override {
     if (method == "POST" && absl::StrJoin(path, "/") == "v1/payments") return ApiCall::Create();
+    if (method == "GET" && absl::StrJoin(path, "/") == "v1/payments/search") {
+      if (!query.count("external_reference")) return {};
+      return ApiCall::Lookup(query.at("external_reference"));
+    }
     if (method == "GET" && path.size() == 3 && path[1] == "payments") {
       return ApiCall::Status(path[2]);
     }
@@ -88,6 +92,20 @@ class MercadoPago final : public SimulatedGateway {
         R"(,"point_of_interaction":{"type":"PIX","transaction_data":{"qr_code":)",
         JsonQuote(c.pix_code), R"(,"qr_code_base64":"iVBORw0KGgo=","ticket_url":)",
         JsonQuote(absl::StrCat("https://sandbox.tally.example/payments/", c.id, "/ticket")), "}}}");
+  }
+
+  http::HttpResponse LookupAnswer(const std::vector<const Charge*>& found) const override {
+    std::vector<std::string> rows;
+    for (const Charge* c : found) rows.push_back(ChargeJson(*c, /*creation=*/false));
+    return Json(200,
+                absl::StrCat(R"({"results":[)", absl::StrJoin(rows, ","), R"(],"paging":{"total":)",
+                             found.size(), R"(,"limit":30,"offset":0}})"));
+  }
+
+  std::string RateLimitedJson(int retry_after_s) const override {
+    return absl::StrCat(
+        R"({"message":"Too many requests","error":"too_many_requests","status":429,"cause":[],)",
+        R"("retry_after":)", retry_after_s, "}");
   }
 
   http::HttpResponse Unauthorized() const override {

@@ -17,9 +17,11 @@ class Paradise final : public SimulatedGateway {
                 const Query& query) const override {
     const std::string joined = absl::StrJoin(path, "/");
     if (method == "POST" && joined == "api/v1/transaction.php") return ApiCall::Create();
-    if (method == "GET" && joined == "api/v1/query.php" && query.count("action") &&
-        query.at("action") == "get_transaction" && query.count("id")) {
-      return ApiCall::Status(query.at("id"));
+    if (method != "GET" || joined != "api/v1/query.php" || !query.count("action")) return {};
+    const std::string& action = query.at("action");
+    if (action == "get_transaction" && query.count("id")) return ApiCall::Status(query.at("id"));
+    if (action == "get_transaction_by_reference" && query.count("reference")) {
+      return ApiCall::Lookup(query.at("reference"));
     }
     return {};
   }
@@ -59,8 +61,19 @@ class Paradise final : public SimulatedGateway {
                         R"(,"updated_at":)", JsonQuote(IsoUtc(c.updated_s)), "}");
   }
 
+  // One transaction, as get_transaction answers it: the latest one carrying the reference.
+  http::HttpResponse LookupAnswer(const std::vector<const Charge*>& found) const override {
+    if (found.empty()) return NotFound("no transaction with this reference");
+    return Json(200, ChargeJson(*found.back(), /*creation=*/false));
+  }
+
   http::HttpResponse Unauthorized() const override {
     return Json(401, R"({"status":"error","message":"Invalid API key"})");
+  }
+
+  std::string RateLimitedJson(int retry_after_s) const override {
+    return absl::StrCat(R"({"status":"error","message":"Too many requests","retry_after":)",
+                        retry_after_s, "}");
   }
 
   Notification Webhook(const Charge& c, ChargeAction action, const std::string& url,

@@ -46,9 +46,19 @@ class SandboxImpl final : public Sandbox {
         faults_(options.faults, options.seed),
         delivery_(faults_, timer_, options.delivery_attempts, options.retry_base_ms),
         book_(SimulatedGateways(), faults_, delivery_, timer_),
-        meta_(faults_),
-        telegram_(delivery_),
+        meta_(faults_, timer_),
+        telegram_(delivery_, faults_),
         control_(book_, meta_, telegram_, faults_, delivery_) {}
+
+  absl::Status CheckFaults() const {
+    for (const std::string& name : options_.faults.silent_gateways) {
+      if (book_.Find(name) == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("silent gateway \"", name, "\" is not a simulated gateway"));
+      }
+    }
+    return absl::OkStatus();
+  }
 
   absl::Status Listen() {
     http::ServerOptions server_options;
@@ -87,8 +97,8 @@ class SandboxImpl final : public Sandbox {
     if (parts.empty()) return respond(Json(200, R"({"service":"tally sandbox"})"));
     const std::string service = parts[0];
     parts.erase(parts.begin());
-    if (service == "sandbox") return respond(control_.Handle(request, parts));
-    if (service == "meta") return respond(meta_.Handle(request, parts, query));
+    if (service == "sandbox") return respond(control_.Handle(request, parts, query));
+    if (service == "meta") return meta_.Handle(request, parts, query, respond);
     if (service == "telegram") return respond(telegram_.Handle(request, parts, query));
     const SimulatedGateway* gateway = book_.Find(service);
     if (gateway == nullptr) return respond(Json(404, R"({"message":"unknown service"})"));
@@ -110,6 +120,7 @@ class SandboxImpl final : public Sandbox {
 
 absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Start(SandboxOptions options) {
   auto sandbox = std::make_unique<SandboxImpl>(options);
+  if (absl::Status s = sandbox->CheckFaults(); !s.ok()) return s;
   if (absl::Status s = sandbox->Listen(); !s.ok()) return s;
   return sandbox;
 }

@@ -12,6 +12,14 @@ constexpr char kSecretHeader[] = "x-webhook-secret";
 
 }  // namespace
 
+http::HttpResponse SimulatedGateway::LookupAnswer(const std::vector<const Charge*>& found) const {
+  return NotFound("lookup by reference");
+}
+
+std::string SimulatedGateway::RateLimitedJson(int retry_after_s) const {
+  return absl::StrCat(R"({"message":"Too Many Attempts.","retry_after":)", retry_after_s, "}");
+}
+
 http::HttpResponse SimulatedGateway::Unauthorized() const {
   return Json(401, R"({"message":"Unauthenticated."})");
 }

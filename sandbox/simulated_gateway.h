@@ -2,9 +2,10 @@
 // One simulated payment gateway: what sets it apart from the others. The charge book
 // (sandbox/charge_book.h) runs every gateway the same way — accounts, charges, idempotency,
 // poll faults, the control API's pay/refund/expire — and asks the gateway only what differs:
-// the routes of its API, how a caller shows its API key, what a create request carries, the ids
-// it invents, its words for each status, its charge and error shapes, and its webhooks (how they
-// are built and signed, and where they are sent).
+// the routes of its API (creation, status, and where the gateway has one, the search for the
+// charges carrying the caller's reference), how a caller shows its API key, what a create request
+// carries, the ids it invents, its words for each status, its charge, search and error shapes,
+// and its webhooks (how they are built and signed, and where they are sent).
 //
 // A simulator speaks the wire shapes of the gateway's documentation, written down again here and
 // never taken from Tally's production gateway code (adapters, gateway APIs, status
@@ -35,7 +36,7 @@ struct Charge {
   std::string id;       // as the gateway shows it in API answers
   std::string hash;     // a second id, where the gateway has one (Atomopay)
   std::string api_key;
-  std::string reference;  // the caller's external reference
+  std::string reference;  // the caller's external reference (Tally's payment id), "" if none
   std::string description;
   std::string notification_url;
   std::string status;  // in the gateway's own words
@@ -60,13 +61,20 @@ struct StatusWords {
 };
 
 // A request under the gateway's prefix, as its API reads it: a charge creation, a status
-// request for `charge_id` (as the path or the query carries it), or neither (404).
+// request for a charge id (as the path or the query carries it), a search for the charges
+// carrying the caller's reference, or none of these (404).
+// A call the gateway recognises but refuses as malformed is Invalid (400, with its message).
 struct ApiCall {
-  static ApiCall Create() { return {true, ""}; }
-  static ApiCall Status(std::string charge_id) { return {false, std::move(charge_id)}; }
+  enum class Kind { kNone, kCreate, kStatus, kLookup, kInvalid };
 
-  bool create = false;
-  std::string charge_id;
+  static ApiCall Create() { return {Kind::kCreate, ""}; }
+  static ApiCall Status(std::string charge_id) { return {Kind::kStatus, std::move(charge_id)}; }
+  static ApiCall Lookup(std::string reference) { return {Kind::kLookup, std::move(reference)}; }
+  static ApiCall Invalid(std::string message) { return {Kind::kInvalid, std::move(message)}; }
+
+  Kind kind = Kind::kNone;
+  // The charge id of a status request, the reference of a lookup, the message of an invalid call.
+  std::string argument;
 };
 
 struct ChargeIds {
@@ -116,10 +124,18 @@ class SimulatedGateway {
   // The charge as the gateway's create answer (creation = true) or status answer renders it.
   virtual std::string ChargeJson(const Charge& charge, bool creation) const = 0;
 
+  // The answer to a lookup by reference: `found` holds the caller's charges carrying it, in
+  // creation order (possibly none). The default is for gateways that have no such lookup and so
+  // never route to one: 404.
+  virtual http::HttpResponse LookupAnswer(const std::vector<const Charge*>& found) const;
+
   // Errors in the gateway's own shapes; the defaults are {"message": …}.
   virtual http::HttpResponse Unauthorized() const;
   virtual http::HttpResponse NotFound(const std::string& what) const;
   virtual http::HttpResponse BadRequest(const std::string& message) const;
+  // The body of a 429 answer (the charge book adds the status and a Retry-After header); it
+  // carries `retry_after` in seconds. The default is {"message":…,"retry_after":…}.
+  virtual std::string RateLimitedJson(int retry_after_s) const;
 
   // Where the webhooks about `charge` go: its notification URL, else the account's endpoint
   // (the default); "" sends none.

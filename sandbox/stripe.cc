@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "gateways/webhook_crypto.h"
 #include "ledger/event_json.h"
 
@@ -12,6 +13,35 @@ namespace tally::sandbox {
 namespace {
 
 using ledger::JsonQuote;
+
+// The payment id a search query asks for: metadata['payment_id']:'X', either quote, a backslash
+// escaping the next character. The one clause this simulator understands; anything else is
+// InvalidArgument.
+absl::StatusOr<std::string> SearchedPaymentId(absl::string_view query) {
+  query = absl::StripAsciiWhitespace(query);
+  if (!absl::ConsumePrefix(&query, "metadata['payment_id']:") &&
+      !absl::ConsumePrefix(&query, "metadata[\"payment_id\"]:")) {
+    return absl::InvalidArgumentError(
+        "this sandbox searches payment intents by metadata['payment_id'] only");
+  }
+  if (query.size() < 2 || (query.front() != '\'' && query.front() != '"') ||
+      query.back() != query.front()) {
+    return absl::InvalidArgumentError("the searched value must be quoted");
+  }
+  const char quote = query.front();
+  std::string value;
+  for (size_t i = 1; i + 1 < query.size(); ++i) {
+    if (query[i] == '\\') {
+      if (i + 2 >= query.size()) return absl::InvalidArgumentError("unterminated searched value");
+      value += query[++i];
+    } else if (query[i] == quote) {
+      return absl::InvalidArgumentError("unescaped quote in the searched value");
+    } else {
+      value += query[i];
+    }
+  }
+  return value;
+}
 
 class Stripe final : public SimulatedGateway {
  public:
@@ -21,6 +51,13 @@ class Stripe final : public SimulatedGateway {
                 const Query& query) const override {
     if (method == "POST" && absl::StrJoin(path, "/") == "v1/payment_intents") {
       return ApiCall::Create();
+    }
+    if (method == "GET" && absl::StrJoin(path, "/") == "v1/payment_intents/search") {
+      auto it = query.find("query");
+      if (it == query.end()) return ApiCall::Invalid("Missing required param: query.");
+      absl::StatusOr<std::string> payment_id = SearchedPaymentId(it->second);
+      if (!payment_id.ok()) return ApiCall::Invalid(std::string(payment_id.status().message()));
+      return ApiCall::Lookup(*std::move(payment_id));
     }
     if (method == "GET" && path.size() == 3 && path[1] == "payment_intents") {
       return ApiCall::Status(path[2]);
@@ -74,6 +111,22 @@ class Stripe final : public SimulatedGateway {
                         JsonQuote(c.description), R"(,"metadata":{"payment_id":)",
                         JsonQuote(c.reference), R"(},"payment_method_types":["pix"],"created":)",
                         c.created_s, R"(,"livemode":false,"next_action":)", next_action, "}");
+  }
+
+  http::HttpResponse LookupAnswer(const std::vector<const Charge*>& found) const override {
+    std::vector<std::string> rows;
+    for (const Charge* c : found) rows.push_back(ChargeJson(*c, /*creation=*/false));
+    return Json(
+        200, absl::StrCat(R"({"object":"search_result","url":"/v1/payment_intents/search",)",
+                          R"("has_more":false,"next_page":null,"data":[)", absl::StrJoin(rows, ","),
+                          "]}"));
+  }
+
+  std::string RateLimitedJson(int retry_after_s) const override {
+    return absl::StrCat(
+        R"({"error":{"code":"rate_limit","message":"Request rate limit exceeded. You can learn )",
+        R"(more about rate limits here https://stripe.com/docs/rate-limits.",)",
+        R"("type":"invalid_request_error","retry_after":)", retry_after_s, "}}");
   }
 
   http::HttpResponse Unauthorized() const override {

@@ -33,9 +33,18 @@ std::string TelegramUpdateJson(int64_t update_id, int64_t message_id, int64_t us
                       entities, "}}");
 }
 
+// A bot id as JSON: a number, as Telegram's are, or a string when a token made up for a test
+// does not start with one.
+std::string BotIdJson(const std::string& bot_id) {
+  int64_t number = 0;
+  if (absl::SimpleAtoi(bot_id, &number) && absl::StrCat(number) == bot_id) return bot_id;
+  return JsonQuote(bot_id);
+}
+
 }  // namespace
 
-Telegram::Telegram(WebhookDelivery& delivery) : delivery_(delivery) {}
+Telegram::Telegram(WebhookDelivery& delivery, FaultInjector& faults)
+    : delivery_(delivery), faults_(faults) {}
 
 void Telegram::AddBot(const std::string& token) {
   std::lock_guard lock(mu_);
@@ -70,10 +79,9 @@ http::HttpResponse Telegram::Handle(const http::HttpRequest& request,
   }
   const std::string bot_id = token.substr(0, token.find(':'));
   if (method == "getMe") {
-    return Json(200,
-                absl::StrCat(R"({"ok":true,"result":{"id":)", bot_id,
-                             R"(,"is_bot":true,"first_name":"Sandbox Bot","username":"sandbox_)",
-                             bot_id, R"(_bot"}})"));
+    return Json(200, absl::StrCat(R"({"ok":true,"result":{"id":)", BotIdJson(bot_id),
+                                  R"(,"is_bot":true,"first_name":"Sandbox Bot","username":)",
+                                  JsonQuote(absl::StrCat("sandbox_", bot_id, "_bot")), "}}"));
   }
   if (method == "setWebhook") {
     bot->second.webhook_url = param("url");
@@ -84,27 +92,53 @@ http::HttpResponse Telegram::Handle(const http::HttpRequest& request,
     bot->second.webhook_url.clear();
     return Json(200, R"({"ok":true,"result":true,"description":"Webhook was deleted"})");
   }
-  if (method == "sendMessage") {
-    const std::string chat_id = param("chat_id");
-    const std::string text = param("text");
-    int64_t chat = 0;
-    if (!absl::SimpleAtoi(chat_id, &chat) || text.empty()) {
-      return Json(
-          400,
-          R"({"ok":false,"error_code":400,"description":"Bad Request: chat_id and text are required"})");
-    }
-    const int64_t message_id = bot->second.next_message_id++;
-    const int64_t now = absl::ToUnixSeconds(absl::Now());
-    messages_.push_back(absl::StrCat(R"({"bot_id":)", bot_id, R"(,"chat_id":)", chat,
-                                     R"(,"message_id":)", message_id, R"(,"text":)",
-                                     JsonQuote(text), "}"));
-    return Json(
-        200,
-        absl::StrCat(R"({"ok":true,"result":{"message_id":)", message_id, R"(,"from":{"id":)",
-                     bot_id, R"(,"is_bot":true,"first_name":"Sandbox Bot"},"chat":{"id":)", chat,
-                     R"(,"type":"private"},"date":)", now, R"(,"text":)", JsonQuote(text), "}}"));
-  }
+  if (method == "sendMessage")
+    return SendMessage(bot_id, bot->second, param("chat_id"), param("text"));
   return Json(404, R"({"ok":false,"error_code":404,"description":"Not Found: method not found"})");
+}
+
+http::HttpResponse Telegram::SendMessage(const std::string& bot_id, Bot& bot,
+                                         const std::string& chat_id, const std::string& text) {
+  int64_t chat = 0;
+  if (!absl::SimpleAtoi(chat_id, &chat) || text.empty()) {
+    return Json(
+        400,
+        R"({"ok":false,"error_code":400,"description":"Bad Request: chat_id and text are required"})");
+  }
+  if (blocked_.contains({"", chat}) || blocked_.contains({bot_id, chat})) {
+    return Json(
+        403,
+        R"({"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"})");
+  }
+  const Faults faults = faults_.faults();
+  if (faults_.Chance(faults.telegram_429_rate)) {
+    const int retry_after = faults.telegram_retry_after_s;
+    return Json(
+        429, absl::StrCat(R"({"ok":false,"error_code":429,"description":)",
+                          JsonQuote(absl::StrCat("Too Many Requests: retry after ", retry_after)),
+                          R"(,"parameters":{"retry_after":)", retry_after, "}}"));
+  }
+  if (faults_.Chance(faults.telegram_error_rate)) {
+    return Json(500, R"({"ok":false,"error_code":500,"description":"Internal Server Error"})");
+  }
+  const int64_t message_id = bot.next_message_id++;
+  const absl::Time now = absl::Now();
+  messages_.push_back(Message{bot_id, chat, message_id, text, absl::ToUnixMicros(now)});
+  return Json(200, absl::StrCat(R"({"ok":true,"result":{"message_id":)", message_id,
+                                R"(,"from":{"id":)", BotIdJson(bot_id),
+                                R"(,"is_bot":true,"first_name":"Sandbox Bot"},"chat":{"id":)", chat,
+                                R"(,"type":"private"},"date":)", absl::ToUnixSeconds(now),
+                                R"(,"text":)", JsonQuote(text), "}}"));
+}
+
+http::HttpResponse Telegram::Block(const gateways::PayloadFields& fields) {
+  int64_t chat = 0;
+  if (!absl::SimpleAtoi(fields.Text("chat_id"), &chat)) {
+    return Json(400, R"({"message":"chat_id (an integer) required"})");
+  }
+  std::lock_guard lock(mu_);
+  blocked_.emplace(fields.Text("bot_id"), chat);
+  return Json(200, R"({"ok":true})");
 }
 
 http::HttpResponse Telegram::SendUpdate(const gateways::PayloadFields& f) {
@@ -132,9 +166,21 @@ http::HttpResponse Telegram::SendUpdate(const gateways::PayloadFields& f) {
   return Json(200, absl::StrCat(R"({"update_id":)", update_id, "}"));
 }
 
-std::string Telegram::MessagesJson() const {
+std::string Telegram::MessagesJson(const Query& filter) const {
+  auto wanted = [&filter](const char* name, const std::string& value) {
+    auto it = filter.find(name);
+    return it == filter.end() || it->second == value;
+  };
   std::lock_guard lock(mu_);
-  return absl::StrCat(R"({"messages":[)", absl::StrJoin(messages_, ","), "]}");
+  std::vector<std::string> rows;
+  for (const Message& m : messages_) {
+    if (!wanted("bot_id", m.bot_id) || !wanted("chat_id", absl::StrCat(m.chat_id))) continue;
+    rows.push_back(absl::StrCat(R"({"bot_id":)", BotIdJson(m.bot_id), R"(,"chat_id":)", m.chat_id,
+                                R"(,"message_id":)", m.message_id, R"(,"text":)", JsonQuote(m.text),
+                                R"(,"received_at_us":)", m.received_at_us, "}"));
+  }
+  return absl::StrCat(R"({"messages":[)", absl::StrJoin(rows, ","), R"(],"count":)", rows.size(),
+                      "}");
 }
 
 }  // namespace tally::sandbox

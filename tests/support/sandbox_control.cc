@@ -21,6 +21,17 @@ http::ClientResponse SandboxPost(http::HttpClient& client, const sandbox::Sandbo
   return *r;
 }
 
+http::ClientResponse SandboxGet(http::HttpClient& client, const sandbox::Sandbox& sandbox,
+                                const std::string& path) {
+  auto r = client.Send({"GET",
+                        absl::StrCat("http://127.0.0.1:", sandbox.port(), path),
+                        {},
+                        "",
+                        std::chrono::milliseconds(3000)});
+  REQUIRE(r.ok());
+  return *r;
+}
+
 void SandboxAccount(http::HttpClient& client, const sandbox::Sandbox& sandbox,
                     const std::string& service, const std::string& api_key,
                     const std::string& webhook_secret, const std::string& webhook_url) {

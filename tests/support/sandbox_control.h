@@ -13,6 +13,10 @@ namespace tally::testing {
 http::ClientResponse SandboxPost(http::HttpClient& client, const sandbox::Sandbox& sandbox,
                                  const std::string& path, const std::string& body);
 
+// GETs the sandbox's `path` (e.g. "/sandbox/polls?x=y"); REQUIREs an answer.
+http::ClientResponse SandboxGet(http::HttpClient& client, const sandbox::Sandbox& sandbox,
+                                const std::string& path);
+
 // Registers an account the simulated `service` accepts; REQUIREs 200.
 void SandboxAccount(http::HttpClient& client, const sandbox::Sandbox& sandbox,
                     const std::string& service, const std::string& api_key,
