@@ -93,7 +93,12 @@ ServeHarness::ServeHarness(std::vector<BotSpec> bots, sandbox::Faults faults)
     REQUIRE(tenants::ConfigureProduct(*store_, tenant_id_, product).ok());
     if (bot.pixel_id.empty()) continue;
     const std::string meta_token = "EAAsandbox" + bot_id;
-    if (bot.meta_token_valid) SandboxAccount(client_, *sandbox_, "meta", meta_token, "", "");
+    SandboxAccount(client_, *sandbox_, "meta", meta_token, "", "");
+    if (!bot.meta_token_valid) {
+      REQUIRE(SandboxPost(client_, *sandbox_, "/sandbox/meta/invalid_token",
+                          absl::StrCat(R"({"pixel_id":")", bot.pixel_id, R"("})"))
+                  .status == 200);
+    }
     tenants::MetaSettings meta;
     meta.bot_id = bot_id;
     meta.pixel_id = bot.pixel_id;
@@ -126,14 +131,22 @@ void ServeHarness::StopHttp() {
   REQUIRE(code == 0);
 }
 
-void ServeHarness::StartReactors(const std::string& roles) {
+void ServeHarness::StartReactors(const std::string& roles, std::vector<std::string> extra_args) {
   reactors_roles_ = roles;
+  reactors_extra_args_ = std::move(extra_args);
   const std::string tally_url = absl::StrCat("http://127.0.0.1:", http_port_);
-  reactors_ = ServeProcess::Start({db_->url(),
-                                   kHarnessMasterKey,
-                                   {"--roles", roles, "--listen", "127.0.0.1:0", "--public-url",
-                                    tally_url, "--telegram-api-base", sandbox_->BaseUrl("telegram"),
-                                    "--meta-api-base", sandbox_->BaseUrl("meta")}});
+  std::vector<std::string> args = {"--roles",
+                                   roles,
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--public-url",
+                                   tally_url,
+                                   "--telegram-api-base",
+                                   sandbox_->BaseUrl("telegram"),
+                                   "--meta-api-base",
+                                   sandbox_->BaseUrl("meta")};
+  args.insert(args.end(), reactors_extra_args_.begin(), reactors_extra_args_.end());
+  reactors_ = ServeProcess::Start({db_->url(), kHarnessMasterKey, std::move(args)});
 }
 
 void ServeHarness::KillReactors() { reactors_->Kill(); }
@@ -248,7 +261,7 @@ int ServeHarness::KillRepeatedly(const std::function<bool()>& enough, std::chron
     if (enough() || std::chrono::steady_clock::now() >= deadline) break;
     KillReactors();
     ++kills;
-    StartReactors(reactors_roles_);
+    StartReactors(reactors_roles_, reactors_extra_args_);
   }
   return kills;
 }
@@ -270,28 +283,29 @@ std::map<int64_t, int> ServeHarness::TelegramMessagesPerChat() {
   return per_chat;
 }
 
-ServeHarness::MetaEvents ServeHarness::MetaEventsAccepted() {
+ServeHarness::MetaEvents ServeHarness::MetaEventsReceived() {
   http::ClientResponse r = Send("GET", sandbox_->BaseUrl("sandbox") + "/meta/events", "");
   REQUIRE(r.status == 200);
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   REQUIRE(parser.parse(r.body).get(root) == simdjson::SUCCESS);
-  simdjson::dom::array requests;
-  REQUIRE(root["requests"].get_array().get(requests) == simdjson::SUCCESS);
-  MetaEvents events;
-  for (simdjson::dom::element request : requests) {
-    std::string_view pixel;
-    REQUIRE(request["pixel_id"].get_string().get(pixel) == simdjson::SUCCESS);
-    simdjson::dom::array data;
-    REQUIRE(request["body"]["data"].get_array().get(data) == simdjson::SUCCESS);
-    for (simdjson::dom::element event : data) {
-      std::string_view event_id;
-      REQUIRE(event["event_id"].get_string().get(event_id) == simdjson::SUCCESS);
-      ++events.accepted_per_event_id[std::string(event_id)];
-      events.pixel_of_event_id[std::string(event_id)] = std::string(pixel);
-    }
+  MetaEvents received;
+  REQUIRE(root["unique"].get_int64().get(received.unique) == simdjson::SUCCESS);
+  REQUIRE(root["raw_receipts"].get_int64().get(received.raw_receipts) == simdjson::SUCCESS);
+  simdjson::dom::array events;
+  REQUIRE(root["events"].get_array().get(events) == simdjson::SUCCESS);
+  for (simdjson::dom::element e : events) {
+    std::string_view event_id, pixel, name;
+    int64_t receipts = 0;
+    REQUIRE(e["event_id"].get_string().get(event_id) == simdjson::SUCCESS);
+    REQUIRE(e["pixel_id"].get_string().get(pixel) == simdjson::SUCCESS);
+    REQUIRE(e["event_name"].get_string().get(name) == simdjson::SUCCESS);
+    REQUIRE(e["receipts"].get_int64().get(receipts) == simdjson::SUCCESS);
+    received.by_event_id.emplace(
+        std::string(event_id),
+        MetaEvent{std::string(pixel), std::string(name), static_cast<int>(receipts)});
   }
-  return events;
+  return received;
 }
 
 std::map<std::string, std::vector<ledger::RecordedEvent>> ServeHarness::Streams() {

@@ -42,7 +42,8 @@ struct BotSpec {
   std::string token;     // "<bot id>:<secret>"
   std::string pixel_id;  // "": no Meta configuration
   std::string meta_trigger = "paid";
-  bool meta_token_valid = true;  // false: the sandbox answers 190 (invalid OAuth token)
+  // false: the sandbox answers every call for the pixel 400, code 190 (invalid OAuth token).
+  bool meta_token_valid = true;
 };
 
 struct ChargeSpec {
@@ -77,8 +78,10 @@ class ServeHarness {
   // test's fixed port; StopHttp sends SIGTERM and REQUIREs exit 0.
   void StartHttp(const std::string& roles = "http,projections");
   void StopHttp();
-  // The process that runs the reactors (roles e.g. "reactors").
-  void StartReactors(const std::string& roles = "reactors");
+  // The process that runs the reactors (roles e.g. "reactors"), with `extra_args` (e.g.
+  // {"--gateway-timeout-ms", "1500"}); KillRepeatedly restarts it the same way.
+  void StartReactors(const std::string& roles = "reactors",
+                     std::vector<std::string> extra_args = {});
   void KillReactors();
   void StopReactors();  // SIGTERM; REQUIREs exit 0
   ServeProcess& reactors_process() { return *reactors_; }
@@ -103,13 +106,19 @@ class ServeHarness {
 
   // Messages the Telegram simulator received, per chat.
   std::map<int64_t, int> TelegramMessagesPerChat();
-  // Conversions API events the Meta simulator accepted (answered 200), per event_id, and the
-  // pixel each was sent to.
-  struct MetaEvents {
-    std::map<std::string, int> accepted_per_event_id;
-    std::map<std::string, std::string> pixel_of_event_id;
+  // The Conversions API events the Meta simulator kept, deduplicated as Meta counts them
+  // (pixel, event name, event id): how often each was received, and at which pixel.
+  struct MetaEvent {
+    std::string pixel_id;
+    std::string event_name;
+    int receipts = 0;
   };
-  MetaEvents MetaEventsAccepted();
+  struct MetaEvents {
+    int64_t unique = 0;
+    int64_t raw_receipts = 0;
+    std::multimap<std::string, MetaEvent> by_event_id;  // one entry per event kept
+  };
+  MetaEvents MetaEventsReceived();
 
   // Every event, grouped by stream, in position order.
   std::map<std::string, std::vector<ledger::RecordedEvent>> Streams();
@@ -142,6 +151,7 @@ class ServeHarness {
   std::unique_ptr<ServeProcess> http_;
   std::unique_ptr<ServeProcess> reactors_;
   std::string reactors_roles_ = "reactors";
+  std::vector<std::string> reactors_extra_args_;
 };
 
 }  // namespace tally::testing
