@@ -255,6 +255,7 @@ absl::Status OutboxSender::LeadAndSend() {
 }
 
 void OutboxSender::SendOne(const OutboxItem& item) {
+  if (kind_.pace) kind_.pace(item);
   const int64_t now = clock_.NowMicros();
   const std::string key_prefix = absl::StrCat(kind_.reactor, ":", item.stream_id);
   if (item.after_lost_attempt && item.attempt > 1) {
