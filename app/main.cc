@@ -72,6 +72,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 120000))
       ->capture_default_str();
   serve
+      ->add_option("--charge-settle-after-ms", serve_options.charge_settle_after_ms,
+                   "How long a charge whose gateway answer was lost waits before the charge "
+                   "reconciler looks it up by reference (must exceed --gateway-timeout-ms)")
+      ->check(CLI::Range(1000, 86400000))
+      ->capture_default_str();
+  serve
       ->add_option("--telegram-api-base", serve_options.telegram_api_base,
                    "Telegram Bot API base URL for deliveries (the sandbox's /telegram in tests)")
       ->envname("TALLY_TELEGRAM_API_BASE")

@@ -33,6 +33,11 @@ namespace tally::app {
 int RunServe(const ServeOptions& options) {
   auto listen = ParseListen(options.listen);
   if (!listen.ok()) return Fail(2, std::string(listen.status().message()));
+  if (options.charge_settle_after_ms <= options.gateway_timeout_ms) {
+    return Fail(2,
+                "--charge-settle-after-ms must exceed --gateway-timeout-ms (a look-up must "
+                "not race the call it looks for)");
+  }
   if (absl::Status schema = ledger::CheckSchema(options.database_url, ledger::EmbeddedMigrations());
       !schema.ok()) {
     return Fail(2, std::string(schema.message()));
@@ -136,6 +141,7 @@ int RunServe(const ServeOptions& options) {
     host.delivery_secret = delivery_secret;
     host.telegram_api_base = options.telegram_api_base;
     host.meta_api_base = options.meta_api_base;
+    host.charge_settle_after_us = int64_t{options.charge_settle_after_ms} * 1000;
     reactor_host = std::make_unique<reactors::ReactorHost>(
         *store, clock, *box, gateways,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),

@@ -36,10 +36,26 @@ absl::StatusOr<tenants::ApiPrincipal> ChargeApi::Authenticate(const std::string&
 ChargeApi::InDoubt ChargeApi::ResolveInDoubt(const pb::PaymentCreated& payment,
                                              const gateways::Gateway& gateway,
                                              const gateways::ApiAccount& account) {
-  auto intent = store_.FindByIdempotencyKey("charge-requested:" + payment.payment_id());
-  if (!intent.ok()) return {std::nullopt, JsonError(503, "database_unavailable", "try again")};
-  if (!intent->has_value()) return {};  // the first attempt: nothing in doubt
-  const int64_t age_us = clock_.NowMicros() - (*intent)->recorded_at_us;
+  auto events =
+      store_.ReadStream(payment.tenant_id(), gateways::ChargeIntentStreamId(payment.payment_id()));
+  if (!events.ok()) return {std::nullopt, JsonError(503, "database_unavailable", "try again")};
+  int attempts = 0;
+  int64_t last_at_us = 0;
+  bool last_absent = false;  // the gateway refused the last attempt, or holds no charge of it
+  for (const ledger::RecordedEvent& e : *events) {
+    if (e.type == "tally.payments.v1.ChargeRequested") {
+      ++attempts;
+      last_at_us = e.recorded_at_us;
+      last_absent = false;
+    } else if (e.type == "tally.payments.v1.ChargeUnresolved") {
+      pb::ChargeUnresolved m;
+      last_absent = m.ParseFromString(e.payload) && m.attempt() == attempts &&
+                    m.reason() == pb::ChargeUnresolved::REASON_NOT_AT_GATEWAY;
+    }
+  }
+  if (attempts == 0) return {};  // the first attempt: nothing in doubt
+  if (last_absent) return {std::nullopt, std::nullopt, attempts + 1};
+  const int64_t age_us = clock_.NowMicros() - last_at_us;
   if (age_us < options_.gateway_deadline_us || !gateway.traits().finds_charges_by_reference) {
     return {std::nullopt,
             JsonError(409, "charge_in_doubt",
@@ -56,10 +72,46 @@ ChargeApi::InDoubt ChargeApi::ResolveInDoubt(const pb::PaymentCreated& payment,
   if (found.ok()) {
     spdlog::info("charge recovered by reference payment={} gateway={} transaction={}",
                  payment.payment_id(), gateway.name(), found->transaction_id);
-    return {*std::move(found), std::nullopt};
+    return {*std::move(found), std::nullopt, attempts};
   }
-  if (found.status().code() == absl::StatusCode::kNotFound) return {};
+  if (found.status().code() == absl::StatusCode::kNotFound) {
+    return {std::nullopt, std::nullopt, attempts + 1};
+  }
   return {std::nullopt, GatewayErrorResponse(found.status(), gateway.name())};
+}
+
+void ChargeApi::RecordRefusal(const pb::PaymentCreated& payment, int attempt,
+                              const absl::Status& status) {
+  // Only an answer that says no (4xx) settles the intent; a timeout, a 5xx or an answer that
+  // does not parse may hide a charge, and is left to a retry or the charge reconciler.
+  const absl::StatusCode code = status.code();
+  if (code != absl::StatusCode::kInvalidArgument && code != absl::StatusCode::kPermissionDenied &&
+      code != absl::StatusCode::kResourceExhausted) {
+    return;
+  }
+  pb::ChargeUnresolved refused;
+  refused.set_tenant_id(payment.tenant_id());
+  refused.set_payment_id(payment.payment_id());
+  refused.set_gateway(payment.gateway());
+  refused.set_reason(pb::ChargeUnresolved::REASON_NOT_AT_GATEWAY);
+  refused.set_detail(std::string(status.message()).substr(0, 1000));
+  refused.set_attempt(attempt);
+  ledger::v1::Metadata metadata;
+  metadata.set_source(ledger::v1::SOURCE_API);
+  metadata.set_actor("charge_api");
+  metadata.set_received_at_us(clock_.NowMicros());
+  auto appended =
+      store_.Append({payment.tenant_id(),
+                     gateways::ChargeIntentStreamId(payment.payment_id()),
+                     ledger::ExpectedVersion::Any(),
+                     {{"tally.payments.v1.ChargeUnresolved", refused.SerializeAsString(),
+                       metadata.SerializeAsString()}},
+                     absl::StrCat("charge-unresolved:", payment.payment_id(), ":", attempt, ":0")});
+  if (!appended.ok()) {
+    // The reconciler will find no charge and say so itself (or, at PushinPay, list it).
+    spdlog::warn("charge refusal not recorded payment={} error=\"{}\"", payment.payment_id(),
+                 std::string(appended.status().message()));
+  }
 }
 
 absl::StatusOr<std::optional<HttpResponse>> ChargeApi::Replay(const std::string& append_key,
@@ -156,10 +208,12 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
   }
   const gateways::Gateway& gateway = *gateways_.Find(payment.gateway());
   std::optional<gateways::CreatedCharge> recovered;
+  int attempt = 1;
   if (!identity->append_key.empty()) {
     InDoubt in_doubt = ResolveInDoubt(payment, gateway, config->account);
     if (in_doubt.refusal.has_value()) return respond(std::move(*in_doubt.refusal));
     recovered = std::move(in_doubt.found);
+    attempt = in_doubt.attempt;
     if (!recovered.has_value()) {
       // The intent, durable before the call: a lost answer leaves a trace to recover from.
       pb::ChargeRequested intent;
@@ -168,18 +222,29 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
       intent.set_gateway(payment.gateway());
       *intent.mutable_amount() = payment.amount();
       intent.set_request_sha256(payment.request_sha256());
+      *intent.mutable_payment() = payment;
+      intent.set_append_key(identity->append_key);
+      intent.set_attempt(attempt);
       const ledger::v1::Metadata intent_metadata = RequestMetadata(
           request, request_id, ledger::v1::SOURCE_API, principal->key_id, clock_.NowMicros());
       auto recorded =
           store_.Append({tenant_id,
-                         "charge-" + payment.payment_id(),
+                         gateways::ChargeIntentStreamId(payment.payment_id()),
                          ledger::ExpectedVersion::Any(),
                          {{"tally.payments.v1.ChargeRequested", intent.SerializeAsString(),
                            intent_metadata.SerializeAsString()}},
-                         "charge-requested:" + payment.payment_id()});
+                         gateways::ChargeIntentKey(payment.payment_id(), attempt)});
       if (!recorded.ok()) return respond(JsonError(503, "database_unavailable", "try again"));
+      // A concurrent request with this key recorded this attempt first: it calls the gateway.
+      if (recorded->duplicate) {
+        return respond(JsonError(409, "charge_in_doubt",
+                                 "another request with this Idempotency-Key is creating the "
+                                 "charge at " +
+                                     gateway.name() + ": retry in a few seconds"));
+      }
     }
   }
+  const bool recovered_charge = recovered.has_value();
   auto created =
       recovered.has_value()
           ? absl::StatusOr<gateways::CreatedCharge>(*std::move(recovered))
@@ -190,12 +255,15 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
     spdlog::warn("charge failed request_id={} tenant={} gateway={} payment={} error=\"{}\"",
                  request_id, tenant_id, payment.gateway(), payment.payment_id(),
                  std::string(created.status().message()));
+    if (!identity->append_key.empty() && !recovered_charge) {
+      RecordRefusal(payment, attempt, created.status());
+    }
     return respond(GatewayErrorResponse(created.status(), payment.gateway()));
   }
   const ledger::v1::Metadata metadata = RequestMetadata(request, request_id, ledger::v1::SOURCE_API,
                                                         principal->key_id, clock_.NowMicros());
-  payment = WithGatewayAnswer(std::move(payment), *created);
-  ledger::AppendRequest append = RecordCharge(payment, metadata, identity->append_key);
+  payment = gateways::WithGatewayAnswer(std::move(payment), *created);
+  ledger::AppendRequest append = gateways::RecordCharge(payment, metadata, identity->append_key);
   const std::string stream = append.stream_id;
   // This worker already waited for the gateway; waiting here for durability too keeps the
   // duplicate case (a concurrent retry recorded first) free to read the log.

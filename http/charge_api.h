@@ -22,12 +22,15 @@
 // idempotency_key_reused. Without the header every call is a new charge.
 //
 // No orphan charges: before calling the gateway, ChargeRequested is appended to
-// `charge-<payment_id>` (key `charge-requested:<payment_id>`). A retry with the same key that
-// finds that intent but no recorded payment knows the first call's answer was lost, and never
-// opens a second charge: once the first call has certainly ended (`gateway_deadline_us`), a
-// gateway that finds charges by reference is asked for it — found, it is recorded and answered
-// as the payment; not found, a charge is created — and otherwise (PushinPay, or the first call
-// may still be running) the answer is 409 charge_in_doubt.
+// `charge-<payment_id>` (key `charge-requested:<payment_id>`, then `…:<attempt>`). Only the
+// request whose intent append was not a duplicate calls the gateway: concurrent retries with
+// one key are answered 409 charge_in_doubt, never a second charge. A retry with the same key
+// that finds an intent but no recorded payment knows the earlier call's answer was lost: once
+// that call has certainly ended (`gateway_deadline_us`), a gateway that finds charges by
+// reference is asked for it — found, it is recorded and answered as the payment; not found, a
+// charge is created as the next attempt — and otherwise (PushinPay, or the earlier call may
+// still be running) the answer is 409 charge_in_doubt. Intents nobody retries are settled by
+// the charge reconciler (reactors/charge_recovery.h).
 //
 // Other answers: 400 invalid_json / invalid_request (names the field); 422
 // gateway_not_configured, unknown_bot (bot_id names no bot of this tenant), unknown_product
@@ -78,14 +81,22 @@ class ChargeApi {
   // product the bot does not sell (422 unknown_product); nullopt when it may go on.
   std::optional<HttpResponse> CheckBotAndProduct(const std::string& tenant_id,
                                                  const payments::v1::PaymentCreated& payment);
-  // For a retry whose earlier attempt left an intent and no payment: the charge that attempt
-  // made, if the gateway finds it (nullopt: none, create one); an HTTP refusal when in doubt.
+  // What earlier attempts with this Idempotency-Key left: none (attempt 1: create the
+  // charge); an intent and no payment, with the charge that attempt made if the gateway finds
+  // it, or the number of the attempt to make (none found: create one); an HTTP refusal when in
+  // doubt.
   struct InDoubt {
     std::optional<gateways::CreatedCharge> found;
     std::optional<HttpResponse> refusal;
+    int attempt = 1;
   };
   InDoubt ResolveInDoubt(const payments::v1::PaymentCreated& payment,
                          const gateways::Gateway& gateway, const gateways::ApiAccount& account);
+  // After the gateway refused attempt `attempt` (a 4xx answer: nothing was created), settles
+  // its intent with ChargeUnresolved{NOT_AT_GATEWAY}, so that neither a retry nor the charge
+  // reconciler treats it as in doubt. Other failures leave the intent open.
+  void RecordRefusal(const payments::v1::PaymentCreated& payment, int attempt,
+                     const absl::Status& status);
   // The recorded answer for `append_key`, if a charge was recorded under it.
   absl::StatusOr<std::optional<HttpResponse>> Replay(const std::string& append_key,
                                                      const std::string& request_sha256,

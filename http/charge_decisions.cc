@@ -149,28 +149,6 @@ gateways::ChargeRequest BuildGatewayCharge(const ChargeInput& input, const std::
   return charge;
 }
 
-pb::PaymentCreated WithGatewayAnswer(pb::PaymentCreated payment,
-                                     const gateways::CreatedCharge& created) {
-  payment.set_gateway_transaction_id(created.transaction_id);
-  payment.set_gateway_transaction_hash(created.transaction_hash);
-  payment.set_pix_copy_paste(created.pix_copy_paste);
-  payment.set_expires_at_s(created.expires_at_s);
-  *payment.mutable_observation() = created.observation;
-  return payment;
-}
-
-ledger::AppendRequest RecordCharge(const pb::PaymentCreated& payment,
-                                   const ledger::v1::Metadata& metadata,
-                                   const std::string& append_key) {
-  return ledger::AppendRequest{
-      payment.tenant_id(),
-      gateways::PaymentStreamId(payment.gateway(), payment.gateway_transaction_id()),
-      ledger::ExpectedVersion::Any(),
-      {{"tally.payments.v1.PaymentCreated", payment.SerializeAsString(),
-        metadata.SerializeAsString()}},
-      append_key};
-}
-
 HttpResponse GatewayErrorResponse(const absl::Status& status, const std::string& gateway) {
   const std::string message(status.message());
   switch (status.code()) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "gateways/charge_record.h"
 #include "gateways/gateway.h"
 #include "gateways/payload_fields.h"
 #include "gateways/registry.h"
@@ -53,15 +54,6 @@ absl::StatusOr<ChargeIdentity> IdentifyCharge(const std::string& tenant_id,
 // key.
 gateways::ChargeRequest BuildGatewayCharge(const ChargeInput& input, const std::string& public_url,
                                            const std::string& webhook_token);
-
-// `payment` completed with what the gateway answered (its ids, PIX code, expiry, status).
-payments::v1::PaymentCreated WithGatewayAnswer(payments::v1::PaymentCreated payment,
-                                               const gateways::CreatedCharge& created);
-
-// The append of `payment` to its stream under `append_key`.
-ledger::AppendRequest RecordCharge(const payments::v1::PaymentCreated& payment,
-                                   const ledger::v1::Metadata& metadata,
-                                   const std::string& append_key);
 
 // The answer for a gateway error (502/504 with a stable code).
 HttpResponse GatewayErrorResponse(const absl::Status& status, const std::string& gateway);

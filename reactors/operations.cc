@@ -27,10 +27,21 @@ constexpr const char* kQueue =
     "count(*) FILTER (WHERE state = 'done'), "
     "COALESCE(min(next_poll_at_us) FILTER (WHERE state = 'pending'), 0) "
     "FROM reconciliation_queue GROUP BY partition_id";
+constexpr const char* kIntents =
+    "SELECT partition_id, count(*) FILTER (WHERE state = 'open'), "
+    "count(*) FILTER (WHERE state = 'unresolved'), "
+    "count(*) FILTER (WHERE state IN ('recorded', 'absent')), "
+    "COALESCE(min(due_at_us) FILTER (WHERE state = 'open'), 0) "
+    "FROM charge_intents GROUP BY partition_id";
+// Parked outbox items, and charge intents nobody could settle (the operator's to look into).
 constexpr const char* kParked =
+    "SELECT * FROM ("
     "SELECT reactor, partition_id, stream_id, tenant_id, next_attempt - 1, "
     "COALESCE(last_error, '') FROM outbox WHERE state = 'parked' "
-    "AND ($1 = '' OR reactor = $1) ORDER BY reactor, partition_id, stream_id";
+    "UNION ALL SELECT 'charge_intents', partition_id, 'charge-' || payment_id, tenant_id, "
+    "attempt, gateway || ': ' || COALESCE(reason, '') || ': ' || COALESCE(detail, '') "
+    "FROM charge_intents WHERE state = 'unresolved') parked "
+    "WHERE ($1 = '' OR reactor = $1) ORDER BY 1, 2, 3";
 
 }  // namespace
 
@@ -86,6 +97,14 @@ absl::StatusOr<std::vector<ReactorPartitionStatus>> ReadReactorStatus(
       s.backlog = row[1].as<int64_t>();
       s.done = row[2].as<int64_t>();
       const int64_t oldest = row[3].as<int64_t>();
+      s.oldest_due_age_us = oldest > 0 && oldest < now_us ? now_us - oldest : 0;
+    }
+    for (const auto& row : txn.exec(kIntents)) {
+      ReactorPartitionStatus& s = entry("charge_intents", row[0].as<int>());
+      s.backlog = row[1].as<int64_t>();
+      s.parked = row[2].as<int64_t>();
+      s.done = row[3].as<int64_t>();
+      const int64_t oldest = row[4].as<int64_t>();
       s.oldest_due_age_us = oldest > 0 && oldest < now_us ? now_us - oldest : 0;
     }
     return out;

@@ -42,7 +42,8 @@ struct ParkedItem {
   std::string last_error;
 };
 
-// Parked items, of `reactor` only when not empty.
+// Parked items, of `reactor` only when not empty: outbox items and unresolved charge intents
+// (reactor "charge_intents", stream `charge-<payment_id>`).
 absl::StatusOr<std::vector<ParkedItem>> ReadParked(const std::string& database_url,
                                                    const std::string& reactor);
 

@@ -43,8 +43,19 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     for (auto& poller : pollers_) poller->Wake();
   });
 
+  for (int p = 0; p < options.partitions; ++p) {
+    ChargeReconcilerOptions reconciler;
+    reconciler.database_url = options.database_url;
+    reconciler.partition = p;
+    charge_reconcilers_.push_back(
+        std::make_unique<ChargeReconciler>(gateways, store, box, transport, clock, reconciler));
+  }
+  charge_intents_ = std::make_unique<ChargeIntentFold>(options.charge_settle_after_us, [this] {
+    for (auto& reconciler : charge_reconcilers_) reconciler->Wake();
+  });
+
   const std::vector<Reactor*> reactors = {outbox_.get(), reconciliation_.get(), delivery_.get(),
-                                          meta_.get()};
+                                          meta_.get(), charge_intents_.get()};
   for (int p = 0; p < options.partitions; ++p) {
     ReactorRunnerOptions runner;
     runner.database_url = options.database_url;
@@ -61,9 +72,11 @@ void ReactorHost::Start() {
   for (auto& runner : runners_) runner->Start();
   for (auto& sender : senders_) sender->Start();
   for (auto& poller : pollers_) poller->Start();
+  for (auto& reconciler : charge_reconcilers_) reconciler->Start();
 }
 
 void ReactorHost::Stop() {
+  for (auto& reconciler : charge_reconcilers_) reconciler->Stop();
   for (auto& poller : pollers_) poller->Stop();
   for (auto& sender : senders_) sender->Stop();
   for (auto& runner : runners_) runner->Stop();

@@ -1,9 +1,9 @@
 #pragma once
 // The reactors role of `tally serve`: per partition, the work-list folds (outbox,
-// reconciliation queue), the decision reactors (delivery, Meta Purchase), the outbox senders
-// (Telegram deliveries, Conversions API calls) and the reconciliation poller, wired to the store,
-// the outbound client and the clock. Start starts them all; Stop stops senders first (each call in
-// flight records its outcome), then the followers.
+// reconciliation queue, charge intents), the decision reactors (delivery, Meta Purchase), the
+// outbox senders (Telegram deliveries, Conversions API calls), the reconciliation poller and the
+// charge reconciler, wired to the store, the outbound client and the clock. Start starts them all;
+// Stop stops senders first (each call in flight records its outcome), then the followers.
 
 #include <memory>
 #include <string>
@@ -13,6 +13,7 @@
 #include "gateways/registry.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
+#include "reactors/charge_recovery.h"
 #include "reactors/delivery.h"
 #include "reactors/meta_purchase.h"
 #include "reactors/outbox.h"
@@ -32,6 +33,8 @@ struct ReactorHostOptions {
   std::string telegram_api_base;
   std::string meta_api_base;     // "": Meta's production Graph API
   std::string meta_api_version;  // "": MetaOptions' default
+  // From a charge intent to the charge reconciler's look-up: longer than any gateway call.
+  int64_t charge_settle_after_us = 70 * 1000000;
 };
 
 class ReactorHost {
@@ -53,6 +56,8 @@ class ReactorHost {
   std::unique_ptr<OutboxFold> outbox_;
   std::vector<std::unique_ptr<ReconciliationPoller>> pollers_;
   std::unique_ptr<ReconciliationFold> reconciliation_;
+  std::vector<std::unique_ptr<ChargeReconciler>> charge_reconcilers_;
+  std::unique_ptr<ChargeIntentFold> charge_intents_;
   std::vector<std::unique_ptr<ReactorRunner>> runners_;
 };
 

@@ -105,8 +105,9 @@ TEST_CASE("the gateway call and the recorded payment") {
   created.transaction_hash = "hash_1";
   created.pix_copy_paste = "000201...";
   created.observation.set_status(pb::OBSERVED_STATUS_PENDING);
-  pb::PaymentCreated payment = WithGatewayAnswer(input->payment, created);
-  ledger::AppendRequest append = RecordCharge(payment, ledger::v1::Metadata(), "charge:abc");
+  pb::PaymentCreated payment = gateways::WithGatewayAnswer(input->payment, created);
+  ledger::AppendRequest append =
+      gateways::RecordCharge(payment, ledger::v1::Metadata(), "charge:abc");
   CHECK(append.stream_id == "payment-atomopay-hash_1");
   CHECK(append.tenant_key == "ten_1");
   CHECK(append.idempotency_key == "charge:abc");

@@ -352,9 +352,28 @@ TEST_CASE("charge API: gateway failures map to 422/502/504 and record nothing") 
     REQUIRE(tenants::ConfigureGateway(*h.store, h.box, h.registry, h.tenant_id,
                                       {"atomopay", "", "wrong-key", h.sandbox->BaseUrl("atomopay")})
                 .ok());
-    auto refused = h.CreatePayment(Body("atomopay"));
+    auto refused = h.CreatePayment(Body("atomopay"), "refused-1");
     CHECK(refused.status == 502);
     CHECK(ErrorCode(refused) == "gateway_credentials_rejected");
+    // A refusal (4xx) settles its intent: nothing was created, so a retry with the key is not
+    // in doubt and calls again at once (refused again here). The timed-out one is in doubt:
+    // it is looked up by reference, never created again (the look-up times out too here).
+    auto refused_again = h.CreatePayment(Body("atomopay"), "refused-1");
+    CHECK(ErrorCode(refused_again) == "gateway_credentials_rejected");
+    auto timeout_again = h.CreatePayment(Body("paradise"), "slow-1");
+    CHECK(ErrorCode(timeout_again) == "gateway_timeout");
+    int intents = 0, refusals = 0;
+    for (const auto& e : testing::AllEvents(h.db->url())) {
+      intents += e.type == "tally.payments.v1.ChargeRequested";
+      if (e.type != "tally.payments.v1.ChargeUnresolved") continue;
+      payments::v1::ChargeUnresolved u;
+      REQUIRE(u.ParseFromString(e.payload));
+      CHECK(u.reason() == payments::v1::ChargeUnresolved::REASON_NOT_AT_GATEWAY);
+      CHECK(u.gateway() == "atomopay");
+      ++refusals;
+    }
+    CHECK(intents == 3);  // slow-1, and refused-1 twice (attempts 1 and 2)
+    CHECK(refusals == 2);
 
     // A second tenant with no gateway configured.
     auto other = tenants::CreateTenant(*h.store, h.box, "Outra", "America/Sao_Paulo");

@@ -114,14 +114,20 @@ ServeHarness::~ServeHarness() {
   sandbox_->Stop();
 }
 
-void ServeHarness::StartHttp(const std::string& roles) {
+void ServeHarness::StartHttp(const std::string& roles, std::vector<std::string> extra_args) {
   const std::string listen = absl::StrCat("127.0.0.1:", http_port_);
-  http_ = ServeProcess::Start(
-      {db_->url(),
-       kHarnessMasterKey,
-       {"--roles", roles, "--listen", listen, "--public-url", "http://" + listen,
-        "--telegram-api-base", sandbox_->BaseUrl("telegram"), "--meta-api-base",
-        sandbox_->BaseUrl("meta")}});
+  std::vector<std::string> args = {"--roles",
+                                   roles,
+                                   "--listen",
+                                   listen,
+                                   "--public-url",
+                                   "http://" + listen,
+                                   "--telegram-api-base",
+                                   sandbox_->BaseUrl("telegram"),
+                                   "--meta-api-base",
+                                   sandbox_->BaseUrl("meta")};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  http_ = ServeProcess::Start({db_->url(), kHarnessMasterKey, std::move(args)});
   REQUIRE(http_->port() == http_port_);
 }
 
@@ -166,6 +172,45 @@ http::ClientResponse ServeHarness::Send(const std::string& method, const std::st
   return *r;
 }
 
+namespace {
+std::string ChargeBody(const ChargeSpec& spec) {
+  return absl::StrCat(R"({"gateway":")", spec.gateway, R"(","amount_minor":1990,"bot_id":")",
+                      spec.bot_id, R"(","customer":{"id":")", spec.customer_id,
+                      R"("},"product_id":")", kProduct,
+                      R"json(","tracking":{"client_user_agent":"Mozilla/5.0 (Linux)",)json",
+                      R"json("client_ip":"203.0.113.7"}})json");
+}
+}  // namespace
+
+http::ClientResponse ServeHarness::CreateCharge(const ChargeSpec& spec,
+                                                const std::string& idempotency_key) {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Authorization", "Bearer " + api_key_}};
+  if (!idempotency_key.empty()) headers.emplace_back("Idempotency-Key", idempotency_key);
+  return Send("POST", absl::StrCat("http://127.0.0.1:", http_port_, "/v1/payments"),
+              ChargeBody(spec), std::move(headers));
+}
+
+namespace {
+int Occurrences(const std::string& body, const std::string& needle) {
+  int n = 0;
+  for (size_t at = body.find(needle); at != std::string::npos; at = body.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+}  // namespace
+
+int ServeHarness::ChargesAt(const std::string& gateway) {
+  return Occurrences(Send("GET", sandbox_->BaseUrl("sandbox") + "/charges", "").body,
+                     absl::StrCat(R"("service":")", gateway, R"(")"));
+}
+
+int ServeHarness::ChargesAtGateways(const std::string& payment_id) {
+  return Occurrences(Send("GET", sandbox_->BaseUrl("sandbox") + "/charges", "").body,
+                     absl::StrCat(R"("reference":")", payment_id, R"(")"));
+}
+
 ServeHarness::Charged ServeHarness::ChargeAndPay(const std::vector<ChargeSpec>& charges,
                                                  int threads) {
   Charged charged;
@@ -186,11 +231,7 @@ ServeHarness::Charged ServeHarness::ChargeAndPay(const std::vector<ChargeSpec>& 
           {"POST",
            tally_url + "/v1/payments",
            {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + api_key_}},
-           absl::StrCat(R"({"gateway":")", spec.gateway, R"(","amount_minor":1990,"bot_id":")",
-                        spec.bot_id, R"(","customer":{"id":")", spec.customer_id,
-                        R"("},"product_id":")", kProduct,
-                        R"json(","tracking":{"client_user_agent":"Mozilla/5.0 (Linux)",)json",
-                        R"json("client_ip":"203.0.113.7"}})json"),
+           ChargeBody(spec),
            30000ms});
       if (!created.ok() || created->status != 201) {
         fail(created.ok() ? absl::StrCat(created->status, " ", created->body)

@@ -76,7 +76,8 @@ class ServeHarness {
 
   // The process that serves HTTP (roles e.g. "http,projections", or every role), on the
   // test's fixed port; StopHttp sends SIGTERM and REQUIREs exit 0.
-  void StartHttp(const std::string& roles = "http,projections");
+  void StartHttp(const std::string& roles = "http,projections",
+                 std::vector<std::string> extra_args = {});
   void StopHttp();
   // The process that runs the reactors (roles e.g. "reactors"), with `extra_args` (e.g.
   // {"--gateway-timeout-ms", "1500"}); KillRepeatedly restarts it the same way.
@@ -94,6 +95,12 @@ class ServeHarness {
     std::vector<std::string> errors;
   };
   Charged ChargeAndPay(const std::vector<ChargeSpec>& charges, int threads = 8);
+  // POST /v1/payments for `spec` with `idempotency_key` ("": none); the answer, whatever it is.
+  http::ClientResponse CreateCharge(const ChargeSpec& spec, const std::string& idempotency_key);
+  // The charges the sandbox's gateways hold with Tally's payment id as their reference.
+  // (PushinPay keeps no reference: count its charges with ChargesAt("pushinpay").)
+  int ChargesAtGateways(const std::string& payment_id);
+  int ChargesAt(const std::string& gateway);
   // Waits (at most `limit`) until the sandbox has delivered every webhook, and REQUIREs that
   // every payment's stream holds its gateway's webhook: acknowledged means in the log.
   void WaitWebhooksAcknowledged(const std::vector<Payment>& payments,
