@@ -62,6 +62,7 @@ absl::StatusOr<ParsedWebhook> MercadoPago::ParseWebhook(const WebhookRequest& re
     parsed.transaction_id = id->second;
     parsed.authenticity = pb::AUTHENTICITY_UNVERIFIED;
     parsed.observation.set_gateway_transaction_id(id->second);
+    parsed.observation.set_carries_no_status(true);
     return parsed;
   }
   auto data_id = query.find("data.id");
@@ -95,6 +96,7 @@ absl::StatusOr<ParsedWebhook> MercadoPago::ParseWebhook(const WebhookRequest& re
   o.set_gateway_transaction_id(parsed.transaction_id);
   o.set_gateway_event_id(parsed.event_id);
   o.set_gateway_status(fields->Text("action"));
+  o.set_carries_no_status(true);
   return parsed;
 }
 

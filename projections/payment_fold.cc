@@ -165,6 +165,7 @@ class Folder {
         Close(PaymentStatus::kRefused, source, "refused");
         return;
       default:
+        if (observation.carries_no_status()) return;  // "look": a poll says what happened
         Flag("unknown_gateway_status",
              absl::StrCat(gateway, " said \"", observation.gateway_status(), "\""));
         return;

@@ -106,6 +106,7 @@ TEST_CASE("Mercado Pago: legacy topic=payment is an unsigned hint to poll") {
   CHECK(parsed->authenticity == pb::AUTHENTICITY_UNVERIFIED);
   CHECK(parsed->transaction_id == "987654");
   CHECK(parsed->observation.status() == pb::OBSERVED_STATUS_UNSPECIFIED);
+  CHECK(parsed->observation.carries_no_status());
 }
 
 TEST_CASE("PushinPay: JSON or form, ids lowercased, secret header checked") {

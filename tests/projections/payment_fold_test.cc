@@ -164,6 +164,27 @@ TEST_CASE("the recorded status decides, never the gateway's word") {
   CHECK(f.anomalies == std::vector<std::string>{"unknown_gateway_status"});
 }
 
+TEST_CASE("a notification that carries no status by design says look, and is no anomaly") {
+  // Mercado Pago's webhook names the payment and an action; the poll it triggers decides.
+  PaymentEvents e("payment-mercadopago-look");
+  e.Created(1990);
+  pb::GatewayWebhookReceived look;
+  look.set_gateway("mercadopago");
+  look.set_tenant_id("tenant-1");
+  look.set_authenticity(pb::AUTHENTICITY_SIGNED);
+  look.mutable_observation()->set_gateway_status("payment.updated");
+  look.mutable_observation()->set_carries_no_status(true);
+  e.Event(look);
+  Folded looked = Fold(e);
+  CHECK(looked.state.status == PaymentStatus::kPending);
+  CHECK(looked.anomalies.empty());
+  e.Poll("mercadopago", pb::OBSERVED_STATUS_PAID, 1990);
+  Folded paid = Fold(e);
+  CHECK(paid.state.status == PaymentStatus::kPaid);
+  CHECK(paid.state.paid_confirmed);
+  CHECK(paid.anomalies.empty());
+}
+
 TEST_CASE("an unsigned paid is unconfirmed until a poll confirms it") {
   PaymentEvents e("payment-pushinpay-u1");
   e.Created(1990);

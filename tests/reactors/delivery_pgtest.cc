@@ -301,6 +301,14 @@ TEST_CASE("Mercado Pago: a webhook with only an id is polled at once, confirmed,
   CHECK(webhook < poll);
   CHECK(poll < issued);
   REQUIRE(h.WaitFor([&] { return h.Messages().size() == 1; }));
+  // A notification without a status is not an unknown status: no anomaly.
+  projections::PaymentState state;
+  for (const auto& e : *events) {
+    auto applied = projections::ApplyPaymentEvent(state, e);
+    REQUIRE(applied.ok());
+    for (const auto& a : *applied) CHECK_MESSAGE(false, "anomaly ", a.kind);
+  }
+  CHECK(state.paid_confirmed);
 }
 
 TEST_CASE("a forged unsigned paid (the gateway says pending) never delivers and is an anomaly") {
