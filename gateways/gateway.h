@@ -87,6 +87,8 @@ struct ApiRequest {
 struct ApiResponse {
   int status = 0;
   std::string body;
+  // The Retry-After header in seconds (0: absent, or not a number of seconds).
+  int64_t retry_after_s = 0;
 };
 
 // Sends one request and returns the answer, whatever its status; a Status only when no answer
@@ -131,6 +133,9 @@ struct PolledStatus {
   std::string raw_response;
   payments::v1::Observation observation;
   int64_t latency_us = 0;
+  // When the gateway said how long to wait (429): its Retry-After header, else a retry_after
+  // in the body (top level or under "error"); 0 when it said nothing.
+  int64_t retry_after_s = 0;
 };
 
 // One of the gateway's words for a payment's status, and what it means to Tally.

@@ -1,5 +1,7 @@
 #include "http/gateway_transport.h"
 
+#include "absl/strings/numbers.h"
+
 namespace tally::http {
 
 gateways::Transport GatewayTransport(HttpClient& client, std::chrono::milliseconds timeout) {
@@ -9,7 +11,12 @@ gateways::Transport GatewayTransport(HttpClient& client, std::chrono::millisecon
                       request.body,   timeout,     request.description};
     absl::StatusOr<ClientResponse> response = client.Send(out);
     if (!response.ok()) return response.status();
-    return gateways::ApiResponse{response->status, std::move(response->body)};
+    int64_t retry_after_s = 0;
+    // Retry-After as delta-seconds; the HTTP-date form is left to the caller's default.
+    if (!absl::SimpleAtoi(response->Header("retry-after"), &retry_after_s) || retry_after_s < 0) {
+      retry_after_s = 0;
+    }
+    return gateways::ApiResponse{response->status, std::move(response->body), retry_after_s};
   };
 }
 

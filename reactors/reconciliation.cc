@@ -405,6 +405,7 @@ void ReconciliationPoller::PollOne(const Due& due) {
   polled.set_gateway(due.gateway);
   polled.set_tenant_id(due.tenant_id);
   bool rate_limited = false;
+  int64_t retry_after_s = 0;
   if (!account.ok()) {
     polled.set_error(absl::StrCat("no account to poll with: ", account.status().message()));
   } else {
@@ -418,12 +419,10 @@ void ReconciliationPoller::PollOne(const Due& due) {
     } else {
       polled.set_error(std::string(status.status.message()).substr(0, 1000));
       rate_limited = status.status.code() == absl::StatusCode::kResourceExhausted;
+      retry_after_s = status.retry_after_s;
     }
   }
   if (rate_limited) {
-    int64_t retry_after_s = 0;
-    auto fields = gateways::PayloadFields::ParseJson(polled.raw_response());
-    if (fields.ok()) (void)absl::SimpleAtoi(fields->Text("retry_after"), &retry_after_s);
     limiter_.Pause(account_key, clock_.NowMicros() + (retry_after_s > 0 ? retry_after_s * kSecond
                                                                         : kDefaultRetryAfter));
   }

@@ -46,6 +46,7 @@ CallResult Call(const Transport& transport, const ApiRequest& request, absl::str
   }
   out.http_status = response->status;
   out.raw_response = std::move(response->body);
+  out.retry_after_s = response->retry_after_s;
   if (absl::Status s = StatusFromAnswer({out.http_status, out.raw_response}, what); !s.ok()) {
     out.fields = s;
     return out;
@@ -66,6 +67,19 @@ PolledStatus Poll(const Transport& transport, const ApiRequest& request, absl::s
   out.latency_us = call.latency_us;
   if (!call.fields.ok()) {
     out.status = call.fields.status();
+    out.retry_after_s = call.retry_after_s;
+    if (out.retry_after_s == 0 && call.http_status == 429) {
+      // Some gateways say it in the body only (Stripe under "error").
+      if (auto body = PayloadFields::ParseJson(out.raw_response); body.ok()) {
+        for (const char* path : {"retry_after", "error.retry_after"}) {
+          int64_t seconds = 0;
+          if (absl::SimpleAtoi(body->Text(path), &seconds) && seconds > 0) {
+            out.retry_after_s = seconds;
+            break;
+          }
+        }
+      }
+    }
     return out;
   }
   absl::StatusOr<pb::Observation> observation = read(*call.fields);

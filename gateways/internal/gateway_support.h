@@ -27,6 +27,7 @@ struct CallResult {
   int http_status = 0;  // 0 when no answer was read
   std::string raw_response;
   int64_t latency_us = 0;
+  int64_t retry_after_s = 0;  // the Retry-After header, in seconds
   // The parsed 2xx answer, or why there is none.
   absl::StatusOr<PayloadFields> fields = absl::UnknownError("not called");
 };

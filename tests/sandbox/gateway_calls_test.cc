@@ -266,6 +266,7 @@ TEST_CASE("poll 429: a Retry-After header and retry_after in each gateway's erro
                                   h.transport);
     CHECK(polled.http_status == 429);
     CHECK(polled.status.code() == absl::StatusCode::kResourceExhausted);
+    CHECK(polled.retry_after_s == 2);  // Tally reads the header through its transport
     auto raw = RawPoll(h, gateway, "key-" + gateway, charges[i].transaction_id,
                        charges[i].transaction_hash);
     CHECK(raw.status == 429);
@@ -278,6 +279,17 @@ TEST_CASE("poll 429: a Retry-After header and retry_after in each gateway's erro
   auto raw = RawPoll(h, "pushinpay", "key-pushinpay", charges[0].transaction_id, "");
   CHECK(raw.Header("retry-after") == "7");
   CHECK(JsonText(ParsedJson(raw.body)["retry_after"]) == "7");
+  // A gateway that says it in its body only (Stripe, under "error") is heard too.
+  const gateways::Transport body_only = [&](const gateways::ApiRequest& request) {
+    auto answer = h.transport(request);
+    if (answer.ok()) answer->retry_after_s = 0;
+    return answer;
+  };
+  auto stripe = Gateways().Find("stripe")->PollStatus(
+      gateways::ApiAccount{h.sandbox->BaseUrl("stripe"), "key-stripe"}, charges[4].transaction_id,
+      charges[4].transaction_hash, body_only);
+  CHECK(stripe.http_status == 429);
+  CHECK(stripe.retry_after_s == 7);
 }
 
 TEST_CASE(
