@@ -48,6 +48,11 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
       !state.created || created.bot_id().empty() || created.payment_id().empty()) {
     return absl::OkStatus();
   }
+  // Requested already (pending, failed or sent): the outbox finishes it, and asking again could
+  // only repeat the key. Without this, every later event of the stream re-read the bot's
+  // configuration and appended a duplicate — most of all when the reactor lags, so that it
+  // lagged further.
+  if (!state.purchase.state.empty()) return absl::OkStatus();
   auto config = tenants::ResolveBotConfig(store_, box_, created.bot_id());
   if (config.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
   if (!config.ok()) return config.status();
