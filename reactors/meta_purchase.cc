@@ -19,17 +19,30 @@ bool Concerns(const std::string& type) {
          type == "tally.payments.v1.DeliveryAccessed";
 }
 
+// Paid, confirmed, created, and no Purchase requested yet.
+bool Requestable(const projections::PaymentState& state) {
+  return state.status == projections::PaymentStatus::kPaid && state.paid_confirmed &&
+         state.created && state.purchase.state.empty();
+}
+
 }  // namespace
 
 MetaPurchaseReactor::MetaPurchaseReactor(ledger::EventStore& store, tenants::SecretBox box,
                                          const ledger::Clock& clock, MetaOptions options)
-    : store_(store), box_(std::move(box)), clock_(clock), options_(std::move(options)) {}
+    : store_(store),
+      box_(std::move(box)),
+      clock_(clock),
+      options_(std::move(options)),
+      states_(store) {}
 
 absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
                                         const ledger::RecordedEvent& event) {
-  if (!projections::IsPaymentStream(event.stream_id) || !Concerns(event.type)) {
-    return absl::OkStatus();
-  }
+  if (!projections::IsPaymentStream(event.stream_id)) return absl::OkStatus();
+  // Every event of the stream is folded; the stream is read back only after one that leaves
+  // the payment paid, confirmed and without a Purchase requested.
+  auto through = states_.Through(event);
+  if (!through.ok()) return through.status();
+  if (!Concerns(event.type) || !Requestable(*through)) return absl::OkStatus();
   auto events = store_.ReadStreamInPartition(event.partition, event.stream_id);
   if (!events.ok()) return events.status();
   projections::PaymentState state;
@@ -44,15 +57,11 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
       if (a.ParseFromString(e.payload)) accessed = a;
     }
   }
-  if (state.status != projections::PaymentStatus::kPaid || !state.paid_confirmed ||
-      !state.created || created.bot_id().empty() || created.payment_id().empty()) {
+  // Requested already (pending, failed or sent): the outbox finishes it, and asking again could
+  // only repeat the key.
+  if (!Requestable(state) || created.bot_id().empty() || created.payment_id().empty()) {
     return absl::OkStatus();
   }
-  // Requested already (pending, failed or sent): the outbox finishes it, and asking again could
-  // only repeat the key. Without this, every later event of the stream re-read the bot's
-  // configuration and appended a duplicate — most of all when the reactor lags, so that it
-  // lagged further.
-  if (!state.purchase.state.empty()) return absl::OkStatus();
   auto config = tenants::ResolveBotConfig(store_, box_, created.bot_id());
   if (config.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
   if (!config.ok()) return config.status();
