@@ -3,6 +3,13 @@
 #include <algorithm>
 
 namespace tally::reactors {
+namespace {
+
+// Calls are paced 5% under the limit, so that jitter on the way cannot make them arrive closer
+// together than the gateway allows.
+constexpr double kPacing = 0.95;
+
+}  // namespace
 
 bool AccountLimiter::TryAcquire(const std::string& account, const AccountLimits& limits,
                                 int64_t now_us) {
@@ -16,17 +23,17 @@ bool AccountLimiter::TryAcquire(const std::string& account, const AccountLimits&
     b.tokens = burst;
     b.refilled_at_us = now_us;
   }
-  if (now_us > b.refilled_at_us) {
-    // Paced 5% under the limit, so that jitter on the way cannot make the calls arrive
-    // closer together than the gateway allows.
+  const bool rated = limits.per_second > 0;
+  if (rated && now_us > b.refilled_at_us) {
     b.tokens =
-        std::min(burst, b.tokens + (now_us - b.refilled_at_us) * limits.per_second * 0.95 / 1e6);
+        std::min(burst, b.tokens + (now_us - b.refilled_at_us) * limits.per_second * kPacing / 1e6);
     b.refilled_at_us = now_us;
   }
-  if (now_us < b.paused_until_us || b.in_flight >= limits.concurrency || b.tokens < 1.0) {
+  if (now_us < b.paused_until_us || b.in_flight >= limits.concurrency ||
+      (rated && b.tokens < 1.0)) {
     return false;
   }
-  b.tokens -= 1.0;
+  if (rated) b.tokens -= 1.0;
   ++b.in_flight;
   return true;
 }
