@@ -149,6 +149,7 @@ int RunServe(const ServeOptions& options) {
                                                          options.database_url);
     http::ChargeApiOptions charge_options;
     charge_options.public_url = public_url;
+    charge_options.gateway_deadline_us = int64_t{options.gateway_timeout_ms} * 1000;
     charges = std::make_unique<http::ChargeApi>(
         *store, *box, gateways, clock,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),

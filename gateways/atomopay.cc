@@ -124,4 +124,36 @@ PolledStatus Atomopay::PollStatus(const ApiAccount& account, const std::string& 
                         });
 }
 
+absl::StatusOr<CreatedCharge> Atomopay::FindChargeByReference(const ApiAccount& account,
+                                                              const std::string& payment_id,
+                                                              const Transport& transport) const {
+  const ApiRequest request{
+      "GET",
+      internal::BaseUrl(account, traits_) + "/api/public/v1/transactions?external_reference=" +
+          PercentEncode(payment_id) + "&api_token=" + PercentEncode(account.api_key),
+      {{"Accept", "application/json"}},
+      ""};
+  internal::CallResult call = internal::Call(transport, request, "atomopay lookup");
+  if (!call.fields.ok()) return call.fields.status();
+  const PayloadFields& f = *call.fields;
+  if (f.ArraySize("data") < 1) return absl::NotFoundError("atomopay: no such reference");
+  CreatedCharge out;
+  out.http_status = call.http_status;
+  out.raw_response = std::move(call.raw_response);
+  out.transaction_hash = f.Text("data.0.hash");
+  out.transaction_id = out.transaction_hash.empty() ? f.Text("data.0.id") : out.transaction_hash;
+  if (out.transaction_id.empty()) return absl::InternalError("atomopay lookup: no hash or id");
+  out.pix_copy_paste = f.Text("data.0.pix.pix_qr_code");
+  out.expires_at_s = internal::ParseExpiry(f.Text("data.0.pix.expiration_date"));
+  auto amount = f.MinorUnits("data.0.amount");
+  if (!amount.ok()) return amount.status();
+  std::string status = f.Text("data.0.payment_status");
+  if (status.empty()) status = f.Text("data.0.status");
+  out.observation = internal::Observe(*this, status, *amount, "BRL");
+  out.observation.set_gateway_transaction_id(out.transaction_id);
+  out.observation.set_gateway_transaction_hash(out.transaction_hash);
+  out.observation.set_external_reference(payment_id);
+  return out;
+}
+
 }  // namespace tally::gateways

@@ -19,6 +19,12 @@ std::string HeaderValue(const WebhookRequest& request, absl::string_view name) {
   return "";
 }
 
+absl::StatusOr<CreatedCharge> Gateway::FindChargeByReference(const ApiAccount&, const std::string&,
+                                                             const Transport&) const {
+  return absl::UnimplementedError(
+      absl::StrCat(name(), " cannot look a charge up by Tally's reference"));
+}
+
 payments::v1::ObservedStatus Gateway::NormalizeStatus(absl::string_view word) const {
   const absl::string_view trimmed = absl::StripAsciiWhitespace(word);
   for (const StatusWord& entry : traits().vocabulary) {

@@ -193,6 +193,14 @@ class Gateway {
                                   const std::string& transaction_hash,
                                   const Transport& transport) const = 0;
 
+  // The charge created with Tally's `payment_id` as its reference, for a create call whose
+  // answer was lost (the charge may exist though Tally never learned its id). NotFound when
+  // the gateway has none; Unimplemented when it cannot look charges up by reference
+  // (traits().finds_charges_by_reference is false: PushinPay); other errors as CreateCharge.
+  virtual absl::StatusOr<CreatedCharge> FindChargeByReference(const ApiAccount& account,
+                                                              const std::string& payment_id,
+                                                              const Transport& transport) const;
+
   // The gateway's word mapped onto Tally's status, case-insensitively;
   // OBSERVED_STATUS_UNSPECIFIED for a word it does not use.
   payments::v1::ObservedStatus NormalizeStatus(absl::string_view word) const;

@@ -156,4 +156,33 @@ PolledStatus MercadoPago::PollStatus(const ApiAccount& account, const std::strin
                         });
 }
 
+absl::StatusOr<CreatedCharge> MercadoPago::FindChargeByReference(const ApiAccount& account,
+                                                                 const std::string& payment_id,
+                                                                 const Transport& transport) const {
+  const ApiRequest request{
+      "GET",
+      internal::BaseUrl(account, traits_) +
+          "/v1/payments/search?external_reference=" + PercentEncode(payment_id),
+      {{"Authorization", "Bearer " + account.api_key}},
+      ""};
+  internal::CallResult call = internal::Call(transport, request, "mercadopago search");
+  if (!call.fields.ok()) return call.fields.status();
+  const PayloadFields& f = *call.fields;
+  if (f.ArraySize("results") < 1) return absl::NotFoundError("mercadopago: no such reference");
+  CreatedCharge out;
+  out.http_status = call.http_status;
+  out.raw_response = std::move(call.raw_response);
+  out.transaction_id = f.Text("results.0.id");
+  if (out.transaction_id.empty()) return absl::InternalError("mercadopago search: no id");
+  out.pix_copy_paste = f.Text("results.0.point_of_interaction.transaction_data.qr_code");
+  out.expires_at_s = internal::ParseExpiry(f.Text("results.0.date_of_expiration"));
+  auto amount = f.DecimalMinorUnits("results.0.transaction_amount");
+  if (!amount.ok()) return amount.status();
+  out.observation = internal::Observe(*this, f.Text("results.0.status"), *amount,
+                                      f.Text("results.0.currency_id"));
+  out.observation.set_gateway_transaction_id(out.transaction_id);
+  out.observation.set_external_reference(payment_id);
+  return out;
+}
+
 }  // namespace tally::gateways

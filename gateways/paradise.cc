@@ -122,4 +122,30 @@ PolledStatus Paradise::PollStatus(const ApiAccount& account, const std::string& 
                         });
 }
 
+absl::StatusOr<CreatedCharge> Paradise::FindChargeByReference(const ApiAccount& account,
+                                                              const std::string& payment_id,
+                                                              const Transport& transport) const {
+  const ApiRequest request{"GET",
+                           internal::BaseUrl(account, traits_) +
+                               "/api/v1/query.php?action=get_transaction_by_reference&reference=" +
+                               PercentEncode(payment_id),
+                           {{"X-API-Key", account.api_key}, {"Accept", "application/json"}},
+                           ""};
+  internal::CallResult call = internal::Call(transport, request, "paradise lookup");
+  if (!call.fields.ok()) return call.fields.status();
+  const PayloadFields& f = *call.fields;
+  CreatedCharge out;
+  out.http_status = call.http_status;
+  out.raw_response = std::move(call.raw_response);
+  out.transaction_id = f.Text("transaction_id");
+  if (out.transaction_id.empty()) return absl::NotFoundError("paradise: no such reference");
+  out.pix_copy_paste = f.Text("qr_code");
+  auto amount = f.MinorUnits("amount");
+  if (!amount.ok()) return amount.status();
+  out.observation = internal::Observe(*this, f.Text("status"), *amount, "BRL");
+  out.observation.set_gateway_transaction_id(out.transaction_id);
+  out.observation.set_external_reference(payment_id);
+  return out;
+}
+
 }  // namespace tally::gateways

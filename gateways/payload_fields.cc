@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <optional>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -9,6 +11,31 @@
 #include "absl/strings/str_split.h"
 
 namespace tally::gateways {
+
+namespace {
+
+// The element at a dotted path: object keys, or array indexes ("data.0.id"). The element is
+// a handle into `document`; nullopt when the path leads nowhere.
+std::optional<simdjson::dom::element> Find(const simdjson::dom::document& document,
+                                           absl::string_view path) {
+  simdjson::dom::element e = document.root();
+  for (absl::string_view key : absl::StrSplit(path, '.')) {
+    simdjson::dom::array array;
+    size_t index = 0;
+    if (e.get_array().get(array) == simdjson::SUCCESS && absl::SimpleAtoi(key, &index)) {
+      if (array.at(index).get(e) != simdjson::SUCCESS) return std::nullopt;
+      continue;
+    }
+    simdjson::dom::object object;
+    if (e.get_object().get(object) != simdjson::SUCCESS) return std::nullopt;
+    if (object.at_key(std::string_view(key.data(), key.size())).get(e) != simdjson::SUCCESS) {
+      return std::nullopt;
+    }
+  }
+  return e;
+}
+
+}  // namespace
 
 PayloadFields::PayloadFields() = default;
 PayloadFields::PayloadFields(PayloadFields&&) noexcept = default;
@@ -50,14 +77,9 @@ std::string PayloadFields::Text(absl::string_view path) const {
     auto it = form_.find(std::string(path));
     return it == form_.end() ? "" : it->second;
   }
-  simdjson::dom::element e = document_->root();
-  for (absl::string_view key : absl::StrSplit(path, '.')) {
-    simdjson::dom::object object;
-    if (e.get_object().get(object) != simdjson::SUCCESS) return "";
-    if (object.at_key(std::string_view(key.data(), key.size())).get(e) != simdjson::SUCCESS) {
-      return "";
-    }
-  }
+  const std::optional<simdjson::dom::element> found = Find(*document_, path);
+  if (!found.has_value()) return "";
+  const simdjson::dom::element& e = *found;
   switch (e.type()) {
     case simdjson::dom::element_type::STRING:
       return std::string(std::string_view(e.get_string()));
@@ -76,16 +98,9 @@ std::string PayloadFields::Text(absl::string_view path) const {
 
 int64_t PayloadFields::ArraySize(absl::string_view path) const {
   if (is_form_) return -1;
-  simdjson::dom::element e = document_->root();
-  for (absl::string_view key : absl::StrSplit(path, '.')) {
-    simdjson::dom::object object;
-    if (e.get_object().get(object) != simdjson::SUCCESS) return -1;
-    if (object.at_key(std::string_view(key.data(), key.size())).get(e) != simdjson::SUCCESS) {
-      return -1;
-    }
-  }
+  const std::optional<simdjson::dom::element> found = Find(*document_, path);
   simdjson::dom::array array;
-  if (e.get_array().get(array) != simdjson::SUCCESS) return -1;
+  if (!found.has_value() || found->get_array().get(array) != simdjson::SUCCESS) return -1;
   return static_cast<int64_t>(array.size());
 }
 

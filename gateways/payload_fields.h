@@ -1,6 +1,7 @@
 #pragma once
 // The fields of a gateway payload — a JSON document or a form-encoded body — looked up by
-// dotted path ("data.object.id"), as text. Used for webhooks and API answers alike.
+// dotted path ("data.object.id"; a number indexes an array: "results.0.id"), as text. Used for
+// webhooks and API answers alike.
 //
 // A PayloadFields owns what it parsed: it may be kept, moved and read after any number of
 // other parses, on any thread (reads are const and thread-safe). JSON is parsed with a

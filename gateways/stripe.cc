@@ -173,4 +173,34 @@ PolledStatus Stripe::PollStatus(const ApiAccount& account, const std::string& id
                         });
 }
 
+absl::StatusOr<CreatedCharge> Stripe::FindChargeByReference(const ApiAccount& account,
+                                                            const std::string& payment_id,
+                                                            const Transport& transport) const {
+  const ApiRequest request{
+      "GET",
+      internal::BaseUrl(account, traits_) + "/v1/payment_intents/search?query=" +
+          PercentEncode(absl::StrCat("metadata['payment_id']:'", payment_id, "'")),
+      {{"Authorization", "Bearer " + account.api_key}},
+      ""};
+  internal::CallResult call = internal::Call(transport, request, "stripe search");
+  if (!call.fields.ok()) return call.fields.status();
+  const PayloadFields& f = *call.fields;
+  if (f.ArraySize("data") < 1) return absl::NotFoundError("stripe: no such reference");
+  CreatedCharge out;
+  out.http_status = call.http_status;
+  out.raw_response = std::move(call.raw_response);
+  out.transaction_id = f.Text("data.0.id");
+  if (out.transaction_id.empty()) return absl::InternalError("stripe search: no id");
+  out.pix_copy_paste = f.Text("data.0.next_action.pix_display_qr_code.data");
+  out.expires_at_s =
+      internal::ParseExpiry(f.Text("data.0.next_action.pix_display_qr_code.expires_at"));
+  auto amount = f.MinorUnits("data.0.amount");
+  if (!amount.ok()) return amount.status();
+  out.observation =
+      internal::Observe(*this, f.Text("data.0.status"), *amount, f.Text("data.0.currency"));
+  out.observation.set_gateway_transaction_id(out.transaction_id);
+  out.observation.set_external_reference(payment_id);
+  return out;
+}
+
 }  // namespace tally::gateways

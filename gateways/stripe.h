@@ -14,6 +14,9 @@ class Stripe final : public Gateway {
   absl::StatusOr<CreatedCharge> CreateCharge(const ApiAccount& account,
                                              const ChargeRequest& request,
                                              const Transport& transport) const override;
+  absl::StatusOr<CreatedCharge> FindChargeByReference(const ApiAccount& account,
+                                                      const std::string& payment_id,
+                                                      const Transport& transport) const override;
   PolledStatus PollStatus(const ApiAccount& account, const std::string& transaction_id,
                           const std::string& transaction_hash,
                           const Transport& transport) const override;

@@ -33,6 +33,35 @@ absl::StatusOr<tenants::ApiPrincipal> ChargeApi::Authenticate(const std::string&
   return principal;
 }
 
+ChargeApi::InDoubt ChargeApi::ResolveInDoubt(const pb::PaymentCreated& payment,
+                                             const gateways::Gateway& gateway,
+                                             const gateways::ApiAccount& account) {
+  auto intent = store_.FindByIdempotencyKey("charge-requested:" + payment.payment_id());
+  if (!intent.ok()) return {std::nullopt, JsonError(503, "database_unavailable", "try again")};
+  if (!intent->has_value()) return {};  // the first attempt: nothing in doubt
+  const int64_t age_us = clock_.NowMicros() - (*intent)->recorded_at_us;
+  if (age_us < options_.gateway_deadline_us || !gateway.traits().finds_charges_by_reference) {
+    return {std::nullopt,
+            JsonError(409, "charge_in_doubt",
+                      age_us < options_.gateway_deadline_us
+                          ? "an earlier request with this Idempotency-Key is still waiting for " +
+                                gateway.name() + ": retry in a few seconds"
+                          : "an earlier request with this Idempotency-Key may have created a "
+                            "charge at " +
+                                gateway.name() +
+                                ", which cannot look it up: it is not created twice; check the "
+                                "gateway's panel")};
+  }
+  auto found = gateway.FindChargeByReference(account, payment.payment_id(), transport_);
+  if (found.ok()) {
+    spdlog::info("charge recovered by reference payment={} gateway={} transaction={}",
+                 payment.payment_id(), gateway.name(), found->transaction_id);
+    return {*std::move(found), std::nullopt};
+  }
+  if (found.status().code() == absl::StatusCode::kNotFound) return {};
+  return {std::nullopt, GatewayErrorResponse(found.status(), gateway.name())};
+}
+
 absl::StatusOr<std::optional<HttpResponse>> ChargeApi::Replay(const std::string& append_key,
                                                               const std::string& request_sha256,
                                                               const std::string& request_id) {
@@ -126,9 +155,37 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
         JsonError(422, "gateway_not_configured", std::string(config.status().message())));
   }
   const gateways::Gateway& gateway = *gateways_.Find(payment.gateway());
-  auto created = gateway.CreateCharge(
-      config->account, BuildGatewayCharge(*input, options_.public_url, config->webhook_token),
-      transport_);
+  std::optional<gateways::CreatedCharge> recovered;
+  if (!identity->append_key.empty()) {
+    InDoubt in_doubt = ResolveInDoubt(payment, gateway, config->account);
+    if (in_doubt.refusal.has_value()) return respond(std::move(*in_doubt.refusal));
+    recovered = std::move(in_doubt.found);
+    if (!recovered.has_value()) {
+      // The intent, durable before the call: a lost answer leaves a trace to recover from.
+      pb::ChargeRequested intent;
+      intent.set_tenant_id(tenant_id);
+      intent.set_payment_id(payment.payment_id());
+      intent.set_gateway(payment.gateway());
+      *intent.mutable_amount() = payment.amount();
+      intent.set_request_sha256(payment.request_sha256());
+      const ledger::v1::Metadata intent_metadata = RequestMetadata(
+          request, request_id, ledger::v1::SOURCE_API, principal->key_id, clock_.NowMicros());
+      auto recorded =
+          store_.Append({tenant_id,
+                         "charge-" + payment.payment_id(),
+                         ledger::ExpectedVersion::Any(),
+                         {{"tally.payments.v1.ChargeRequested", intent.SerializeAsString(),
+                           intent_metadata.SerializeAsString()}},
+                         "charge-requested:" + payment.payment_id()});
+      if (!recorded.ok()) return respond(JsonError(503, "database_unavailable", "try again"));
+    }
+  }
+  auto created =
+      recovered.has_value()
+          ? absl::StatusOr<gateways::CreatedCharge>(*std::move(recovered))
+          : gateway.CreateCharge(
+                config->account,
+                BuildGatewayCharge(*input, options_.public_url, config->webhook_token), transport_);
   if (!created.ok()) {
     spdlog::warn("charge failed request_id={} tenant={} gateway={} payment={} error=\"{}\"",
                  request_id, tenant_id, payment.gateway(), payment.payment_id(),

@@ -21,6 +21,14 @@
 // or was cut off after the gateway answered. The same key with a different body is 422
 // idempotency_key_reused. Without the header every call is a new charge.
 //
+// No orphan charges: before calling the gateway, ChargeRequested is appended to
+// `charge-<payment_id>` (key `charge-requested:<payment_id>`). A retry with the same key that
+// finds that intent but no recorded payment knows the first call's answer was lost, and never
+// opens a second charge: once the first call has certainly ended (`gateway_deadline_us`), a
+// gateway that finds charges by reference is asked for it — found, it is recorded and answered
+// as the payment; not found, a charge is created — and otherwise (PushinPay, or the first call
+// may still be running) the answer is 409 charge_in_doubt.
+//
 // Other answers: 400 invalid_json / invalid_request (names the field); 422
 // gateway_not_configured, unknown_bot (bot_id names no bot of this tenant), unknown_product
 // (product_id names no product of that bot: `tally products set`); 502 gateway_rejected /
@@ -49,6 +57,9 @@ namespace tally::http {
 struct ChargeApiOptions {
   // Tally's public base URL, as gateways reach it ("https://pay.example.com").
   std::string public_url;
+  // How long a gateway call may take (the transport's deadline): an earlier attempt with the
+  // same Idempotency-Key older than this has certainly ended, answered or not.
+  int64_t gateway_deadline_us = 10 * 1000000;
 };
 
 class ChargeApi {
@@ -67,6 +78,14 @@ class ChargeApi {
   // product the bot does not sell (422 unknown_product); nullopt when it may go on.
   std::optional<HttpResponse> CheckBotAndProduct(const std::string& tenant_id,
                                                  const payments::v1::PaymentCreated& payment);
+  // For a retry whose earlier attempt left an intent and no payment: the charge that attempt
+  // made, if the gateway finds it (nullopt: none, create one); an HTTP refusal when in doubt.
+  struct InDoubt {
+    std::optional<gateways::CreatedCharge> found;
+    std::optional<HttpResponse> refusal;
+  };
+  InDoubt ResolveInDoubt(const payments::v1::PaymentCreated& payment,
+                         const gateways::Gateway& gateway, const gateways::ApiAccount& account);
   // The recorded answer for `append_key`, if a charge was recorded under it.
   absl::StatusOr<std::optional<HttpResponse>> Replay(const std::string& append_key,
                                                      const std::string& request_sha256,

@@ -99,7 +99,8 @@ HttpResponse DeliveryPage::Render(const HttpRequest& request, const std::string&
                 "<h1>Acesso encerrado</h1><p>Este pagamento foi estornado, e o acesso ao "
                 "produto foi encerrado.</p>");
   }
-  if (accesses < kMaxRecordedAccesses) {
+  // Only a GET is the buyer opening the link; a HEAD (a link checker) records nothing.
+  if (request.method == "GET" && accesses < kMaxRecordedAccesses) {
     pb::DeliveryAccessed accessed;
     accessed.set_client_ip(request.remote_address);
     accessed.set_client_user_agent(HeaderValue(request, "user-agent").substr(0, 512));

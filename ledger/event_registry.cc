@@ -46,6 +46,7 @@ EventRegistry EventRegistry::Default() {
   EventRegistry registry;
   for (const Descriptor* d : {
            payments::v1::PaymentCreated::descriptor(),
+           payments::v1::ChargeRequested::descriptor(),
            payments::v1::GatewayWebhookReceived::descriptor(),
            payments::v1::GatewayStatusPolled::descriptor(),
            payments::v1::PaymentAbandoned::descriptor(),

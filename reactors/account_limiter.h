@@ -1,8 +1,8 @@
 #pragma once
 // Per-account limits on calls to a gateway (an account is a tenant's configuration of one
-// gateway): a rate (token bucket with a burst of one: calls evenly spaced), a cap on calls in
-// flight, and a pause when the gateway answered 429 (until its Retry-After). One account's limits
-// never slow another. Thread-safe.
+// gateway): a rate (token bucket with a burst of one: calls evenly spaced, 20% under the limit), a
+// cap on calls in flight, and a pause when the gateway answered 429 (until its Retry-After). One
+// account's limits never slow another. Thread-safe.
 
 #include <cstdint>
 #include <map>

@@ -252,6 +252,7 @@ DeliveryKind::DeliveryKind(ledger::EventStore& store, tenants::SecretBox box,
     m.set_error_code(r.error_code);
     return m.SerializeAsString();
   };
+  kind_.pace = [this](const OutboxItem& item) { Pace(item); };
   kind_.send = [this](const OutboxItem& item) { return Send(item); };
   kind_.backoff = {2'000'000, 10 * 60 * 1'000'000};
   kind_.lease_us = 60 * 1'000'000;
@@ -269,6 +270,13 @@ absl::StatusOr<std::string> DeliveryKind::BotToken(const std::string& bot_id) {
   return box_.Open(registered.token_sealed());
 }
 
+void DeliveryKind::Pace(const OutboxItem& item) {
+  pb::DeliveryIssued issued;
+  if (!issued.ParseFromString(item.request)) return;  // Send parks it
+  per_bot_.Wait(issued.bot_id());
+  per_chat_.Wait(absl::StrCat(issued.bot_id(), ":", issued.chat_id()));
+}
+
 SendResult DeliveryKind::Send(const OutboxItem& item) {
   pb::DeliveryIssued issued;
   if (!issued.ParseFromString(item.request)) {
@@ -283,8 +291,6 @@ SendResult DeliveryKind::Send(const OutboxItem& item) {
     r.error = std::string(token.status().message());
     return r;
   }
-  per_bot_.Wait(issued.bot_id());
-  per_chat_.Wait(absl::StrCat(issued.bot_id(), ":", issued.chat_id()));
   std::string base = options_.api_base;
   while (!base.empty() && base.back() == '/') base.pop_back();
   gateways::ApiRequest request{"POST",

@@ -13,8 +13,9 @@
 //    read back, and the decision made on what it holds then, only after an event that leaves
 //    the payment deliverable.
 //  - DeliveryKind is the outbox kind that sends it: Telegram `sendMessage`, paced per bot
-//    (about 30/s) and per chat (about 1/s); 429 waits `retry_after`; 403 (blocked by the user)
-//    and 400 (chat not found) are terminal and parked; 5xx and transport errors are retried.
+//    (about 30/s) and per chat (about 1/s) before each attempt is recorded; 429 waits
+//    `retry_after`; 403 (blocked by the user) and 400 (chat not found) are terminal and parked; 5xx
+//    and transport errors are retried.
 //  - VerifyDeliveryToken checks a link's token in constant time and names its payment.
 //
 // Thread-safe as Reactor and OutboxKind require.
@@ -78,6 +79,8 @@ class DeliveryKind {
   const OutboxKind& kind() const { return kind_; }
 
  private:
+  // Waits for the bot's and the chat's next slot (before the attempt is recorded).
+  void Pace(const OutboxItem& item);
   SendResult Send(const OutboxItem& item);
   absl::StatusOr<std::string> BotToken(const std::string& bot_id);
 

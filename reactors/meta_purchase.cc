@@ -64,9 +64,15 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
   }
   auto config = tenants::ResolveBotConfig(store_, box_, created.bot_id());
   if (config.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
-  if (!config.ok()) return config.status();
-  if (!config->meta.has_value() || config->meta->pixel_id.empty()) return absl::OkStatus();
-  const tenants::MetaSettings& meta = *config->meta;
+  if (config.status().code() == absl::StatusCode::kUnavailable) return config.status();
+  // A configuration that cannot be read (a token that no longer opens under the master key)
+  // must not stop this reactor for every tenant of the partition: the Purchase is requested
+  // without a pixel, and the sender parks it with the reason, where an operator sees it.
+  tenants::MetaSettings meta;
+  if (config.ok()) {
+    if (!config->meta.has_value() || config->meta->pixel_id.empty()) return absl::OkStatus();
+    meta = *config->meta;
+  }
   const bool on_paid = meta.trigger == "paid";
   if (!on_paid && !accessed.has_value()) return absl::OkStatus();
 

@@ -25,9 +25,13 @@ constexpr const char* kSucceeded =
     "UPDATE outbox SET state = 'done', unresolved_attempts = GREATEST(unresolved_attempts - 1, "
     "0), last_error = NULL, updated_position = $4 "
     "WHERE reactor = $1 AND partition_id = $2 AND item_id = $3";
+// Only the latest attempt's failure moves the item: a late answer of an older attempt (folded
+// after a newer attempt) changes nothing but the count of unanswered attempts.
 constexpr const char* kFailed =
-    "UPDATE outbox SET state = CASE WHEN state = 'done' THEN 'done' WHEN $4 THEN 'parked' "
-    "ELSE 'due' END, next_attempt = GREATEST(next_attempt, $5 + 1), due_at_us = $6, "
+    "UPDATE outbox SET state = CASE WHEN state = 'done' OR $5 + 1 < next_attempt THEN state "
+    "WHEN $4 THEN 'parked' ELSE 'due' END, "
+    "due_at_us = CASE WHEN state = 'done' OR $5 + 1 < next_attempt THEN due_at_us ELSE $6 END, "
+    "next_attempt = GREATEST(next_attempt, $5 + 1), "
     "unresolved_attempts = GREATEST(unresolved_attempts - 1, 0), last_error = $7, "
     "updated_position = $8 WHERE reactor = $1 AND partition_id = $2 AND item_id = $3";
 constexpr const char* kRetryRequested =
@@ -35,7 +39,7 @@ constexpr const char* kRetryRequested =
     "WHERE reactor = $1 AND partition_id = $2 AND item_id = $3 AND state = 'parked'";
 
 constexpr const char* kDueItems =
-    "SELECT stream_id, tenant_id, next_attempt, request FROM outbox "
+    "SELECT stream_id, tenant_id, next_attempt, request, state = 'in_flight' FROM outbox "
     "WHERE reactor = $1 AND partition_id = $2 AND state IN ('due', 'in_flight') "
     "AND due_at_us <= $3 ORDER BY due_at_us LIMIT $4";
 constexpr const char* kTryLead = "SELECT pg_try_advisory_lock(hashtext($1), $2)";
@@ -129,7 +133,8 @@ void OutboxSender::Work() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing claimed is left
+      // Stopping: items claimed but not started stay due for the next leader.
+      if (stopping_ || queue_.empty()) return;
       item = std::move(queue_.front());
       queue_.pop_front();
     }
@@ -220,6 +225,7 @@ absl::Status OutboxSender::LeadAndSend() {
           item.attempt = row[2].as<int>();
           pqxx::binarystring request(row[3]);
           item.request = request.str();
+          item.after_lost_attempt = row[4].as<bool>();
           due.push_back(std::move(item));
         }
       }
@@ -249,8 +255,22 @@ absl::Status OutboxSender::LeadAndSend() {
 }
 
 void OutboxSender::SendOne(const OutboxItem& item) {
+  if (kind_.pace) kind_.pace(item);
   const int64_t now = clock_.NowMicros();
   const std::string key_prefix = absl::StrCat(kind_.reactor, ":", item.stream_id);
+  if (item.after_lost_attempt && item.attempt > 1) {
+    // The row says attempt n-1 was lost, but the fold may only be behind: if its outcome is
+    // recorded, nothing was lost and nothing is sent (the fold will catch up).
+    auto previous =
+        store_.FindByIdempotencyKey(absl::StrCat(key_prefix, ":outcome:", item.attempt - 1));
+    if (!previous.ok() || previous->has_value()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (previous.ok()) ++stats_.skipped_duplicate_attempts;
+      in_flight_.erase(item.stream_id);
+      if (previous.ok()) finished_now_[item.stream_id] = item.attempt;
+      return;
+    }
+  }
   auto attempted = store_.Append({item.tenant_id,
                                   item.stream_id,
                                   ledger::ExpectedVersion::Any(),
@@ -259,9 +279,12 @@ void OutboxSender::SendOne(const OutboxItem& item) {
                                   absl::StrCat(key_prefix, ":attempt:", item.attempt)});
   if (!attempted.ok() || attempted->duplicate) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (attempted.ok()) ++stats_.skipped_duplicate_attempts;
     in_flight_.erase(item.stream_id);
-    finished_now_[item.stream_id] = item.attempt;
+    // A failed append made no attempt: the item stays due and is tried again.
+    if (attempted.ok()) {
+      ++stats_.skipped_duplicate_attempts;
+      finished_now_[item.stream_id] = item.attempt;
+    }
     return;
   }
   {
@@ -298,12 +321,10 @@ void OutboxSender::SendOne(const OutboxItem& item) {
     if (outcome.ok()) break;
     spdlog::warn("outbox {} stream {}: outcome of attempt {} not recorded yet: {}", kind_.reactor,
                  item.stream_id, item.attempt, std::string(outcome.status().message()));
-    std::unique_lock<std::mutex> lock(mu_);
-    if (cv_.wait_for(lock, std::chrono::milliseconds(std::min(5000, 100 << std::min(tries, 6))),
-                     [this] { return stopping_; }) &&
-        tries > 3) {
-      break;  // stopping: the lease covers it
-    }
+    // Retried with a real pause even while stopping (a short database blip at shutdown must
+    // not lose a success), within a budget well inside the lease; after it, the lease covers.
+    if (tries >= 8) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(2000, 100 << tries)));
   }
   std::lock_guard<std::mutex> lock(mu_);
   switch (result.outcome) {

@@ -11,9 +11,11 @@
 // OutboxSender makes the calls of one kind on one partition, as the only sender across
 // processes (an advisory lock on its own session; standbys take over). For each due item,
 // oldest due first:
+//   0. wait for the kind's rate limits (`pace`), before anything is recorded: a crash while
+//      waiting loses no attempt;
 //   1. append `<kind>Attempted{n}` with key `<kind>:<stream>:attempt:<n>` — recorded BEFORE
-//      the call. A duplicate key means attempt n was already made (by this process before the
-//      fold caught up, or by a process that died): nothing is called;
+//      the call, right before it. A duplicate key means attempt n was already made (by this process
+//      before the fold caught up, or by a process that died): nothing is called;
 //   2. call;
 //   3. append the outcome with key `<kind>:<stream>:outcome:<n>`: success, or a failure with
 //      the next attempt's time (exponential backoff, full jitter, capped, never before the
@@ -69,7 +71,9 @@ struct OutboxItem {
   std::string stream_id;
   std::string tenant_id;
   int partition = 0;
-  int attempt = 0;      // the attempt this send makes
+  int attempt = 0;  // the attempt this send makes
+  // The previous attempt's lease expired without an outcome folded (it may only be late).
+  bool after_lost_attempt = false;
   std::string request;  // the request event's payload
 };
 
@@ -100,7 +104,12 @@ struct OutboxKind {
   std::function<std::string(int attempt)> attempted_payload;
   std::function<std::string(int attempt, const SendResult& result, int64_t retry_at_us)>
       failed_payload;
-  // Makes the call (may block, e.g. to pace sends per chat). Called on a sender thread.
+  // Waits until the call may be made within the service's rate limits (optional). Called on a
+  // sender thread before the attempt is recorded, so that the attempt is recorded right
+  // before its call: an attempt lost in a crash is then one whose call may have been made,
+  // not one still waiting for its turn.
+  std::function<void(const OutboxItem& item)> pace;
+  // Makes the call. Called on a sender thread.
   std::function<SendResult(const OutboxItem& item)> send;
   BackoffPolicy backoff;
   // How long an attempt may go unanswered before it counts as lost (longer than any call).

@@ -19,8 +19,12 @@
 // follower retries with backoff. Rebuilding projections never involves reactors: their
 // checkpoints are their own.
 //
-// React is called on the runner's thread, one call at a time. Start/Stop and the accessors
-// are thread-safe; the reactor is not owned and must outlive the runner.
+// React is called on the runner's thread, one call at a time per runner; one reactor object
+// may serve the runners of several partitions, so React must be safe to call concurrently for
+// different partitions (the reactors here keep no state between calls but the payment states
+// they fold, kept per partition: reactors/payment_states.h). Start and Stop are
+// called by the owner, not concurrently; the accessors are thread-safe. The reactor is not
+// owned and must outlive the runner.
 
 #include <chrono>
 #include <cstdint>

@@ -44,6 +44,14 @@ constexpr const char* kPullForward =
     "UPDATE reconciliation_queue SET next_poll_at_us = LEAST(next_poll_at_us, "
     "GREATEST($3, last_poll_at_us + $4)), updated_position = $5 "
     "WHERE partition_id = $1 AND stream_id = $2 AND state = 'pending'";
+// A webhook that must be looked into (no status, or unsigned) for a payment that had left the
+// queue — a Mercado Pago refund after confirmation, a payment made after Tally gave up on it —
+// puts it back, due now.
+constexpr const char* kReopen =
+    "UPDATE reconciliation_queue SET state = 'pending', reason = NULL, "
+    "next_poll_at_us = GREATEST($3, last_poll_at_us + $4), "
+    "expires_at_us = GREATEST(expires_at_us, $3 + $5), updated_position = $6 "
+    "WHERE partition_id = $1 AND stream_id = $2 AND state = 'done'";
 constexpr const char* kSettled =
     "UPDATE reconciliation_queue SET state = 'done', reason = $3, updated_position = $4 "
     "WHERE partition_id = $1 AND stream_id = $2";
@@ -55,11 +63,15 @@ constexpr const char* kPolled =
     "transaction_hash = CASE WHEN transaction_hash = '' THEN $6 ELSE transaction_hash END, "
     "updated_position = $7 WHERE partition_id = $1 AND stream_id = $2";
 
+// Oldest due first, but at most $3 rows per account: a saturated account's backlog cannot fill
+// the window and hold back every other account.
 constexpr const char* kDue =
     "SELECT stream_id, tenant_id, gateway, transaction_id, transaction_hash, polls, "
-    "expires_at_us, last_poll_at_us FROM reconciliation_queue "
-    "WHERE partition_id = $1 AND state = 'pending' AND next_poll_at_us <= $2 "
-    "ORDER BY next_poll_at_us LIMIT 500";
+    "expires_at_us, last_poll_at_us FROM ("
+    "SELECT *, row_number() OVER (PARTITION BY tenant_id, gateway ORDER BY next_poll_at_us) "
+    "AS n FROM reconciliation_queue "
+    "WHERE partition_id = $1 AND state = 'pending' AND next_poll_at_us <= $2) due "
+    "WHERE n <= $3 ORDER BY next_poll_at_us LIMIT 500";
 constexpr const char* kTryLead = "SELECT pg_try_advisory_lock(hashtext($1), $2)";
 
 // Why an observation ends polling, or "" when the payment stays open.
@@ -156,6 +168,9 @@ absl::Status ReconciliationFold::React(pqxx::transaction_base& txn,
     if (poll_now) {
       txn.exec_params(kPullForward, e.partition, e.stream_id, at,
                       policy.min_interval_per_transaction_s * kSecond, e.position);
+      txn.exec_params(kReopen, e.partition, e.stream_id, at,
+                      policy.min_interval_per_transaction_s * kSecond,
+                      policy.grace_after_expiry_s * kSecond, e.position);
     }
     return absl::OkStatus();
   }
@@ -245,7 +260,10 @@ void ReconciliationPoller::Run() {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const Due& due : queue_) in_flight_.erase(due.stream_id);
+    for (const Due& due : queue_) {
+      in_flight_.erase(due.stream_id);
+      limiter_.Release(absl::StrCat(due.tenant_id, ":", due.gateway));
+    }
     queue_.clear();
   }
   cv_.notify_all();
@@ -259,7 +277,7 @@ void ReconciliationPoller::Work() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
+      if (stopping_ || queue_.empty()) return;
       due = std::move(queue_.front());
       queue_.pop_front();
     }
@@ -289,7 +307,7 @@ absl::Status ReconciliationPoller::LeadAndPoll() {
       std::vector<int64_t> last_polls;
       {
         pqxx::nontransaction txn(c);
-        for (const auto& row : txn.exec_params(kDue, options_.partition, now)) {
+        for (const auto& row : txn.exec_params(kDue, options_.partition, now, 32)) {
           Due due{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
                   row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<int>() + 1};
           rows.emplace_back(std::move(due), row[6].as<int64_t>());
@@ -331,7 +349,9 @@ absl::Status ReconciliationPoller::LeadAndPoll() {
       }
       cv_.notify_all();
       for (const Due& due : to_abandon) {
-        if (absl::Status s = Abandon(due); !s.ok()) return s;
+        if (absl::Status s = Abandon(due); !s.ok()) {
+          spdlog::warn("abandoning {} failed: {}", due.stream_id, std::string(s.message()));
+        }
       }
       std::unique_lock<std::mutex> lock(mu_);
       // Due rows that waited on a limit are re-read soon; otherwise sleep until woken.
@@ -354,7 +374,8 @@ absl::Status ReconciliationPoller::Abandon(const Due& due) {
                      ledger::ExpectedVersion::Any(),
                      {{"tally.payments.v1.PaymentAbandoned", abandoned.SerializeAsString(),
                        PollMetadata(due.gateway, clock_.NowMicros()).SerializeAsString()}},
-                     absl::StrCat("abandon:", due.stream_id)});
+                     // Per reopening (a payment reopened by a late webhook may expire again).
+                     absl::StrCat("abandon:", due.stream_id, ":", due.next_poll)});
   if (!appended.ok()) return appended.status();
   std::lock_guard<std::mutex> lock(mu_);
   if (!appended->duplicate) ++stats_.abandoned;
@@ -425,7 +446,8 @@ void ReconciliationPoller::PollOne(const Due& due) {
   if (!polled.error().empty()) ++stats_.poll_errors;
   if (rate_limited) ++stats_.rate_limited;
   in_flight_.erase(due.stream_id);
-  finished_now_[due.stream_id] = due.next_poll;
+  // A poll that could not be recorded did not happen as far as the queue knows: poll again.
+  if (appended.ok()) finished_now_[due.stream_id] = due.next_poll;
   woken_ = true;
   cv_.notify_all();
 }

@@ -65,8 +65,9 @@ struct Harness {
     gateways::Transport transport = GatewayTransport(client, gateway_timeout);
     if (wrap) transport = wrap(transport);
     webhooks = std::make_unique<WebhookIngestion>(*store, box, registry, clock, db->url());
-    charges = std::make_unique<ChargeApi>(*store, box, registry, clock, transport,
-                                          ChargeApiOptions{TallyUrl("")});
+    charges =
+        std::make_unique<ChargeApi>(*store, box, registry, clock, transport,
+                                    ChargeApiOptions{TallyUrl(""), gateway_timeout.count() * 1000});
     endpoints = {webhooks.get(), charges.get(), nullptr};
 
     auto tenant = tenants::CreateTenant(*store, box, "Loja da Ana", "America/Sao_Paulo");
@@ -223,6 +224,19 @@ TEST_CASE("Idempotency-Key: a retry returns the same payment, another body with 
         Parse(h.CreatePayment(Body("pushinpay"))).payment_id);
 }
 
+// How many charges the simulator holds with Tally's `reference`.
+int ChargesAtGateway(Harness& h, const std::string& reference) {
+  auto r = h.client.Send({"GET", h.sandbox->BaseUrl("sandbox") + "/charges", {}, "", 5000ms});
+  REQUIRE(r.ok());
+  int n = 0;
+  const std::string needle = absl::StrCat(R"("reference":")", reference, R"(")");
+  for (size_t at = r->body.find(needle); at != std::string::npos;
+       at = r->body.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 TEST_CASE("concurrent retries with one Idempotency-Key record one payment") {
   Harness h;
   for (const std::string gateway : {"stripe", "paradise"}) {
@@ -245,15 +259,22 @@ TEST_CASE("concurrent retries with one Idempotency-Key record one payment") {
       });
     }
     for (auto& t : threads) t.join();
+    // One creates; the others are replays of it, or — while it is still waiting for the
+    // gateway — 409 charge_in_doubt (retry later), never a second charge at the gateway.
     std::set<std::string> payment_ids;
     int created = 0;
     for (const auto& a : answers) {
+      if (a.status == 409) {
+        CHECK(ErrorCode(a) == "charge_in_doubt");
+        continue;
+      }
       CHECK((a.status == 201 || a.status == 200));
       created += a.status == 201;
       payment_ids.insert(Parse(a).payment_id);
     }
     CHECK(created == 1);
-    CHECK(payment_ids.size() == 1);
+    REQUIRE(payment_ids.size() == 1);
+    CHECK(ChargesAtGateway(h, *payment_ids.begin()) == 1);
     int recorded = 0;
     for (const auto& e : testing::AllEvents(h.db->url())) {
       if (e.type != "tally.payments.v1.PaymentCreated") continue;
@@ -448,6 +469,59 @@ TEST_CASE("a charge naming an unknown bot or product is refused, naming the fiel
   for (const auto& e : testing::AllEvents(h.db->url())) {
     CHECK(e.type != "tally.payments.v1.PaymentCreated");
   }
+}
+
+}  // namespace
+}  // namespace tally::http
+
+namespace tally::http {
+namespace {
+
+TEST_CASE("a create answer lost after the gateway made the charge is recovered, never made twice") {
+  Harness h(nullptr, 300ms);
+  for (const std::string gateway : {"paradise", "atomopay"}) {
+    CAPTURE(gateway);
+    // The gateway creates the charge and its answer never arrives in time.
+    REQUIRE(h.Control("/sandbox/faults",
+                      R"({"create_answer_lost_rate":1,"create_answer_lost_ms":1200})")
+                .status == 200);
+    const std::string key = "lost-" + gateway;
+    auto lost = h.CreatePayment(Body(gateway), key);
+    CHECK(lost.status == 504);
+    REQUIRE(h.Control("/sandbox/faults", R"({"create_answer_lost_rate":0})").status == 200);
+    // The seller's bot retries with the same key: the first charge is found by its reference.
+    auto retried = h.CreatePayment(Body(gateway), key);
+    REQUIRE_MESSAGE(retried.status == 201, retried.body);
+    Created recovered = Parse(retried);
+    CHECK(ChargesAtGateway(h, recovered.payment_id) == 1);
+    auto again = h.CreatePayment(Body(gateway), key);
+    CHECK(again.status == 200);
+    CHECK(Parse(again).transaction_id == recovered.transaction_id);
+    CHECK(ChargesAtGateway(h, recovered.payment_id) == 1);
+  }
+  h.Drain();
+}
+
+TEST_CASE("PushinPay cannot look a lost charge up: the retry is refused, not charged twice") {
+  Harness h(nullptr, 300ms);
+  REQUIRE(
+      h.Control("/sandbox/faults", R"({"create_answer_lost_rate":1,"create_answer_lost_ms":1200})")
+          .status == 200);
+  auto lost = h.CreatePayment(Body("pushinpay"), "lost-pushinpay");
+  CHECK(lost.status == 504);
+  REQUIRE(h.Control("/sandbox/faults", R"({"create_answer_lost_rate":0})").status == 200);
+  auto retried = h.CreatePayment(Body("pushinpay"), "lost-pushinpay");
+  CHECK(retried.status == 409);
+  CHECK(ErrorCode(retried) == "charge_in_doubt");
+  auto r = h.client.Send({"GET", h.sandbox->BaseUrl("sandbox") + "/charges", {}, "", 5000ms});
+  REQUIRE(r.ok());
+  int pushinpay_charges = 0;
+  for (size_t at = r->body.find(R"("service":"pushinpay")"); at != std::string::npos;
+       at = r->body.find(R"("service":"pushinpay")", at + 1)) {
+    ++pushinpay_charges;
+  }
+  CHECK(pushinpay_charges == 1);
+  h.Drain();
 }
 
 }  // namespace

@@ -229,7 +229,7 @@ TEST_CASE("a signed paid webhook delivers once, the link opens the product, refu
 
   // Forged, truncated, unknown: 404 pages, never an internal error.
   CHECK(h.Get(link.substr(0, link.size() - 1)).status == 404);
-  CHECK(h.Get(link.substr(0, link.size() - 1) + "0").status == 404);
+  CHECK(h.Get(link.substr(0, link.size() - 1) + (link.back() == '0' ? "1" : "0")).status == 404);
   CHECK(h.Get(h.Url("/delivery/" + DeliveryToken("other secret", payment_id))).status == 404);
   CHECK(h.Get(h.Url("/delivery/" + DeliveryToken(h.secret, "pay_unknown"))).status == 404);
   ClientResponse garbage = h.Get(h.Url("/delivery/%00%ff..<script>"));
