@@ -31,6 +31,8 @@
 #include "reactors/delivery.h"
 #include "reactors/reactor_host.h"
 #include "sandbox/sandbox.h"
+#include "tally/ledger/v1/metadata.pb.h"
+#include "tally/payments/v1/payment_events.pb.h"
 #include "tenants/bot_directory.h"
 #include "tenants/tenant_directory.h"
 
@@ -38,6 +40,7 @@ namespace tally::app {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+namespace pb = payments::v1;
 using namespace std::chrono_literals;
 
 constexpr char kMasterKey[] = "de11fe4ede11fe4ede11fe4ede11fe4ede11fe4ede11fe4ede11fe4ede11fe4e";
@@ -55,9 +58,12 @@ struct Seller {
 
 // One payment's events, as the log recorded them (0: absent).
 struct Trail {
-  int64_t webhook_us = 0;  // the first GatewayWebhookReceived: the paid webhook
-  int64_t polled_us = 0;   // the first GatewayStatusPolled
+  int64_t webhook_us = 0;        // the first GatewayWebhookReceived: the paid webhook
+  int64_t polled_us = 0;         // the first GatewayStatusPolled
+  int64_t poll_sent_us = 0;      // ... its request left (answered minus the call's latency)
+  int64_t poll_answered_us = 0;  // ... its answer came
   int64_t issued_us = 0;
+  int64_t decided_us = 0;    // the delivery reactor built DeliveryIssued (before appending it)
   int64_t attempted_us = 0;  // the first DeliveryAttempted
   int purchases_succeeded = 0;
   projections::PaymentState state;
@@ -258,8 +264,19 @@ absl::StatusOr<std::map<std::string, Trail>> ReadTrails(ledger::EventStore& stor
         if (slot == 0) slot = at;
       };
       if (e.type == "tally.payments.v1.GatewayWebhookReceived") first(t.webhook_us);
-      if (e.type == "tally.payments.v1.GatewayStatusPolled") first(t.polled_us);
-      if (e.type == "tally.payments.v1.DeliveryIssued") first(t.issued_us);
+      ledger::v1::Metadata metadata;
+      if (e.type == "tally.payments.v1.GatewayStatusPolled" && t.polled_us == 0) {
+        t.polled_us = at;
+        pb::GatewayStatusPolled polled;
+        if (metadata.ParseFromString(e.metadata) && polled.ParseFromString(e.payload)) {
+          t.poll_answered_us = metadata.received_at_us();
+          t.poll_sent_us = t.poll_answered_us - polled.latency_us();
+        }
+      }
+      if (e.type == "tally.payments.v1.DeliveryIssued" && t.issued_us == 0) {
+        t.issued_us = at;
+        if (metadata.ParseFromString(e.metadata)) t.decided_us = metadata.received_at_us();
+      }
       if (e.type == "tally.payments.v1.DeliveryAttempted") first(t.attempted_us);
       if (e.type == "tally.payments.v1.MetaPurchaseSucceeded") ++t.purchases_succeeded;
     }
@@ -326,14 +343,15 @@ int RunBenchDeliver(const BenchDeliverOptions& options) {
   host_options.delivery_secret = delivery_secret;
   host_options.telegram_api_base = (*sandbox)->BaseUrl("telegram");
   host_options.meta_api_base = (*sandbox)->BaseUrl("meta");
+  host_options.unlimited_polls = options.lift_poll_limits;
   reactors::ReactorHost host(**store, clock, box, registry, transport, host_options);
   host.Start();
 
   std::cerr << absl::StrFormat(
-      "bench deliver: %d payments at %d/s over %d sellers x %d gateways (Tally on %s, simulators "
-      "on %s)\n",
-      options.payments, options.rate, options.tenants, std::size(kGateways), tally_url,
-      (*sandbox)->BaseUrl(""));
+      "bench deliver: %d payments at %d/s over %d sellers x %d gateways%s (Tally on %s, "
+      "simulators on %s)\n",
+      options.payments, options.rate, options.tenants, std::size(kGateways),
+      options.lift_poll_limits ? ", poll limits lifted" : "", tally_url, (*sandbox)->BaseUrl(""));
 
   // Open loop: payment i is due at start + i/rate whatever the earlier ones took. Gateways take
   // turns; the seller (and so the bot) is drawn at random, as buyers come, so that a bot
@@ -436,9 +454,17 @@ int RunBenchDeliver(const BenchDeliverOptions& options) {
     int64_t confirmed = t.webhook_us;
     if (t.polled_us > 0 && t.polled_us < t.issued_us) {
       stages["webhook_to_poll"].push_back(Ms(t.webhook_us, t.polled_us));
+      // Split: waiting to be polled (the fold, the poller, the account's limits), the call,
+      // and recording its answer.
+      stages["webhook_to_poll_sent"].push_back(Ms(t.webhook_us, t.poll_sent_us));
+      stages["poll_call"].push_back(Ms(t.poll_sent_us, t.poll_answered_us));
+      stages["poll_answered_to_recorded"].push_back(Ms(t.poll_answered_us, t.polled_us));
       confirmed = t.polled_us;
     }
     stages["confirmed_to_issued"].push_back(Ms(confirmed, t.issued_us));
+    // Split: the delivery reactor reaching the event and deciding, then appending its decision.
+    stages["confirmed_to_decided"].push_back(Ms(confirmed, t.decided_us));
+    stages["decided_to_issued"].push_back(Ms(t.decided_us, t.issued_us));
     stages["issued_to_attempted"].push_back(Ms(t.issued_us, t.attempted_us));
     stages["attempted_to_received"].push_back(Ms(t.attempted_us, received));
   }
@@ -488,6 +514,7 @@ int RunBenchDeliver(const BenchDeliverOptions& options) {
     const double commit_ms = baseline.latency_ms;
     std::cout << absl::StrFormat(
         "{\"benchmark\":\"deliver\",\"payments\":%d,\"rate\":%.1f,\"sellers\":%d,"
+        "\"poll_limits_lifted\":%s,"
         "\"charge_failures\":%d,\"delivered\":%d,\"messages_received\":%d,\"p50_ms\":%.3f,"
         "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"duplicates_sent\":%d,\"purchases_sent\":%d,"
         "\"meta_purchases_kept\":%d,"
@@ -495,10 +522,11 @@ int RunBenchDeliver(const BenchDeliverOptions& options) {
         "\"stage_p50_ms\":%s,\"stage_p99_ms\":%s,\"pgbench_tps\":%.1f,"
         "\"pgbench_latency_ms\":%.3f,\"p50_vs_pgbench_commit\":%.2f,"
         "\"p99_vs_pgbench_commit\":%.2f}\n",
-        payments, rate, options.tenants, failed.load(), delivered, messages, p50, p99, max,
-        duplicates, purchases_sent, meta_events->first, violations, JsonMap(p50_by_gateway),
-        JsonMap(p99_by_gateway), JsonMap(stage_p50), JsonMap(stage_p99), baseline.tps, commit_ms,
-        commit_ms > 0 ? p50 / commit_ms : 0.0, commit_ms > 0 ? p99 / commit_ms : 0.0);
+        payments, rate, options.tenants, options.lift_poll_limits ? "true" : "false", failed.load(),
+        delivered, messages, p50, p99, max, duplicates, purchases_sent, meta_events->first,
+        violations, JsonMap(p50_by_gateway), JsonMap(p99_by_gateway), JsonMap(stage_p50),
+        JsonMap(stage_p99), baseline.tps, commit_ms, commit_ms > 0 ? p50 / commit_ms : 0.0,
+        commit_ms > 0 ? p99 / commit_ms : 0.0);
   }
   const bool complete = failed.load() == 0 && delivered == payments && duplicates == 0 &&
                         violations == 0 && purchases_sent == payments;

@@ -152,6 +152,9 @@ struct BenchDeliverOptions {
   // Sellers, each with the five gateways, one bot and a Meta pixel: the load is spread over
   // them as over real sellers, each account and bot under its own limits.
   int tenants = 20;
+  // Polls the unsigned webhooks' payments without the gateways' per-account limits: shows
+  // what the limits' pacing costs the latency.
+  bool lift_poll_limits = false;
   bool json = false;
   bool pgbench = true;
 };

@@ -373,6 +373,9 @@ int main(int argc, char** argv) {
                    "Sellers the charges are spread over (one bot each)")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  bench_deliver->add_flag(
+      "--lift-poll-limits", bench_deliver_options.lift_poll_limits,
+      "Poll without the gateways' per-account limits (what their pacing costs)");
   bench_deliver->add_flag("--json", bench_deliver_options.json,
                           "Last line: one JSON object of results");
   bench_deliver->add_flag("--pgbench,!--no-pgbench", bench_deliver_options.pgbench,
