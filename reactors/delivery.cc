@@ -139,7 +139,7 @@ std::string DeliverySecretFromMasterKey(const std::string& master_key_hex) {
 
 DeliveryReactor::DeliveryReactor(ledger::EventStore& store, const ledger::Clock& clock,
                                  DeliveryOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)), states_(store) {}
+    : store_(store), clock_(clock), options_(std::move(options)), states_(store), appends_(store) {}
 
 absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
                                     const ledger::RecordedEvent& event) {
@@ -149,6 +149,8 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
   auto through = states_.Through(event);
   if (!through.ok()) return through.status();
   if (!Deliverable(*through)) return absl::OkStatus();
+  // Decided earlier in this batch: deciding again would repeat the same key.
+  if (appends_.Pending(event.partition, event.stream_id)) return absl::OkStatus();
   const std::string tenant_id = TenantOf(event);
   if (tenant_id.empty()) return absl::OkStatus();  // not an event that can confirm a payment
   auto events = store_.ReadStream(tenant_id, event.stream_id);
@@ -190,13 +192,14 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
   metadata.set_actor("delivery");
   metadata.set_causation_position(event.position);
   metadata.set_received_at_us(clock_.NowMicros());
-  auto appended = store_.Append({tenant_id,
-                                 event.stream_id,
-                                 ledger::ExpectedVersion::Any(),
-                                 {{"tally.payments.v1.DeliveryIssued", issued.SerializeAsString(),
-                                   metadata.SerializeAsString()}},
-                                 absl::StrCat("delivery:", created.payment_id())});
-  return appended.status();
+  // Durable before the checkpoint moves past this event (Settle).
+  appends_.Start(event.partition, {tenant_id,
+                                   event.stream_id,
+                                   ledger::ExpectedVersion::Any(),
+                                   {{"tally.payments.v1.DeliveryIssued", issued.SerializeAsString(),
+                                     metadata.SerializeAsString()}},
+                                   absl::StrCat("delivery:", created.payment_id())});
+  return absl::OkStatus();
 }
 
 DeliveryKind::DeliveryKind(ledger::EventStore& store, tenants::SecretBox box,

@@ -29,6 +29,7 @@
 #include "gateways/gateway.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
+#include "reactors/batch_appends.h"
 #include "reactors/outbox.h"
 #include "reactors/pacer.h"
 #include "reactors/payment_states.h"
@@ -56,12 +57,14 @@ class DeliveryReactor final : public Reactor {
   DeliveryReactor(ledger::EventStore& store, const ledger::Clock& clock, DeliveryOptions options);
   std::string name() const override { return "delivery"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+  absl::Status Settle(int partition) override { return appends_.Settle(partition); }
 
  private:
   ledger::EventStore& store_;
   const ledger::Clock& clock_;
   const DeliveryOptions options_;
   PaymentStates states_;
+  BatchAppends appends_;  // the batch's decisions, durable before its checkpoint moves
 };
 
 struct TelegramOptions {

@@ -33,7 +33,8 @@ MetaPurchaseReactor::MetaPurchaseReactor(ledger::EventStore& store, tenants::Sec
       box_(std::move(box)),
       clock_(clock),
       options_(std::move(options)),
-      states_(store) {}
+      states_(store),
+      appends_(store) {}
 
 absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
                                         const ledger::RecordedEvent& event) {
@@ -43,6 +44,8 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
   auto through = states_.Through(event);
   if (!through.ok()) return through.status();
   if (!Concerns(event.type) || !Requestable(*through)) return absl::OkStatus();
+  // Requested earlier in this batch: requesting again would repeat the same key.
+  if (appends_.Pending(event.partition, event.stream_id)) return absl::OkStatus();
   auto events = store_.ReadStreamInPartition(event.partition, event.stream_id);
   if (!events.ok()) return events.status();
   projections::PaymentState state;
@@ -103,13 +106,14 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
   metadata.set_actor("meta_purchase");
   metadata.set_causation_position(event.position);
   metadata.set_received_at_us(clock_.NowMicros());
-  auto appended = store_.Append({requested.tenant_id(),
-                                 event.stream_id,
-                                 ledger::ExpectedVersion::Any(),
-                                 {{"tally.payments.v1.MetaPurchaseRequested",
-                                   requested.SerializeAsString(), metadata.SerializeAsString()}},
-                                 absl::StrCat("meta-purchase:", created.payment_id())});
-  return appended.status();
+  // Durable before the checkpoint moves past this event (Settle).
+  appends_.Start(event.partition, {requested.tenant_id(),
+                                   event.stream_id,
+                                   ledger::ExpectedVersion::Any(),
+                                   {{"tally.payments.v1.MetaPurchaseRequested",
+                                     requested.SerializeAsString(), metadata.SerializeAsString()}},
+                                   absl::StrCat("meta-purchase:", created.payment_id())});
+  return absl::OkStatus();
 }
 
 MetaKind::MetaKind(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,

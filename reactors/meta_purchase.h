@@ -28,6 +28,7 @@
 #include "gateways/gateway.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
+#include "reactors/batch_appends.h"
 #include "reactors/outbox.h"
 #include "reactors/payment_states.h"
 #include "reactors/reactor.h"
@@ -48,6 +49,7 @@ class MetaPurchaseReactor final : public Reactor {
                       MetaOptions options);
   std::string name() const override { return "meta_purchase"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+  absl::Status Settle(int partition) override { return appends_.Settle(partition); }
 
  private:
   ledger::EventStore& store_;
@@ -55,6 +57,7 @@ class MetaPurchaseReactor final : public Reactor {
   const ledger::Clock& clock_;
   const MetaOptions options_;
   PaymentStates states_;
+  BatchAppends appends_;  // the batch's decisions, durable before its checkpoint moves
 };
 
 class MetaKind {
