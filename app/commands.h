@@ -147,6 +147,34 @@ struct BenchAppendOptions {
 };
 int RunBenchAppend(const BenchAppendOptions& options);
 
+struct BenchDeliverOptions {
+  std::string database_url;
+  int payments = 5000;
+  int rate = 100;  // charges created (and paid) per second
+  // Sellers, each with the five gateways, one bot and a Meta pixel: the load is spread over
+  // them as over real sellers, each account and bot under its own limits.
+  int tenants = 20;
+  // Polls the unsigned webhooks' payments without the gateways' per-account limits: shows
+  // what the limits' pacing costs the latency.
+  bool lift_poll_limits = false;
+  bool json = false;
+  bool pgbench = true;
+};
+// Exit 1 when a charge failed, a payment was not delivered, a buyer got a message twice, or a
+// purchase_sent lacks exactly one MetaPurchaseSucceeded with an event id; 0 otherwise (the
+// latency target is reported, not enforced).
+int RunBenchDeliver(const BenchDeliverOptions& options);
+
+struct BenchReconcileOptions {
+  std::string database_url;
+  int64_t pending = 10000;
+  int tenants = 20;
+  bool json = false;
+  bool pgbench = true;
+};
+// Exit 1 when, with limits on, a limit was broken or a payment was not polled twice.
+int RunBenchReconcile(const BenchReconcileOptions& options);
+
 struct SandboxCommandOptions {
   std::string listen = "127.0.0.1:8090";
   uint64_t seed = 1;

@@ -355,6 +355,65 @@ int main(int argc, char** argv) {
   bench_ingest->add_flag("--pgbench,!--no-pgbench", bench_ingest_options.pgbench,
                          "Run (default) or skip the pgbench baseline");
 
+  tally::app::BenchDeliverOptions bench_deliver_options;
+  auto* bench_deliver = bench->add_subcommand(
+      "deliver",
+      "Run the HTTP endpoints, the reactors and the simulators in one process on a scratch "
+      "database; create --payments charges over HTTP at --rate per second across the five "
+      "gateways (spread over --tenants sellers, each with a bot, a product and a Meta pixel "
+      "sending Purchases on payment), pay each at its simulator at once, and report per payment "
+      "the time from the paid webhook's recording to the delivery message's (p50/p99, per "
+      "gateway and per stage), messages received twice, and purchase_sent without exactly one "
+      "MetaPurchaseSucceeded with an event id; then pgbench's single-row INSERT at one client. "
+      "Exit 1 when a charge failed, a payment was not delivered, a message was duplicated or a "
+      "purchase check failed.");
+  AddDatabaseOption(bench_deliver, &bench_deliver_options.database_url);
+  bench_deliver->add_option("--payments", bench_deliver_options.payments, "Charges to create")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  bench_deliver->add_option("--rate", bench_deliver_options.rate, "Charges per second")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  bench_deliver
+      ->add_option("--tenants", bench_deliver_options.tenants,
+                   "Sellers the charges are spread over (one bot each)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  bench_deliver->add_flag(
+      "--lift-poll-limits", bench_deliver_options.lift_poll_limits,
+      "Poll without the gateways' per-account limits (what their pacing costs)");
+  bench_deliver->add_flag("--json", bench_deliver_options.json,
+                          "Last line: one JSON object of results");
+  bench_deliver->add_flag("--pgbench,!--no-pgbench", bench_deliver_options.pgbench,
+                          "Run (default) or skip the pgbench baseline");
+
+  tally::app::BenchReconcileOptions bench_reconcile_options;
+  auto* bench_reconcile = bench->add_subcommand(
+      "reconcile",
+      "Twice, each on a fresh scratch database: create --pending charges over HTTP that are never "
+      "paid, wait until the last one's first poll is due (15 s after its creation, 60 s at "
+      "PushinPay; nothing is backdated), then start the reactors and time the status requests as "
+      "they leave for the simulators. First with the gateways' per-account limits lifted (until "
+      "every payment was polled once), then with them on (until every payment was polled twice), "
+      "checking the simulators' poll accounting: no account above its gateway's polls per "
+      "second, no transaction polled closer than its minimum interval. Reports polls per second "
+      "over the middle 90% of the first polls, and pgbench's single-row INSERT at 8 clients. "
+      "Takes four to six minutes. Exit 1 when a limit was broken or a payment not polled twice.");
+  AddDatabaseOption(bench_reconcile, &bench_reconcile_options.database_url);
+  bench_reconcile
+      ->add_option("--pending", bench_reconcile_options.pending, "Pending payments per phase")
+      ->check(CLI::Range(100, 1000000))
+      ->capture_default_str();
+  bench_reconcile
+      ->add_option("--tenants", bench_reconcile_options.tenants,
+                   "Sellers (gateway accounts: five each) the payments are spread over")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  bench_reconcile->add_flag("--json", bench_reconcile_options.json,
+                            "Last line: one JSON object of results");
+  bench_reconcile->add_flag("--pgbench,!--no-pgbench", bench_reconcile_options.pgbench,
+                            "Run (default) or skip the pgbench baseline");
+
   tally::app::SandboxCommandOptions sandbox_options;
   auto* sandbox = app.add_subcommand(
       "sandbox",
@@ -519,6 +578,14 @@ int main(int argc, char** argv) {
                                                drop_old);
     }
     return tally::app::RunProjectionsVerify(projections_url, projection_name);
+  }
+  if (*bench_deliver) {
+    if (int rc = RequireDatabase(bench_deliver_options.database_url)) return rc;
+    return tally::app::RunBenchDeliver(bench_deliver_options);
+  }
+  if (*bench_reconcile) {
+    if (int rc = RequireDatabase(bench_reconcile_options.database_url)) return rc;
+    return tally::app::RunBenchReconcile(bench_reconcile_options);
   }
   if (*bench_ingest) {
     if (int rc = RequireDatabase(bench_ingest_options.database_url)) return rc;

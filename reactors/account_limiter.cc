@@ -3,6 +3,14 @@
 #include <algorithm>
 
 namespace tally::reactors {
+namespace {
+
+// Paced 20% under the limit: a call is sent by a worker some time after its token is taken, and a
+// loaded machine can delay one call by tens of milliseconds while the next leaves on time; the
+// margin keeps their arrival at the gateway within its limit.
+constexpr double kPacing = 0.8;
+
+}  // namespace
 
 bool AccountLimiter::TryAcquire(const std::string& account, const AccountLimits& limits,
                                 int64_t now_us) {
@@ -16,18 +24,17 @@ bool AccountLimiter::TryAcquire(const std::string& account, const AccountLimits&
     b.tokens = burst;
     b.refilled_at_us = now_us;
   }
-  if (now_us > b.refilled_at_us) {
-    // Paced 20% under the limit: a call is sent by a worker some time after its token is
-    // taken, and a loaded machine can delay one call by tens of milliseconds while the next
-    // leaves on time; the margin keeps their arrival at the gateway within its limit.
+  const bool rated = limits.per_second > 0;
+  if (rated && now_us > b.refilled_at_us) {
     b.tokens =
-        std::min(burst, b.tokens + (now_us - b.refilled_at_us) * limits.per_second * 0.8 / 1e6);
+        std::min(burst, b.tokens + (now_us - b.refilled_at_us) * limits.per_second * kPacing / 1e6);
     b.refilled_at_us = now_us;
   }
-  if (now_us < b.paused_until_us || b.in_flight >= limits.concurrency || b.tokens < 1.0) {
+  if (now_us < b.paused_until_us || b.in_flight >= limits.concurrency ||
+      (rated && b.tokens < 1.0)) {
     return false;
   }
-  b.tokens -= 1.0;
+  if (rated) b.tokens -= 1.0;
   ++b.in_flight;
   return true;
 }

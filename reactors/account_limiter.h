@@ -12,7 +12,7 @@
 namespace tally::reactors {
 
 struct AccountLimits {
-  double per_second = 5;
+  double per_second = 5;  // 0: no rate (the limits lifted); pauses and concurrency still hold
   int concurrency = 4;
 };
 

@@ -40,6 +40,12 @@ std::string TenantOf(const ledger::RecordedEvent& e) {
   return "";
 }
 
+// Paid, confirmed, created, and not delivered yet.
+bool Deliverable(const projections::PaymentState& state) {
+  return state.status == projections::PaymentStatus::kPaid && state.paid_confirmed &&
+         state.created && state.delivery_state.empty();
+}
+
 // The buyer's Telegram chat from a customer id "tg:<chat id>"; nullopt otherwise.
 std::optional<int64_t> ChatOf(const std::string& customer_id) {
   absl::string_view id = customer_id;
@@ -133,11 +139,18 @@ std::string DeliverySecretFromMasterKey(const std::string& master_key_hex) {
 
 DeliveryReactor::DeliveryReactor(ledger::EventStore& store, const ledger::Clock& clock,
                                  DeliveryOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)) {}
+    : store_(store), clock_(clock), options_(std::move(options)), states_(store), appends_(store) {}
 
 absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
                                     const ledger::RecordedEvent& event) {
   if (!projections::IsPaymentStream(event.stream_id)) return absl::OkStatus();
+  // Every event of the stream is folded; the stream is read back only after one that leaves
+  // the payment deliverable.
+  auto through = states_.Through(event);
+  if (!through.ok()) return through.status();
+  if (!Deliverable(*through)) return absl::OkStatus();
+  // Decided earlier in this batch: deciding again would repeat the same key.
+  if (appends_.Pending(event.partition, event.stream_id)) return absl::OkStatus();
   const std::string tenant_id = TenantOf(event);
   if (tenant_id.empty()) return absl::OkStatus();  // not an event that can confirm a payment
   auto events = store_.ReadStream(tenant_id, event.stream_id);
@@ -149,10 +162,7 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
     if (!applied.ok()) return applied.status();
     if (e.type == "tally.payments.v1.PaymentCreated") created.ParseFromString(e.payload);
   }
-  if (state.status != projections::PaymentStatus::kPaid || !state.paid_confirmed ||
-      !state.created || !state.delivery_state.empty()) {
-    return absl::OkStatus();
-  }
+  if (!Deliverable(state)) return absl::OkStatus();
   const std::optional<int64_t> chat = ChatOf(created.customer_id());
   if (!chat.has_value() || created.bot_id().empty()) return absl::OkStatus();
 
@@ -182,13 +192,14 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
   metadata.set_actor("delivery");
   metadata.set_causation_position(event.position);
   metadata.set_received_at_us(clock_.NowMicros());
-  auto appended = store_.Append({tenant_id,
-                                 event.stream_id,
-                                 ledger::ExpectedVersion::Any(),
-                                 {{"tally.payments.v1.DeliveryIssued", issued.SerializeAsString(),
-                                   metadata.SerializeAsString()}},
-                                 absl::StrCat("delivery:", created.payment_id())});
-  return appended.status();
+  // Durable before the checkpoint moves past this event (Settle).
+  appends_.Start(event.partition, {tenant_id,
+                                   event.stream_id,
+                                   ledger::ExpectedVersion::Any(),
+                                   {{"tally.payments.v1.DeliveryIssued", issued.SerializeAsString(),
+                                     metadata.SerializeAsString()}},
+                                   absl::StrCat("delivery:", created.payment_id())});
+  return absl::OkStatus();
 }
 
 DeliveryKind::DeliveryKind(ledger::EventStore& store, tenants::SecretBox box,

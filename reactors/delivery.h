@@ -8,7 +8,10 @@
 //    the product and the message text with the delivery link <public URL>/delivery/<token>.
 //    The token is deterministic (payment id + HMAC of it under the server's delivery secret),
 //    so deciding again yields the same link and, by the key, no second event. A payment
-//    without a Telegram buyer or bot is not delivered (its delivery state stays empty).
+//    without a Telegram buyer or bot is not delivered (its delivery state stays empty). Each
+//    payment's state is folded as its events pass (reactors/payment_states.h); the stream is
+//    read back, and the decision made on what it holds then, only after an event that leaves
+//    the payment deliverable.
 //  - DeliveryKind is the outbox kind that sends it: Telegram `sendMessage`, paced per bot
 //    (about 30/s) and per chat (about 1/s) before each attempt is recorded; 429 waits
 //    `retry_after`; 403 (blocked by the user) and 400 (chat not found) are terminal and parked; 5xx
@@ -26,8 +29,10 @@
 #include "gateways/gateway.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
+#include "reactors/batch_appends.h"
 #include "reactors/outbox.h"
 #include "reactors/pacer.h"
+#include "reactors/payment_states.h"
 #include "reactors/reactor.h"
 #include "tenants/secret_box.h"
 
@@ -52,11 +57,14 @@ class DeliveryReactor final : public Reactor {
   DeliveryReactor(ledger::EventStore& store, const ledger::Clock& clock, DeliveryOptions options);
   std::string name() const override { return "delivery"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+  absl::Status Settle(int partition) override { return appends_.Settle(partition); }
 
  private:
   ledger::EventStore& store_;
   const ledger::Clock& clock_;
   const DeliveryOptions options_;
+  PaymentStates states_;
+  BatchAppends appends_;  // the batch's decisions, durable before its checkpoint moves
 };
 
 struct TelegramOptions {

@@ -19,17 +19,33 @@ bool Concerns(const std::string& type) {
          type == "tally.payments.v1.DeliveryAccessed";
 }
 
+// Paid, confirmed, created, and no Purchase requested yet.
+bool Requestable(const projections::PaymentState& state) {
+  return state.status == projections::PaymentStatus::kPaid && state.paid_confirmed &&
+         state.created && state.purchase.state.empty();
+}
+
 }  // namespace
 
 MetaPurchaseReactor::MetaPurchaseReactor(ledger::EventStore& store, tenants::SecretBox box,
                                          const ledger::Clock& clock, MetaOptions options)
-    : store_(store), box_(std::move(box)), clock_(clock), options_(std::move(options)) {}
+    : store_(store),
+      box_(std::move(box)),
+      clock_(clock),
+      options_(std::move(options)),
+      states_(store),
+      appends_(store) {}
 
 absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
                                         const ledger::RecordedEvent& event) {
-  if (!projections::IsPaymentStream(event.stream_id) || !Concerns(event.type)) {
-    return absl::OkStatus();
-  }
+  if (!projections::IsPaymentStream(event.stream_id)) return absl::OkStatus();
+  // Every event of the stream is folded; the stream is read back only after one that leaves
+  // the payment paid, confirmed and without a Purchase requested.
+  auto through = states_.Through(event);
+  if (!through.ok()) return through.status();
+  if (!Concerns(event.type) || !Requestable(*through)) return absl::OkStatus();
+  // Requested earlier in this batch: requesting again would repeat the same key.
+  if (appends_.Pending(event.partition, event.stream_id)) return absl::OkStatus();
   auto events = store_.ReadStreamInPartition(event.partition, event.stream_id);
   if (!events.ok()) return events.status();
   projections::PaymentState state;
@@ -44,8 +60,9 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
       if (a.ParseFromString(e.payload)) accessed = a;
     }
   }
-  if (state.status != projections::PaymentStatus::kPaid || !state.paid_confirmed ||
-      !state.created || created.bot_id().empty() || created.payment_id().empty()) {
+  // Requested already (pending, failed or sent): the outbox finishes it, and asking again could
+  // only repeat the key.
+  if (!Requestable(state) || created.bot_id().empty() || created.payment_id().empty()) {
     return absl::OkStatus();
   }
   auto config = tenants::ResolveBotConfig(store_, box_, created.bot_id());
@@ -89,13 +106,14 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
   metadata.set_actor("meta_purchase");
   metadata.set_causation_position(event.position);
   metadata.set_received_at_us(clock_.NowMicros());
-  auto appended = store_.Append({requested.tenant_id(),
-                                 event.stream_id,
-                                 ledger::ExpectedVersion::Any(),
-                                 {{"tally.payments.v1.MetaPurchaseRequested",
-                                   requested.SerializeAsString(), metadata.SerializeAsString()}},
-                                 absl::StrCat("meta-purchase:", created.payment_id())});
-  return appended.status();
+  // Durable before the checkpoint moves past this event (Settle).
+  appends_.Start(event.partition, {requested.tenant_id(),
+                                   event.stream_id,
+                                   ledger::ExpectedVersion::Any(),
+                                   {{"tally.payments.v1.MetaPurchaseRequested",
+                                     requested.SerializeAsString(), metadata.SerializeAsString()}},
+                                   absl::StrCat("meta-purchase:", created.payment_id())});
+  return absl::OkStatus();
 }
 
 MetaKind::MetaKind(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,

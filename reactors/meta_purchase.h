@@ -11,7 +11,9 @@
 //    event_id = the PageView's event id when tracked, else "purchase_<payment_id>", so Meta
 //    deduplicates a browser Pixel and this server event, and any repeat of this one.
 //    A bot without Meta configuration gets no request: nothing is attempted, and
-//    purchase_tracking shows it as not sent.
+//    purchase_tracking shows it as not sent. As for delivery, each payment's state is folded as
+//    its events pass (reactors/payment_states.h), and the stream is read back only after an
+//    event that leaves the payment paid, confirmed and without a Purchase requested.
 //  - MetaKind is the outbox kind that sends it: POST /{version}/{pixel}/events with the bot's
 //    current access token (never logged). MetaPurchaseSucceeded only when Meta answered
 //    events_received >= 1; otherwise MetaPurchaseFailed, retried with backoff (5xx, timeouts,
@@ -26,7 +28,9 @@
 #include "gateways/gateway.h"
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
+#include "reactors/batch_appends.h"
 #include "reactors/outbox.h"
+#include "reactors/payment_states.h"
 #include "reactors/reactor.h"
 #include "tenants/secret_box.h"
 
@@ -45,12 +49,15 @@ class MetaPurchaseReactor final : public Reactor {
                       MetaOptions options);
   std::string name() const override { return "meta_purchase"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+  absl::Status Settle(int partition) override { return appends_.Settle(partition); }
 
  private:
   ledger::EventStore& store_;
   const tenants::SecretBox box_;
   const ledger::Clock& clock_;
   const MetaOptions options_;
+  PaymentStates states_;
+  BatchAppends appends_;  // the batch's decisions, durable before its checkpoint moves
 };
 
 class MetaKind {

@@ -30,6 +30,10 @@ class ReactorRunner::Handler final : public ledger::BatchHandler {
       } catch (const std::exception& e) {
         reacted = ledger::StatusFromException(e, absl::StrCat(name_, " at ", event.position));
       }
+      if (!reacted.ok()) {
+        // The events before this one keep their checkpoint only if their effects are durable.
+        if (absl::Status settled = Settle(); !settled.ok()) return settled;
+      }
       if (reacted.code() == absl::StatusCode::kDataLoss) {
         const std::string error =
             absl::StrCat("position ", event.position, " (", event.type, "): ", reacted.message());
@@ -47,6 +51,7 @@ class ReactorRunner::Handler final : public ledger::BatchHandler {
       }
       done = event.position;
     }
+    if (absl::Status settled = Settle(); !settled.ok()) return settled;
     if (absl::Status s = MoveCheckpoint(txn, name_, partition_, done); !s.ok()) return s;
     return ledger::BatchOutcome::Handled(done);
   }
@@ -54,6 +59,13 @@ class ReactorRunner::Handler final : public ledger::BatchHandler {
   void Committed(int64_t position) override { reactor_.Committed(partition_, position); }
 
  private:
+  absl::Status Settle() {
+    try {
+      return reactor_.Settle(partition_);
+    } catch (const std::exception& e) {
+      return ledger::StatusFromException(e, absl::StrCat(name_, " settling a batch"));
+    }
+  }
   Reactor& reactor_;
   const std::string name_;
   const int partition_;

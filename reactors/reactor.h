@@ -6,12 +6,13 @@
 // catch-up from the checkpoint in reactor_checkpoints, NOTIFY wake-up.
 //
 // Exactly-once effects. For each batch, in the follower's transaction: the checkpoint row is
-// locked and checked; React is called for each event in position order; the checkpoint moves
-// to the batch's end; the transaction commits. A reactor that writes tables writes them in
-// `txn` (exactly once). A reactor that appends events makes each append durable before React
-// returns, with an idempotency key derived from the cause (`delivery:<payment_id>`): after a
-// crash the batch is handed over again, the same keys are appended again, and nothing new is
-// written — the checkpoint moves only after the appends are durable.
+// locked and checked; React is called for each event in position order; Settle is called; the
+// checkpoint moves to the batch's end; the transaction commits. A reactor that writes tables
+// writes them in `txn` (exactly once). A reactor that appends events makes each append durable
+// before React returns, or starts it and waits for it in Settle (reactors/batch_appends.h), with
+// an idempotency key derived from the cause (`delivery:<payment_id>`): after a crash the batch
+// is handed over again, the same keys are appended again, and nothing new is written — the
+// checkpoint moves only after the appends are durable.
 //
 // Errors. DataLoss from React (an event that can never be handled) is poison: the events
 // before it are committed, the poison and its position recorded on the checkpoint row, and the
@@ -21,7 +22,8 @@
 //
 // React is called on the runner's thread, one call at a time per runner; one reactor object
 // may serve the runners of several partitions, so React must be safe to call concurrently for
-// different partitions (the reactors here keep no state between calls). Start and Stop are
+// different partitions (the reactors here keep no state between calls but the payment states
+// they fold, kept per partition: reactors/payment_states.h). Start and Stop are
 // called by the owner, not concurrently; the accessors are thread-safe. The reactor is not
 // owned and must outlive the runner.
 
@@ -44,6 +46,11 @@ class Reactor {
   // Names the checkpoint and the leadership lock ("delivery", "outbox", ...).
   virtual std::string name() const = 0;
   virtual absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) = 0;
+  // After the batch's last React, before the checkpoint moves (and after a failed React too,
+  // whose batch is then rolled back whatever this answers): effects React started without
+  // waiting for them (reactors/batch_appends.h) must be durable when it returns OK. An error
+  // rolls the batch back, and it is handed again.
+  virtual absl::Status Settle(int partition) { return absl::OkStatus(); }
   // After a batch committed, with the new checkpoint, on the runner's thread. Must be quick.
   virtual void Committed(int partition, int64_t position) {}
 };

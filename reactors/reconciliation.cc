@@ -336,7 +336,9 @@ absl::Status ReconciliationPoller::LeadAndPoll() {
               now < last_polls[i] + policy.min_interval_per_transaction_s * kSecond) {
             continue;
           }
-          const AccountLimits limits{options_.unlimited ? 1e9 : policy.account_queries_per_second,
+          // Lifted limits are no rate at all: a rate of 1e9/s still let one poll per account
+          // through per round, the burst being one.
+          const AccountLimits limits{options_.unlimited ? 0 : policy.account_queries_per_second,
                                      options_.unlimited ? 1 << 20 : policy.account_concurrency};
           if (!limiter_.TryAcquire(absl::StrCat(due.tenant_id, ":", due.gateway), limits, now)) {
             continue;  // this account is at its limit; other accounts keep flowing

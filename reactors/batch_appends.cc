@@ -1,0 +1,45 @@
+#include "reactors/batch_appends.h"
+
+#include <utility>
+
+namespace tally::reactors {
+
+BatchAppends::BatchAppends(ledger::EventStore& store) : store_(store) {}
+
+BatchAppends::Partition& BatchAppends::For(int partition) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_ptr<Partition>& slot = partitions_[partition];
+  if (slot == nullptr) slot = std::make_unique<Partition>();
+  return *slot;
+}
+
+void BatchAppends::Start(int partition, ledger::AppendRequest request) {
+  Partition& p = For(partition);
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    ++p.outstanding;
+    p.streams.insert(request.stream_id);
+  }
+  // Not under p.mu: a request that fails validation is answered on this thread.
+  store_.AppendAsync(std::move(request), [&p](absl::StatusOr<ledger::AppendResult> appended) {
+    std::lock_guard<std::mutex> lock(p.mu);
+    if (!appended.ok() && p.error.ok()) p.error = appended.status();
+    if (--p.outstanding == 0) p.done.notify_all();
+  });
+}
+
+bool BatchAppends::Pending(int partition, const std::string& stream_id) {
+  Partition& p = For(partition);
+  std::lock_guard<std::mutex> lock(p.mu);
+  return p.streams.contains(stream_id);
+}
+
+absl::Status BatchAppends::Settle(int partition) {
+  Partition& p = For(partition);
+  std::unique_lock<std::mutex> lock(p.mu);
+  p.done.wait(lock, [&p] { return p.outstanding == 0; });
+  p.streams.clear();
+  return std::exchange(p.error, absl::OkStatus());
+}
+
+}  // namespace tally::reactors

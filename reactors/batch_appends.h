@@ -1,0 +1,56 @@
+#pragma once
+// The appends a deciding reactor (delivery, Meta Purchase) makes while it handles a batch,
+// started without waiting and waited for together at the batch's end (Reactor::Settle), before
+// its checkpoint moves: the group-commit appender then makes a batch's decisions durable in one
+// or a few commits instead of one durable round trip per decision, each in turn on the
+// runner's thread. Exactly-once is unchanged: the checkpoint still moves only once every
+// decision before it is durable, and a batch handed again repeats the same keys.
+//
+// A stream with an append started in the current batch is Pending until Settle: a later event
+// of that stream in the same batch need not be decided again (the decision, and its key, would
+// be the same).
+//
+// Thread-safe: one instance may serve the runners of several partitions; Start, Pending and
+// Settle for one partition come from that partition's runner alone. The store is not owned.
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "ledger/event.h"
+#include "ledger/event_store.h"
+
+namespace tally::reactors {
+
+class BatchAppends {
+ public:
+  explicit BatchAppends(ledger::EventStore& store);
+
+  // Starts `request` as part of `partition`'s current batch.
+  void Start(int partition, ledger::AppendRequest request);
+  // Whether an append for `stream_id` was started in `partition`'s current batch.
+  bool Pending(int partition, const std::string& stream_id);
+  // Waits for every append started in `partition`'s current batch and ends the batch: OK when
+  // all are durable (a repeated key counts), else the first error.
+  absl::Status Settle(int partition);
+
+ private:
+  struct Partition {
+    std::mutex mu;
+    std::condition_variable done;
+    int outstanding = 0;
+    absl::Status error;
+    absl::flat_hash_set<std::string> streams;
+  };
+  Partition& For(int partition);
+
+  ledger::EventStore& store_;
+  std::mutex mu_;
+  std::map<int, std::unique_ptr<Partition>> partitions_;
+};
+
+}  // namespace tally::reactors
