@@ -25,6 +25,7 @@ constexpr int64_t kSchedule[] = {15 * kSecond, 30 * kSecond, 60 * kSecond, 120 *
 constexpr int64_t kThereafter = 900 * kSecond;
 constexpr int64_t kDefaultRetryAfter = 30 * kSecond;
 constexpr int64_t kAccountTtl = 30 * kSecond;
+constexpr int64_t kMinRoundUs = 5'000;  // the least wait between two reads of the due rows
 
 constexpr const char* kCreated =
     "INSERT INTO reconciliation_queue (partition_id, stream_id, tenant_id, gateway, "
@@ -262,7 +263,9 @@ void ReconciliationPoller::Run() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const Due& due : queue_) {
       in_flight_.erase(due.stream_id);
-      limiter_.Release(absl::StrCat(due.tenant_id, ":", due.gateway));
+      const std::string account = absl::StrCat(due.tenant_id, ":", due.gateway);
+      limiter_.Started(account, clock_.NowMicros());  // never made: its place is simply kept
+      limiter_.Release(account);
     }
     queue_.clear();
   }
@@ -315,6 +318,7 @@ absl::Status ReconciliationPoller::LeadAndPoll() {
         }
       }
       std::vector<Due> to_abandon;
+      int64_t retry_at = now + options_.poll_interval.count() * 1000;
       {
         std::unique_lock<std::mutex> lock(mu_);
         if (stopping_) return absl::OkStatus();
@@ -340,8 +344,14 @@ absl::Status ReconciliationPoller::LeadAndPoll() {
           // through per round, the burst being one.
           const AccountLimits limits{options_.unlimited ? 0 : policy.account_queries_per_second,
                                      options_.unlimited ? 1 << 20 : policy.account_concurrency};
-          if (!limiter_.TryAcquire(absl::StrCat(due.tenant_id, ":", due.gateway), limits, now)) {
-            continue;  // this account is at its limit; other accounts keep flowing
+          const std::string account = absl::StrCat(due.tenant_id, ":", due.gateway);
+          if (!limiter_.TryAcquire(account, limits, now)) {
+            // This account is at its limit; other accounts keep flowing, and this one's rows
+            // are read again when its rate or pause lets it poll (a poll of it ending, when its
+            // calls in flight are what holds it, wakes this loop anyway).
+            const int64_t ready = limiter_.ReadyAtUs(account, limits, now);
+            if (ready > now) retry_at = std::min(retry_at, ready);
+            continue;
           }
           in_flight_.insert(due.stream_id);
           queue_.push_back(std::move(due));
@@ -354,8 +364,10 @@ absl::Status ReconciliationPoller::LeadAndPoll() {
         }
       }
       std::unique_lock<std::mutex> lock(mu_);
-      // Due rows that waited on a limit are re-read soon; otherwise sleep until woken.
-      cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || woken_; });
+      // Until woken, or an account at its limit may poll again (not sooner than kMinRound: a
+      // round reads up to 500 rows), or the poll interval.
+      const std::chrono::microseconds wait(std::max(kMinRoundUs, retry_at - clock_.NowMicros()));
+      cv_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
       woken_ = false;
       if (stopping_) return absl::OkStatus();
       if (finished.size() > 100000) finished.clear();
@@ -408,6 +420,7 @@ void ReconciliationPoller::PollOne(const Due& due) {
   polled.set_tenant_id(due.tenant_id);
   bool rate_limited = false;
   int64_t retry_after_s = 0;
+  limiter_.Started(account_key, clock_.NowMicros());
   if (!account.ok()) {
     polled.set_error(absl::StrCat("no account to poll with: ", account.status().message()));
   } else {
