@@ -97,7 +97,7 @@ std::vector<std::pair<std::string, std::string>> StripeHeaders(const std::string
 int64_t Now() { return absl::ToUnixSeconds(absl::Now()); }
 
 TEST_CASE(
-    "a signed Stripe webhook is recorded once; its redelivery answers 200 and writes nothing") {
+    "a signed Stripe webhook is recorded once, and its redelivery answers 200 and writes nothing") {
   Harness h;
   const std::string body = StripeBody("evt_1", "pi_A1");
   auto first = testing::HttpPost(h.port(), "/webhooks/stripe/" + h.token, body,

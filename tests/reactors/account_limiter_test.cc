@@ -14,7 +14,7 @@ namespace {
 
 constexpr int64_t kSecond = 1'000'000;
 
-TEST_CASE("calls with room go at once; the next waits until the first leaves the window") {
+TEST_CASE("calls with room go at once, and the next waits until the first leaves the window") {
   AccountLimiter limiter;
   const AccountLimits limits{5, 100};
   for (int i = 0; i < 5; ++i) {
@@ -70,7 +70,7 @@ TEST_CASE("whatever the attempts and delays, no second holds more calls than the
   }
 }
 
-TEST_CASE("concurrency and pauses hold; lifted rates leave only them") {
+TEST_CASE("concurrency and pauses hold, and lifted rates leave only them") {
   AccountLimiter limiter;
   const AccountLimits two_at_once{0, 2};
   CHECK(limiter.TryAcquire("a", two_at_once, 0));
