@@ -103,6 +103,15 @@ struct BotsMetaOptions {
 // and never printed. Exit 2 with the reason for an unknown bot or a field that is wrong.
 int RunBotsMeta(const BotsMetaOptions& options);
 
+struct BotsWelcomeOptions {
+  std::string database_url;
+  std::string bot;
+  std::string text;
+};
+// Configures the message a person gets when they first start the bot ("" turns it off). Exit 2
+// with the reason for an unknown bot or a text that is too long.
+int RunBotsWelcome(const BotsWelcomeOptions& options);
+
 int RunProjectionsStatus(const std::string& database_url);
 // version 0: the version this binary folds.
 int RunProjectionsRebuild(const std::string& database_url, const std::string& name, int version,

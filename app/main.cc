@@ -177,6 +177,21 @@ int main(int argc, char** argv) {
   bots_meta->add_option("--test-event-code", meta_options.test_event_code,
                         "Meta Test Events code (events then show under Test Events only)");
 
+  tally::app::BotsWelcomeOptions welcome_options;
+  auto* bots_welcome = bots_cmd->add_subcommand(
+      "welcome",
+      "Configure the message a person gets when they first start a registered bot (the latest "
+      "configuration wins; an empty text turns welcomes off). Each lead is welcomed once; one "
+      "who started the bot before it had a welcome gets it when they return.");
+  AddDatabaseOption(bots_welcome, &welcome_options.database_url);
+  bots_welcome
+      ->add_option("--bot", welcome_options.bot, "Bot id (the digits before ':' in its token)")
+      ->required();
+  bots_welcome
+      ->add_option("--text", welcome_options.text,
+                   "The welcome message: at most 3000 characters of UTF-8")
+      ->required();
+
   tally::app::ProductsSetOptions products_options;
   auto* products_cmd = app.add_subcommand("products", "What a tenant's bots sell.");
   products_cmd->require_subcommand(1);
@@ -561,6 +576,10 @@ int main(int argc, char** argv) {
     const char* token = std::getenv("TALLY_META_ACCESS_TOKEN");
     meta_options.access_token = token == nullptr ? "" : token;
     return tally::app::RunBotsMeta(meta_options);
+  }
+  if (*bots_welcome) {
+    if (int rc = RequireDatabase(welcome_options.database_url)) return rc;
+    return tally::app::RunBotsWelcome(welcome_options);
   }
   if (*products_set) {
     if (int rc = RequireDatabase(products_options.database_url)) return rc;

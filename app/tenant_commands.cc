@@ -176,4 +176,19 @@ int RunBotsMeta(const BotsMetaOptions& options) {
   return 0;
 }
 
+int RunBotsWelcome(const BotsWelcomeOptions& options) {
+  auto store = OpenStore(options.database_url);
+  if (!store.ok()) return Fail(2, std::string(store.status().message()));
+  auto bot = tenants::ResolveBot(**store, options.bot);
+  if (!bot.ok()) return Fail(2, std::string(bot.status().message()));
+  absl::Status status =
+      tenants::ConfigureWelcome(**store, bot->tenant_id, options.bot, options.text);
+  if (!status.ok()) return Fail(2, std::string(status.message()));
+  std::cout << (options.text.empty() ? absl::StrCat("welcomes turned off for bot ", options.bot)
+                                     : absl::StrCat("welcome configured for bot ", options.bot,
+                                                    ": each person who starts it gets it once"))
+            << "\n";
+  return 0;
+}
+
 }  // namespace tally::app

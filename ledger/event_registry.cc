@@ -69,9 +69,14 @@ EventRegistry EventRegistry::Default() {
            tenants::v1::GatewayConfigured::descriptor(),
            tenants::v1::ApiKeyIssued::descriptor(),
            bots::v1::BotRegistered::descriptor(),
+           bots::v1::WelcomeConfigured::descriptor(),
            bots::v1::ProductConfigured::descriptor(),
            bots::v1::MetaConfigured::descriptor(),
            leads::v1::LeadStarted::descriptor(),
+           leads::v1::WelcomeIssued::descriptor(),
+           leads::v1::WelcomeAttempted::descriptor(),
+           leads::v1::WelcomeSent::descriptor(),
+           leads::v1::WelcomeFailed::descriptor(),
        }) {
     registry.types_.insert(d->full_name());
   }

@@ -75,45 +75,6 @@ absl::StatusOr<std::optional<bots::v1::ProductConfigured>> FindProduct(
   return found;
 }
 
-// Telegram's answer: ok with a message id, or its error code, description and retry_after.
-SendResult ClassifyTelegram(const absl::StatusOr<gateways::ApiResponse>& answer,
-                            const std::string& token) {
-  SendResult r;
-  if (!answer.ok()) {
-    r.outcome = SendResult::Outcome::kRetry;
-    r.error = absl::StrReplaceAll(answer.status().ToString(), {{token, "<token>"}});
-    return r;
-  }
-  r.http_status = answer->status;
-  auto fields = gateways::PayloadFields::ParseJson(answer->body);
-  if (answer->status == 200 && fields.ok() && fields->Text("ok") == "true") {
-    int64_t message_id = 0;
-    (void)absl::SimpleAtoi(fields->Text("result.message_id"), &message_id);
-    pb::DeliveryMessageSent sent;
-    sent.set_telegram_message_id(message_id);
-    r.outcome = SendResult::Outcome::kSucceeded;
-    r.success_payload = sent.SerializeAsString();
-    return r;
-  }
-  const std::string description = fields.ok() ? fields->Text("description") : "";
-  int code = answer->status;
-  if (fields.ok()) (void)absl::SimpleAtoi(fields->Text("error_code"), &code);
-  r.error_code = code;
-  r.error = absl::StrCat("telegram ", code, ": ", description.substr(0, 300));
-  if (code == 429) {
-    int64_t retry_after_s = 0;
-    if (fields.ok()) (void)absl::SimpleAtoi(fields->Text("parameters.retry_after"), &retry_after_s);
-    r.outcome = SendResult::Outcome::kRetry;
-    r.retry_after_us = std::max<int64_t>(retry_after_s, 1) * 1000000;
-  } else if (code == 403 || code == 400 || code == 401 || code == 404) {
-    // Blocked by the user, chat not found, a bad token: trying again changes nothing.
-    r.outcome = SendResult::Outcome::kTerminal;
-  } else {
-    r.outcome = SendResult::Outcome::kRetry;
-  }
-  return r;
-}
-
 }  // namespace
 
 std::string DeliveryToken(const std::string& secret, const std::string& payment_id) {
@@ -202,14 +163,7 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
   return absl::OkStatus();
 }
 
-DeliveryKind::DeliveryKind(ledger::EventStore& store, tenants::SecretBox box,
-                           gateways::Transport transport, TelegramOptions options)
-    : store_(store),
-      box_(std::move(box)),
-      transport_(std::move(transport)),
-      options_(std::move(options)),
-      per_bot_(options_.per_bot_per_second),
-      per_chat_(options_.per_chat_per_second) {
+DeliveryKind::DeliveryKind(TelegramBots& telegram) : telegram_(telegram) {
   kind_.reactor = "delivery";
   kind_.requested_type = "tally.payments.v1.DeliveryIssued";
   kind_.attempted_type = "tally.payments.v1.DeliveryAttempted";
@@ -262,22 +216,10 @@ DeliveryKind::DeliveryKind(ledger::EventStore& store, tenants::SecretBox box,
   kind_.concurrency = 16;
 }
 
-absl::StatusOr<std::string> DeliveryKind::BotToken(const std::string& bot_id) {
-  auto found = store_.FindByIdempotencyKey("bot:" + bot_id);
-  if (!found.ok()) return found.status();
-  if (!found->has_value()) return absl::NotFoundError(absl::StrCat("no bot ", bot_id));
-  bots::v1::BotRegistered registered;
-  if (!registered.ParseFromString((*found)->payload)) {
-    return absl::DataLossError("BotRegistered does not parse");
-  }
-  return box_.Open(registered.token_sealed());
-}
-
 void DeliveryKind::Pace(const OutboxItem& item) {
   pb::DeliveryIssued issued;
   if (!issued.ParseFromString(item.request)) return;  // Send parks it
-  per_bot_.Wait(issued.bot_id());
-  per_chat_.Wait(absl::StrCat(issued.bot_id(), ":", issued.chat_id()));
+  telegram_.Pace(issued.bot_id(), issued.chat_id());
 }
 
 SendResult DeliveryKind::Send(const OutboxItem& item) {
@@ -285,25 +227,14 @@ SendResult DeliveryKind::Send(const OutboxItem& item) {
   if (!issued.ParseFromString(item.request)) {
     return {SendResult::Outcome::kTerminal, "", "DeliveryIssued does not parse"};
   }
-  absl::StatusOr<std::string> token = BotToken(issued.bot_id());
-  if (!token.ok()) {
-    SendResult r;
-    r.outcome = token.status().code() == absl::StatusCode::kUnavailable
-                    ? SendResult::Outcome::kRetry
-                    : SendResult::Outcome::kTerminal;
-    r.error = std::string(token.status().message());
-    return r;
+  TelegramBots::Sent sent =
+      telegram_.SendMessage(issued.bot_id(), issued.chat_id(), issued.message_text());
+  if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
+    pb::DeliveryMessageSent message;
+    message.set_telegram_message_id(sent.message_id);
+    sent.result.success_payload = message.SerializeAsString();
   }
-  std::string base = options_.api_base;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  gateways::ApiRequest request{"POST",
-                               absl::StrCat(base, "/bot", *token, "/sendMessage"),
-                               {{"Content-Type", "application/json"}},
-                               absl::StrCat(R"({"chat_id":)", issued.chat_id(), R"(,"text":)",
-                                            ledger::JsonQuote(issued.message_text()),
-                                            R"(,"link_preview_options":{"is_disabled":true}})"),
-                               absl::StrCat("telegram sendMessage for bot ", issued.bot_id())};
-  return ClassifyTelegram(transport_(request), *token);
+  return sent.result;
 }
 
 }  // namespace tally::reactors

@@ -12,10 +12,10 @@
 //    payment's state is folded as its events pass (reactors/payment_states.h); the stream is
 //    read back, and the decision made on what it holds then, only after an event that leaves
 //    the payment deliverable.
-//  - DeliveryKind is the outbox kind that sends it: Telegram `sendMessage`, paced per bot
-//    (about 30/s) and per chat (about 1/s) before each attempt is recorded; 429 waits
-//    `retry_after`; 403 (blocked by the user) and 400 (chat not found) are terminal and parked; 5xx
-//    and transport errors are retried.
+//  - DeliveryKind is the outbox kind that sends it: Telegram `sendMessage` through TelegramBots
+//    (reactors/telegram.h), paced per bot (about 30/s) and per chat (about 1/s) before each
+//    attempt is recorded; 429 waits `retry_after`; 403 (blocked by the user) and 400 (chat not
+//    found) are terminal and parked; 5xx and transport errors are retried.
 //  - VerifyDeliveryToken checks a link's token in constant time and names its payment.
 //
 // Thread-safe as Reactor and OutboxKind require.
@@ -31,9 +31,9 @@
 #include "ledger/event_store.h"
 #include "reactors/batch_appends.h"
 #include "reactors/outbox.h"
-#include "reactors/pacer.h"
 #include "reactors/payment_states.h"
 #include "reactors/reactor.h"
+#include "reactors/telegram.h"
 #include "tenants/secret_box.h"
 
 namespace tally::reactors {
@@ -67,32 +67,18 @@ class DeliveryReactor final : public Reactor {
   BatchAppends appends_;  // the batch's decisions, durable before its checkpoint moves
 };
 
-struct TelegramOptions {
-  std::string api_base = "https://api.telegram.org";
-  double per_bot_per_second = 30;
-  double per_chat_per_second = 1;
-};
-
-// The delivery outbox kind. `transport` carries the Bot API calls (http::GatewayTransport in
-// production); `box` opens the bots' sealed tokens.
+// The delivery outbox kind: its messages go out through `telegram` (not owned).
 class DeliveryKind {
  public:
-  DeliveryKind(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,
-               TelegramOptions options);
+  explicit DeliveryKind(TelegramBots& telegram);
   const OutboxKind& kind() const { return kind_; }
 
  private:
   // Waits for the bot's and the chat's next slot (before the attempt is recorded).
   void Pace(const OutboxItem& item);
   SendResult Send(const OutboxItem& item);
-  absl::StatusOr<std::string> BotToken(const std::string& bot_id);
 
-  ledger::EventStore& store_;
-  const tenants::SecretBox box_;
-  const gateways::Transport transport_;
-  const TelegramOptions options_;
-  Pacer per_bot_;
-  Pacer per_chat_;
+  TelegramBots& telegram_;
   OutboxKind kind_;
 };
 

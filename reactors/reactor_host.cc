@@ -7,7 +7,10 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
                          gateways::Transport transport, ReactorHostOptions options) {
   TelegramOptions telegram;
   if (!options.telegram_api_base.empty()) telegram.api_base = options.telegram_api_base;
-  delivery_kind_ = std::make_unique<DeliveryKind>(store, box, transport, telegram);
+  telegram_ = std::make_unique<TelegramBots>(store, box, transport, telegram);
+  delivery_kind_ = std::make_unique<DeliveryKind>(*telegram_);
+  welcome_kind_ = std::make_unique<WelcomeKind>(*telegram_);
+  welcome_ = std::make_unique<WelcomeReactor>(store, box, clock);
   delivery_ = std::make_unique<DeliveryReactor>(
       store, clock, DeliveryOptions{options.public_url, options.delivery_secret});
 
@@ -18,7 +21,8 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   meta_kind_ = std::make_unique<MetaKind>(store, box, transport, clock, meta);
   meta_ = std::make_unique<MetaPurchaseReactor>(store, box, clock, meta);
 
-  const std::vector<const OutboxKind*> kinds = {&delivery_kind_->kind(), &meta_kind_->kind()};
+  const std::vector<const OutboxKind*> kinds = {&delivery_kind_->kind(), &meta_kind_->kind(),
+                                                &welcome_kind_->kind()};
   for (int p = 0; p < options.partitions; ++p) {
     OutboxSenderOptions sender;
     sender.database_url = options.database_url;
@@ -55,7 +59,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   });
 
   const std::vector<Reactor*> reactors = {outbox_.get(), reconciliation_.get(), delivery_.get(),
-                                          meta_.get(), charge_intents_.get()};
+                                          meta_.get(),   charge_intents_.get(), welcome_.get()};
   for (int p = 0; p < options.partitions; ++p) {
     ReactorRunnerOptions runner;
     runner.database_url = options.database_url;

@@ -1,9 +1,10 @@
 #pragma once
 // The reactors role of `tally serve`: per partition, the work-list folds (outbox,
-// reconciliation queue, charge intents), the decision reactors (delivery, Meta Purchase), the
-// outbox senders (Telegram deliveries, Conversions API calls), the reconciliation poller and the
-// charge reconciler, wired to the store, the outbound client and the clock. Start starts them all;
-// Stop stops senders first (each call in flight records its outcome), then the followers.
+// reconciliation queue, charge intents), the decision reactors (delivery, Meta Purchase,
+// welcome), the outbox senders (Telegram deliveries and welcomes, Conversions API calls), the
+// reconciliation poller and the charge reconciler, wired to the store, the outbound client and the
+// clock. Start starts them all; Stop stops senders first (each call in flight records its outcome),
+// then the followers.
 
 #include <memory>
 #include <string>
@@ -19,6 +20,8 @@
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
 #include "reactors/reconciliation.h"
+#include "reactors/telegram.h"
+#include "reactors/welcome.h"
 #include "tenants/secret_box.h"
 
 namespace tally::reactors {
@@ -48,7 +51,10 @@ class ReactorHost {
   size_t runner_count() const { return runners_.size(); }
 
  private:
+  std::unique_ptr<TelegramBots> telegram_;
   std::unique_ptr<DeliveryKind> delivery_kind_;
+  std::unique_ptr<WelcomeKind> welcome_kind_;
+  std::unique_ptr<WelcomeReactor> welcome_;
   std::unique_ptr<DeliveryReactor> delivery_;
   std::unique_ptr<MetaKind> meta_kind_;
   std::unique_ptr<MetaPurchaseReactor> meta_;

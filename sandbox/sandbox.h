@@ -51,7 +51,8 @@
 //                               max_in_any_second, min_gap_ms_same_transaction (-1: none twice)
 //   POST /sandbox/telegram/updates {"token","user_id","text","first_name","username"}
 //   POST /sandbox/telegram/blocked {"chat_id"[,"bot_id"]}  sendMessage to the chat (from that
-//                               bot, or any) answers 403 "bot was blocked by the user"
+//                               bot, or any) answers 403 "bot was blocked by the user";
+//                               "blocked":false unblocks it
 //   GET  /sandbox/telegram/messages[?bot_id=B][&chat_id=C]  the messages bots sent:
 //                               {"messages":[{"bot_id","chat_id","message_id","text",
 //                               "received_at_us"}…],"count":N}

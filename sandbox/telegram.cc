@@ -137,7 +137,12 @@ http::HttpResponse Telegram::Block(const gateways::PayloadFields& fields) {
     return Json(400, R"({"message":"chat_id (an integer) required"})");
   }
   std::lock_guard lock(mu_);
-  blocked_.emplace(fields.Text("bot_id"), chat);
+  // {"blocked":false} unblocks: the person allowed the bot again.
+  if (fields.Text("blocked") == "false") {
+    blocked_.erase({fields.Text("bot_id"), chat});
+  } else {
+    blocked_.emplace(fields.Text("bot_id"), chat);
+  }
   return Json(200, R"({"ok":true})");
 }
 

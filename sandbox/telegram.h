@@ -42,7 +42,8 @@ class Telegram {
 
   // The control API's POST /sandbox/telegram/blocked {"chat_id"[,"bot_id"]}: the user of the
   // private chat blocked the bot `bot_id` (the number before the token's colon), or every bot
-  // when it is absent. 400 unless chat_id is an integer.
+  // when it is absent; with "blocked":false the user allows it again. 400 unless chat_id is an
+  // integer.
   http::HttpResponse Block(const gateways::PayloadFields& fields);
 
   // The control API's GET /sandbox/telegram/messages[?bot_id=B][&chat_id=C]:

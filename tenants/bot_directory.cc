@@ -278,6 +278,22 @@ absl::Status ConfigureMeta(ledger::EventStore& store, const SecretBox& box,
                              configured.SerializeAsString());
 }
 
+absl::Status ConfigureWelcome(ledger::EventStore& store, const std::string& tenant_id,
+                              const std::string& bot_id, const std::string& text) {
+  const int64_t chars = Utf8Chars(text, /*multi_line=*/true);
+  if (chars < 0 || chars > kMaxDeliverTextChars) {
+    return absl::InvalidArgumentError(
+        "text must be at most 3000 characters of UTF-8, without control characters other than "
+        "newline and tab");
+  }
+  if (absl::Status mine = CheckBotOfTenant(store, tenant_id, bot_id); !mine.ok()) return mine;
+  bots::v1::WelcomeConfigured configured;
+  configured.set_bot_id(bot_id);
+  configured.set_text(text);
+  return AppendConfiguration(store, tenant_id, bot_id, "tally.bots.v1.WelcomeConfigured",
+                             configured.SerializeAsString());
+}
+
 absl::StatusOr<BotConfig> ResolveBotConfig(ledger::EventStore& store, const SecretBox& box,
                                            const std::string& bot_id) {
   auto bot = ResolveBot(store, bot_id);
@@ -312,6 +328,10 @@ absl::StatusOr<BotConfig> ResolveBotConfig(ledger::EventStore& store, const Secr
       bots::v1::MetaConfigured configured;
       if (!configured.ParseFromString(event.payload)) return corrupt(event, "MetaConfigured");
       meta = std::move(configured);
+    } else if (event.type == "tally.bots.v1.WelcomeConfigured") {
+      bots::v1::WelcomeConfigured configured;
+      if (!configured.ParseFromString(event.payload)) return corrupt(event, "WelcomeConfigured");
+      config.welcome_text = configured.text();
     }
   }
   if (meta.has_value() && !meta->pixel_id().empty()) {

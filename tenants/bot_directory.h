@@ -83,6 +83,13 @@ struct MetaSettings {
 absl::Status ConfigureMeta(ledger::EventStore& store, const SecretBox& box,
                            const std::string& tenant_id, const MetaSettings& settings);
 
+// Appends WelcomeConfigured: the message a person gets when they first start the bot (seed
+// 004); an empty text turns welcomes off. InvalidArgument for a text over 3000 characters of
+// UTF-8 or with control characters other than newline and tab; NotFound when `bot_id` is not
+// one of `tenant_id`'s bots.
+absl::Status ConfigureWelcome(ledger::EventStore& store, const std::string& tenant_id,
+                              const std::string& bot_id, const std::string& text);
+
 // A bot's configuration, folded from its stream.
 struct BotConfig {
   std::string bot_id;
@@ -91,6 +98,7 @@ struct BotConfig {
   // With the access token opened; nullopt when no pixel is configured (or the latest
   // MetaConfigured has an empty pixel id, which turns Purchase events off).
   std::optional<MetaSettings> meta;
+  std::string welcome_text;  // "": no welcome
 };
 
 // NotFound for an unknown bot; DataLoss naming the event's position when an event of the

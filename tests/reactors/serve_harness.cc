@@ -81,7 +81,9 @@ ServeHarness::ServeHarness(std::vector<BotSpec> bots, sandbox::Faults faults)
   }
   for (const BotSpec& bot : bots_) {
     const std::string bot_id = BotIdOf(bot.token);
-    REQUIRE(tenants::RegisterBot(*store_, box_, tenant_id_, bot.token, "bot_" + bot_id).ok());
+    auto registered = tenants::RegisterBot(*store_, box_, tenant_id_, bot.token, "bot_" + bot_id);
+    REQUIRE(registered.ok());
+    webhook_secrets_[bot_id] = registered->webhook_secret;
     SandboxAccount(client_, *sandbox_, "telegram", bot.token, "", "");
     tenants::ProductSettings product;
     product.bot_id = bot_id;
@@ -209,6 +211,32 @@ int ServeHarness::ChargesAt(const std::string& gateway) {
 int ServeHarness::ChargesAtGateways(const std::string& payment_id) {
   return Occurrences(Send("GET", sandbox_->BaseUrl("sandbox") + "/charges", "").body,
                      absl::StrCat(R"("reference":")", payment_id, R"(")"));
+}
+
+bool ServeHarness::BlockChat(int64_t chat) {
+  return SandboxPost(client_, *sandbox_, "/sandbox/telegram/blocked",
+                     absl::StrCat(R"({"chat_id":)", chat, "}"))
+             .status == 200;
+}
+
+bool ServeHarness::UnblockChat(int64_t chat) {
+  return SandboxPost(client_, *sandbox_, "/sandbox/telegram/blocked",
+                     absl::StrCat(R"({"chat_id":)", chat, R"(,"blocked":false})"))
+             .status == 200;
+}
+
+int ServeHarness::StartBot(const std::string& bot_id, int64_t user, int64_t update_id) {
+  const std::string update =
+      absl::StrCat(R"({"update_id":)", update_id, R"(,"message":{"message_id":)", update_id,
+                   R"(,"from":{"id":)", user, R"(,"first_name":"Ana"},"chat":{"id":)", user,
+                   R"(,"type":"private"},"date":1795000000,"text":"/start campanha"}})");
+  auto r = client_.Send({"POST",
+                         absl::StrCat("http://127.0.0.1:", http_port_, "/telegram/", bot_id),
+                         {{"Content-Type", "application/json"},
+                          {"X-Telegram-Bot-Api-Secret-Token", webhook_secrets_[bot_id]}},
+                         update,
+                         30000ms});
+  return r.ok() ? r->status : 0;
 }
 
 ServeHarness::Charged ServeHarness::ChargeAndPay(const std::vector<ChargeSpec>& charges,

@@ -111,6 +111,14 @@ class ServeHarness {
   int KillRepeatedly(const std::function<bool()>& enough, std::chrono::seconds limit,
                      uint64_t seed);
 
+  // Telegram delivers "/start" from person `user` (a private chat of the same id) to the bot's
+  // webhook at the HTTP process, as update `update_id`; the HTTP status answered.
+  int StartBot(const std::string& bot_id, int64_t user, int64_t update_id);
+
+  // The person in `chat` blocks the bots (Telegram answers 403), or allows them again.
+  bool BlockChat(int64_t chat);
+  bool UnblockChat(int64_t chat);
+
   // Messages the Telegram simulator received, per chat.
   std::map<int64_t, int> TelegramMessagesPerChat();
   // The Conversions API events the Meta simulator kept, deduplicated as Meta counts them
@@ -151,6 +159,7 @@ class ServeHarness {
   std::unique_ptr<ledger::EventStore> store_;
   tenants::SecretBox box_ = *tenants::SecretBox::FromHex(kHarnessMasterKey);
   std::vector<BotSpec> bots_;
+  std::map<std::string, std::string> webhook_secrets_;  // bot id -> Telegram's secret token
   http::HttpClient client_;
   std::unique_ptr<sandbox::Sandbox> sandbox_;
   std::string tenant_id_, api_key_, webhook_token_;

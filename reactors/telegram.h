@@ -1,0 +1,58 @@
+#pragma once
+// Telegram Bot API calls for the senders that message buyers and leads (deliveries, welcomes):
+// a bot's token opened from its BotRegistered, pacing per bot (about 30/s) and per chat (about
+// 1/s) shared by every sender of the process, and `sendMessage` with Telegram's answer read as
+// an outbox SendResult — 429 waits `retry_after`; 403 (blocked by the person), 400 (chat not
+// found), 401 and 404 (a bad token) are terminal; 5xx and transport errors are retried. A bot
+// token never appears in an error (it is in the URL).
+//
+// Thread-safe.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "gateways/gateway.h"
+#include "ledger/event_store.h"
+#include "reactors/outbox.h"
+#include "reactors/pacer.h"
+#include "tenants/secret_box.h"
+
+namespace tally::reactors {
+
+struct TelegramOptions {
+  std::string api_base = "https://api.telegram.org";
+  double per_bot_per_second = 30;
+  double per_chat_per_second = 1;
+};
+
+class TelegramBots {
+ public:
+  // `transport` carries the Bot API calls (http::GatewayTransport in production); `box` opens
+  // the bots' sealed tokens.
+  TelegramBots(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,
+               TelegramOptions options);
+
+  // Waits for the bot's and the chat's next slot (call before the attempt is recorded).
+  void Pace(const std::string& bot_id, int64_t chat_id);
+
+  // sendMessage (link previews off). On success `result.outcome` is kSucceeded and
+  // `message_id` Telegram's; the caller builds its success payload.
+  struct Sent {
+    SendResult result;
+    int64_t message_id = 0;
+  };
+  Sent SendMessage(const std::string& bot_id, int64_t chat_id, const std::string& text);
+
+ private:
+  absl::StatusOr<std::string> BotToken(const std::string& bot_id);
+
+  ledger::EventStore& store_;
+  const tenants::SecretBox box_;
+  const gateways::Transport transport_;
+  const TelegramOptions options_;
+  Pacer per_bot_;
+  Pacer per_chat_;
+};
+
+}  // namespace tally::reactors
