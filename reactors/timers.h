@@ -1,0 +1,133 @@
+#pragma once
+// Durable timers: timed work that survives any restart (seed 000's upsells lived in an
+// in-memory scheduler that was often not running).
+//
+// A timer is an event: a kind's Scheduled event (`UpsellScheduled{due_at}`) names the timer
+// (its id, unique within the kind) and when it is due; the kind's ending events (`UpsellSent`,
+// `UpsellCancelled`) end it. TimerFold (reactor "timers") folds them into the `timers` work
+// list exactly once; rebuildable, never written by hand.
+//
+// TimerWorker fires the due timers of one partition, OLDEST DUE FIRST, as the only worker
+// across processes (advisory lock; standby takeover). It sleeps until the earliest due time or
+// until woken (the fold committed a new timer, maybe earlier), and fires each due timer by
+// calling its kind's `fire`, which decides (rechecking its conditions) and appends the kind's
+// ending event with a key derived from the timer's identity — so firing twice (a crash between
+// the append and the fold, a standby taking over) appends nothing new: a fired or cancelled
+// timer never fires again. After any downtime every overdue timer fires once, at restart, in
+// due order, at most `fire_per_second` per partition so a backlog drains at a pace the
+// services downstream accept (the Telegram sends themselves are paced again by their sender).
+//
+// Time comes from the injected clock; `time_scale` (demo and tests only: `tally serve
+// --time-scale K`) is how many clock microseconds pass per real one, so that sleeps until a
+// due time are scaled too.
+//
+// Thread safety: the fold is driven by a ReactorRunner; the worker runs its own thread, and
+// its Start/Stop/Wake/stats are thread-safe. Kinds, the store and the clock are not owned.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ledger/clock.h"
+#include "ledger/event_store.h"
+#include "reactors/reactor.h"
+
+namespace tally::reactors {
+
+// What an event means to a timer kind.
+struct TimerEvent {
+  enum class Type { kScheduled, kEnded };
+  Type type = Type::kScheduled;
+  std::string timer_id;
+  int64_t due_at_us = 0;   // kScheduled
+  bool cancelled = false;  // kEnded: cancelled rather than fired
+  std::string tenant_id;   // kScheduled: the partition key of its stream
+};
+
+// A due timer, as the worker hands it to its kind.
+struct TimerItem {
+  std::string kind;
+  std::string timer_id;
+  std::string stream_id;  // where it was scheduled
+  std::string tenant_id;
+  int partition = 0;
+  int64_t due_at_us = 0;
+  int64_t scheduled_position = 0;
+  std::string request;  // the Scheduled event's payload
+};
+
+struct TimerKind {
+  std::string name;  // "upsell", "subscription_expiry": names rows and keys
+  std::string scheduled_type;
+  std::vector<std::string> ended_types;
+  // The event's meaning (the fold has matched its type); DataLoss when it does not parse.
+  std::function<absl::StatusOr<TimerEvent>(const ledger::RecordedEvent&)> read;
+  // Decides and appends the ending event, keyed by the timer's identity. OK once it is
+  // durable (or was already there); an error leaves the timer due (fired again later).
+  std::function<absl::Status(const TimerItem&)> fire;
+};
+
+// Folds the timers of every kind. Name "timers".
+class TimerFold final : public Reactor {
+ public:
+  TimerFold(std::vector<const TimerKind*> kinds, std::function<void()> on_committed = nullptr);
+  std::string name() const override { return "timers"; }
+  absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+  void Committed(int partition, int64_t position) override;
+
+ private:
+  std::vector<const TimerKind*> kinds_;
+  std::function<void()> on_committed_;
+};
+
+struct TimerWorkerOptions {
+  std::string database_url;
+  int partition = 0;
+  // The longest real sleep between two reads of the due rows.
+  std::chrono::milliseconds poll_interval{1000};
+  std::chrono::milliseconds lock_retry{1000};
+  double fire_per_second = 50;
+  double time_scale = 1;  // clock time per real time
+};
+
+struct TimerWorkerStats {
+  uint64_t fired = 0;
+  uint64_t errors = 0;
+  bool leading = false;
+};
+
+class TimerWorker {
+ public:
+  TimerWorker(std::vector<const TimerKind*> kinds, const ledger::Clock& clock,
+              TimerWorkerOptions options);
+  ~TimerWorker();
+  void Start();
+  void Stop();
+  void Wake();
+  TimerWorkerStats stats() const;
+
+ private:
+  void Run();
+  absl::Status LeadAndFire();
+
+  std::map<std::string, const TimerKind*> kinds_;
+  const ledger::Clock& clock_;
+  const TimerWorkerOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  TimerWorkerStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace tally::reactors
