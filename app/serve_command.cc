@@ -155,7 +155,9 @@ int RunServe(const ServeOptions& options) {
                                                          options.database_url);
     http::ChargeApiOptions charge_options;
     charge_options.public_url = public_url;
-    charge_options.gateway_deadline_us = int64_t{options.gateway_timeout_ms} * 1000;
+    // A retry looks the earlier attempt up only once the charge reconciler would: past the
+    // call's deadline with a margin for clocks and a gateway finishing late.
+    charge_options.gateway_deadline_us = int64_t{options.charge_settle_after_ms} * 1000;
     charges = std::make_unique<http::ChargeApi>(
         *store, *box, gateways, clock,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),

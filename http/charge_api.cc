@@ -15,6 +15,9 @@ namespace tally::http {
 
 namespace pb = payments::v1;
 
+// Attempts per Idempotency-Key before a retry is refused (each appends an intent).
+constexpr int kMaxChargeAttempts = 10;
+
 ChargeApi::ChargeApi(ledger::EventStore& store, tenants::SecretBox box,
                      const gateways::GatewayRegistry& gateways, const ledger::Clock& clock,
                      gateways::Transport transport, ChargeApiOptions options)
@@ -42,11 +45,14 @@ ChargeApi::InDoubt ChargeApi::ResolveInDoubt(const pb::PaymentCreated& payment,
   int attempts = 0;
   int64_t last_at_us = 0;
   bool last_absent = false;  // the gateway refused the last attempt, or holds no charge of it
+  std::string first_sha256;
   for (const ledger::RecordedEvent& e : *events) {
     if (e.type == "tally.payments.v1.ChargeRequested") {
       ++attempts;
       last_at_us = e.recorded_at_us;
       last_absent = false;
+      pb::ChargeRequested m;
+      if (attempts == 1 && m.ParseFromString(e.payload)) first_sha256 = m.request_sha256();
     } else if (e.type == "tally.payments.v1.ChargeUnresolved") {
       pb::ChargeUnresolved m;
       last_absent = m.ParseFromString(e.payload) && m.attempt() == attempts &&
@@ -54,14 +60,26 @@ ChargeApi::InDoubt ChargeApi::ResolveInDoubt(const pb::PaymentCreated& payment,
     }
   }
   if (attempts == 0) return {};  // the first attempt: nothing in doubt
+  // The key names the first request: another body under it is refused, in doubt or not (the
+  // charge it may have made is the first body's).
+  if (first_sha256 != payment.request_sha256()) {
+    return {std::nullopt, JsonError(422, "idempotency_key_reused",
+                                    "this Idempotency-Key was used with a different request body")};
+  }
+  if (attempts >= kMaxChargeAttempts) {
+    return {std::nullopt, JsonError(409, "charge_in_doubt",
+                                    absl::StrCat("this Idempotency-Key was tried ", attempts,
+                                                 " times: use a new key for a new charge"))};
+  }
   if (last_absent) return {std::nullopt, std::nullopt, attempts + 1};
   const int64_t age_us = clock_.NowMicros() - last_at_us;
   if (age_us < options_.gateway_deadline_us || !gateway.traits().finds_charges_by_reference) {
     return {std::nullopt,
             JsonError(409, "charge_in_doubt",
                       age_us < options_.gateway_deadline_us
-                          ? "an earlier request with this Idempotency-Key is still waiting for " +
-                                gateway.name() + ": retry in a few seconds"
+                          ? "an earlier request with this Idempotency-Key may still be waiting "
+                            "for " +
+                                gateway.name() + ": retry in a minute"
                           : "an earlier request with this Idempotency-Key may have created a "
                             "charge at " +
                                 gateway.name() +
@@ -82,11 +100,12 @@ ChargeApi::InDoubt ChargeApi::ResolveInDoubt(const pb::PaymentCreated& payment,
 
 void ChargeApi::RecordRefusal(const pb::PaymentCreated& payment, int attempt,
                               const absl::Status& status) {
-  // Only an answer that says no (4xx) settles the intent; a timeout, a 5xx or an answer that
-  // does not parse may hide a charge, and is left to a retry or the charge reconciler.
+  // Only an answer that certainly made nothing settles the intent: the credentials refused
+  // (401/403) or the rate limit (429). A timeout, a 5xx, another 4xx or an answer that does not
+  // read (InvalidArgument also comes from a 2xx whose amount does not parse: the charge exists)
+  // may hide a charge, and is left to a retry or the charge reconciler.
   const absl::StatusCode code = status.code();
-  if (code != absl::StatusCode::kInvalidArgument && code != absl::StatusCode::kPermissionDenied &&
-      code != absl::StatusCode::kResourceExhausted) {
+  if (code != absl::StatusCode::kPermissionDenied && code != absl::StatusCode::kResourceExhausted) {
     return;
   }
   pb::ChargeUnresolved refused;
@@ -214,6 +233,13 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
     if (in_doubt.refusal.has_value()) return respond(std::move(*in_doubt.refusal));
     recovered = std::move(in_doubt.found);
     attempt = in_doubt.attempt;
+    if (!recovered.has_value() && attempt > 1) {
+      // The gateway had no charge of the earlier attempt; a concurrent retry or the charge
+      // reconciler may have recorded one since: answer it rather than charge again.
+      auto replay = Replay(identity->append_key, payment.request_sha256(), request_id);
+      if (!replay.ok()) return respond(JsonError(503, "database_unavailable", "try again"));
+      if (replay->has_value()) return respond(std::move(**replay));
+    }
     if (!recovered.has_value()) {
       // The intent, durable before the call: a lost answer leaves a trace to recover from.
       pb::ChargeRequested intent;

@@ -26,11 +26,13 @@
 // request whose intent append was not a duplicate calls the gateway: concurrent retries with
 // one key are answered 409 charge_in_doubt, never a second charge. A retry with the same key
 // that finds an intent but no recorded payment knows the earlier call's answer was lost: once
-// that call has certainly ended (`gateway_deadline_us`), a gateway that finds charges by
-// reference is asked for it — found, it is recorded and answered as the payment; not found, a
-// charge is created as the next attempt — and otherwise (PushinPay, or the earlier call may
-// still be running) the answer is 409 charge_in_doubt. Intents nobody retries are settled by
-// the charge reconciler (reactors/charge_recovery.h).
+// that call has certainly ended (`gateway_deadline_us`, the deadline plus a margin), a gateway that
+// finds charges by reference is asked for it — found, it is recorded and answered as the payment;
+// not found, a charge is created as the next attempt — and otherwise (PushinPay, or the earlier
+// call may still be running) the answer is 409 charge_in_doubt. Intents nobody retries are settled
+// by the charge reconciler (reactors/charge_recovery.h).
+//
+// A key is tried at most 10 times (then 409: a new charge needs a new key).
 //
 // Other answers: 400 invalid_json / invalid_request (names the field); 422
 // gateway_not_configured, unknown_bot (bot_id names no bot of this tenant), unknown_product
@@ -60,9 +62,10 @@ namespace tally::http {
 struct ChargeApiOptions {
   // Tally's public base URL, as gateways reach it ("https://pay.example.com").
   std::string public_url;
-  // How long a gateway call may take (the transport's deadline): an earlier attempt with the
-  // same Idempotency-Key older than this has certainly ended, answered or not.
-  int64_t gateway_deadline_us = 10 * 1000000;
+  // When an earlier attempt with the same Idempotency-Key has certainly ended, answered or not:
+  // longer than the transport's deadline, with a margin (`tally serve` uses
+  // --charge-settle-after-ms, as the charge reconciler does).
+  int64_t gateway_deadline_us = 70 * 1000000;
 };
 
 class ChargeApi {

@@ -1,5 +1,7 @@
 #include "http/gateway_transport.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 
 namespace tally::http {
@@ -16,6 +18,8 @@ gateways::Transport GatewayTransport(HttpClient& client, std::chrono::millisecon
     if (!absl::SimpleAtoi(response->Header("retry-after"), &retry_after_s) || retry_after_s < 0) {
       retry_after_s = 0;
     }
+    // A gateway's word, bounded: a huge value must not stop an account for years.
+    retry_after_s = std::min<int64_t>(retry_after_s, 15 * 60);
     return gateways::ApiResponse{response->status, std::move(response->body), retry_after_s};
   };
 }

@@ -6,8 +6,8 @@
 namespace tally::reactors {
 namespace {
 
-// The window is stretched 15% past the gateway's, so that jitter on the way cannot make the calls
-// arrive closer together than the gateway allows.
+// The window is stretched to 1/0.85 of the gateway's, so that jitter on the way cannot make the
+// calls arrive closer together than the gateway allows.
 constexpr double kStretch = 1.0 / 0.85;
 
 // How many calls the window holds, and how long it is.

@@ -5,11 +5,11 @@
 //
 // The rate is a sliding window, as gateways state their limits ("5 queries per second"): at
 // most floor(per_second) calls (at least one) in any window of floor(per_second) / per_second
-// seconds — a second for a whole rate — stretched by 15% for jitter on the way (a loaded machine
-// can hold one call back tens of milliseconds while the next leaves on time). A place in the
-// window is dated from when the call goes out (Started), not from when it was granted: a call
-// granted and then held up (waiting for a worker) keeps its place until it starts, so the
-// calls as the gateway sees them are within the limit whatever the delay between the two. A
+// seconds — a second for a whole rate — stretched to 1/0.85 (about 18% longer) for jitter on the
+// way (a loaded machine can hold one call back tens of milliseconds while the next leaves on time).
+// A place in the window is dated from when the call goes out (Started), not from when it was
+// granted: a call granted and then held up (waiting for a worker) keeps its place until it starts,
+// so the calls as the gateway sees them are within the limit whatever the delay between the two. A
 // call that finds room goes at once: two payments of one account a few milliseconds apart are
 // both polled now, not the second a fifth of a second later; a backlog still drains at the rate.
 

@@ -227,7 +227,7 @@ absl::Status ChargeReconciler::Settle(const Due& due) {
                                              gateways::ChargeIntentStreamId(due.payment_id));
   if (!events.ok()) return events.status();
   pb::ChargeRequested intent;
-  int64_t intent_position = 0;
+  int64_t intent_position = 0, intent_at_us = 0;
   for (const ledger::RecordedEvent& e : *events) {
     if (e.type != "tally.payments.v1.ChargeRequested") continue;
     if (!intent.ParseFromString(e.payload)) {
@@ -235,8 +235,20 @@ absl::Status ChargeReconciler::Settle(const Due& due) {
           absl::StrCat("ChargeRequested at ", e.position, " does not parse"));
     }
     intent_position = e.position;
+    intent_at_us = e.recorded_at_us;
   }
   if (intent_position == 0) return absl::NotFoundError("no ChargeRequested in the intent stream");
+  // The due row may be old: a retry may have made a newer attempt, whose call may still run
+  // (the fold makes it due later), or recorded the payment (the fold marks it). Nothing to do.
+  if (std::max(1, intent.attempt()) != due.attempt ||
+      clock_.NowMicros() - intent_at_us < options_.settle_after_us) {
+    return absl::OkStatus();
+  }
+  if (!intent.append_key().empty()) {
+    auto recorded = store_.FindByIdempotencyKey(intent.append_key());
+    if (!recorded.ok()) return recorded.status();
+    if (recorded->has_value()) return absl::OkStatus();
+  }
 
   ledger::v1::Metadata metadata;
   metadata.set_source(ledger::v1::SOURCE_REACTOR);

@@ -62,6 +62,8 @@ struct ChargeReconcilerOptions {
   // How often due intents are looked for when nothing wakes the reconciler.
   std::chrono::milliseconds poll_interval{5000};
   std::chrono::milliseconds lock_retry{1000};
+  // As the fold's: an intent younger than this is never looked up (its call may still run).
+  int64_t settle_after_us = 70 * 1000000;
 };
 
 struct ChargeReconcilerStats {

@@ -10,7 +10,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   telegram_ = std::make_unique<TelegramBots>(store, box, transport, telegram);
   delivery_kind_ = std::make_unique<DeliveryKind>(*telegram_);
   welcome_kind_ = std::make_unique<WelcomeKind>(*telegram_);
-  welcome_ = std::make_unique<WelcomeReactor>(store, box, clock);
+  welcome_ = std::make_unique<WelcomeReactor>(store, clock);
   delivery_ = std::make_unique<DeliveryReactor>(
       store, clock, DeliveryOptions{options.public_url, options.delivery_secret});
 
@@ -51,6 +51,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     ChargeReconcilerOptions reconciler;
     reconciler.database_url = options.database_url;
     reconciler.partition = p;
+    reconciler.settle_after_us = options.charge_settle_after_us;
     charge_reconcilers_.push_back(
         std::make_unique<ChargeReconciler>(gateways, store, box, transport, clock, reconciler));
   }

@@ -1,5 +1,7 @@
 #include "reactors/telegram.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -36,7 +38,8 @@ TelegramBots::Sent Classify(const absl::StatusOr<gateways::ApiResponse>& answer,
     int64_t retry_after_s = 0;
     if (fields.ok()) (void)absl::SimpleAtoi(fields->Text("parameters.retry_after"), &retry_after_s);
     r.outcome = SendResult::Outcome::kRetry;
-    r.retry_after_us = std::max<int64_t>(retry_after_s, 1) * 1000000;
+    // Bounded: a huge value must not hold a message for years (nor overflow).
+    r.retry_after_us = std::clamp<int64_t>(retry_after_s, 1, 15 * 60) * 1000000;
   } else if (code == 403 || code == 400 || code == 401 || code == 404) {
     // Blocked by the person, chat not found, a bad token: trying again changes nothing.
     r.outcome = SendResult::Outcome::kTerminal;

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "tally/bots/v1/bot_events.pb.h"
 #include "tally/leads/v1/lead_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
-#include "tenants/bot_directory.h"
 
 namespace tally::reactors {
 namespace {
@@ -21,9 +21,8 @@ constexpr char kFailed[] = "tally.leads.v1.WelcomeFailed";
 
 }  // namespace
 
-WelcomeReactor::WelcomeReactor(ledger::EventStore& store, tenants::SecretBox box,
-                               const ledger::Clock& clock)
-    : store_(store), box_(std::move(box)), clock_(clock) {}
+WelcomeReactor::WelcomeReactor(ledger::EventStore& store, const ledger::Clock& clock)
+    : store_(store), clock_(clock) {}
 
 absl::Status WelcomeReactor::React(pqxx::transaction_base& /*txn*/,
                                    const ledger::RecordedEvent& event) {
@@ -33,15 +32,24 @@ absl::Status WelcomeReactor::React(pqxx::transaction_base& /*txn*/,
     return absl::DataLossError(absl::StrCat("LeadStarted at ", event.position, " does not parse"));
   }
   if (lead.chat_id() == 0) return absl::OkStatus();
-  auto bot = tenants::ResolveBotConfig(store_, box_, lead.bot_id());
-  if (!bot.ok()) {
-    if (bot.status().code() == absl::StatusCode::kUnavailable) return bot.status();
-    // One bot's unreadable configuration must not stop every other bot's welcomes.
-    spdlog::error("welcome: bot {} configuration unreadable, lead at {} not welcomed: {}",
-                  lead.bot_id(), event.position, std::string(bot.status().message()));
-    return absl::OkStatus();
+  // The welcome in force when the person started the bot (its stream shares the lead's
+  // partition, so positions compare): a replay, or a reactor catching up, decides the same.
+  auto bot_events = store_.ReadStreamInPartition(event.partition, "bot-" + lead.bot_id());
+  if (!bot_events.ok()) return bot_events.status();
+  std::string welcome_text;
+  for (const auto& e : *bot_events) {
+    if (e.position >= event.position) break;
+    if (e.type != "tally.bots.v1.WelcomeConfigured") continue;
+    bots::v1::WelcomeConfigured configured;
+    if (!configured.ParseFromString(e.payload)) {
+      // One bot's unreadable configuration must not stop every other bot's welcomes.
+      spdlog::error("welcome: WelcomeConfigured at {} of bot {} does not parse", e.position,
+                    lead.bot_id());
+      continue;
+    }
+    welcome_text = configured.text();
   }
-  if (bot->welcome_text.empty()) return absl::OkStatus();
+  if (welcome_text.empty()) return absl::OkStatus();
 
   // What the lead's stream held before this /start: a replay decides the same.
   auto events = store_.ReadStreamInPartition(event.partition, event.stream_id);
@@ -81,7 +89,7 @@ absl::Status WelcomeReactor::React(pqxx::transaction_base& /*txn*/,
   welcome.set_tenant_id(lead.tenant_id());
   welcome.set_telegram_user_id(lead.telegram_user_id());
   welcome.set_chat_id(lead.chat_id());
-  welcome.set_text(bot->welcome_text);
+  welcome.set_text(welcome_text);
   return store_
       .Append({lead.tenant_id(),
                event.stream_id,

@@ -2,12 +2,12 @@
 // Welcome recovery (seed 004): every person who starts a seller's bot gets its welcome message
 // once — including the ones who started it while something else was broken.
 //
-//  - WelcomeReactor (reactor "welcome") follows the log. On LeadStarted, when the bot has a
-//    welcome text (WelcomeConfigured) and the lead's stream held no WelcomeIssued before this
-//    /start, it appends WelcomeIssued to the lead's stream with key
-//    `welcome:<bot>:<telegram user>`: one welcome per lead, whatever is replayed. A lead who
-//    started before the bot had a welcome gets it when they return; one who got it is not sent
-//    another. A lead whose welcome failed terminally (they had blocked the bot) and who starts
+//  - WelcomeReactor (reactor "welcome") follows the log. On LeadStarted, when the bot had a
+//    welcome text at that point of the log (the latest WelcomeConfigured before it) and the
+//    lead's stream held no WelcomeIssued before this /start, it appends WelcomeIssued to the lead's
+//    stream with key `welcome:<bot>:<telegram user>`: one welcome per lead, whatever is replayed. A
+//    lead who started before the bot had a welcome gets it when they return; one who got it is not
+//    sent another. A lead whose welcome failed terminally (they had blocked the bot) and who starts
 //    it again is retried: OutboxRetryRequested, key `welcome-retry:<stream>:<position of the
 //    /start>`.
 //  - WelcomeKind is the outbox kind that sends it through TelegramBots (reactors/telegram.h):
@@ -32,13 +32,12 @@ namespace tally::reactors {
 
 class WelcomeReactor final : public Reactor {
  public:
-  WelcomeReactor(ledger::EventStore& store, tenants::SecretBox box, const ledger::Clock& clock);
+  WelcomeReactor(ledger::EventStore& store, const ledger::Clock& clock);
   std::string name() const override { return "welcome"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
 
  private:
   ledger::EventStore& store_;
-  const tenants::SecretBox box_;
   const ledger::Clock& clock_;
 };
 

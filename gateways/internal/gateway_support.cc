@@ -1,5 +1,6 @@
 #include "gateways/internal/gateway_support.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/ascii.h"
@@ -74,7 +75,7 @@ PolledStatus Poll(const Transport& transport, const ApiRequest& request, absl::s
         for (const char* path : {"retry_after", "error.retry_after"}) {
           int64_t seconds = 0;
           if (absl::SimpleAtoi(body->Text(path), &seconds) && seconds > 0) {
-            out.retry_after_s = seconds;
+            out.retry_after_s = std::min<int64_t>(seconds, 15 * 60);  // bounded
             break;
           }
         }

@@ -508,6 +508,10 @@ TEST_CASE("a create answer lost after the gateway made the charge is recovered, 
     auto lost = h.CreatePayment(Body(gateway), key);
     CHECK(lost.status == 504);
     REQUIRE(h.Control("/sandbox/faults", R"({"create_answer_lost_rate":0})").status == 200);
+    // Another body under the key is refused, though the first is still in doubt.
+    auto other = h.CreatePayment(Body(gateway, 2990), key);
+    CHECK(other.status == 422);
+    CHECK(ErrorCode(other) == "idempotency_key_reused");
     // The seller's bot retries with the same key: the first charge is found by its reference.
     auto retried = h.CreatePayment(Body(gateway), key);
     REQUIRE_MESSAGE(retried.status == 201, retried.body);
