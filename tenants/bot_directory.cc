@@ -2,7 +2,9 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <optional>
+#include <set>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
@@ -294,6 +296,79 @@ absl::Status ConfigureWelcome(ledger::EventStore& store, const std::string& tena
                              configured.SerializeAsString());
 }
 
+absl::Status ConfigureOffer(ledger::EventStore& store, const std::string& tenant_id,
+                            const OfferSettings& o) {
+  if (o.offer_id.empty() || o.offer_id.size() > 64 || !absl::c_all_of(o.offer_id, IsWordChar)) {
+    return absl::InvalidArgumentError("offer_id must be 1 to 64 of [A-Za-z0-9_-]");
+  }
+  if (o.kind != kUpsell && o.kind != kDownsell) {
+    return absl::InvalidArgumentError("kind must be upsell or downsell");
+  }
+  if (o.delay_s < 0 || o.delay_s > 30 * 86400) {
+    return absl::InvalidArgumentError("delay_s must be 0 to 2592000 (30 days)");
+  }
+  if (o.kind == kDownsell && !o.trigger_product_id.empty()) {
+    return absl::InvalidArgumentError("trigger_product_id is for upsells only");
+  }
+  if (o.price_minor != 0 && o.price_minor < kMinPriceMinor) {
+    return absl::InvalidArgumentError("price_minor must be at least 50 (R$0.50)");
+  }
+  if (o.discount_percent < 0 || o.discount_percent > 99 ||
+      (o.discount_percent != 0 && o.kind != kDownsell)) {
+    return absl::InvalidArgumentError("discount_percent must be 1 to 99, and for downsells only");
+  }
+  if (o.kind == kDownsell && (o.price_minor == 0) == (o.discount_percent == 0)) {
+    return absl::InvalidArgumentError(
+        "a downsell needs exactly one of price_minor and "
+        "discount_percent");
+  }
+  const int64_t text_chars = Utf8Chars(o.text, /*multi_line=*/true);
+  if (text_chars < 0 || text_chars > 1000) {
+    return absl::InvalidArgumentError("text must be at most 1000 characters of UTF-8");
+  }
+  if (absl::Status mine = CheckBotOfTenant(store, tenant_id, o.bot_id); !mine.ok()) return mine;
+  // The products it names must exist now (a later removal cancels the offer when it fires).
+  auto events = store.ReadStream(tenant_id, BotStream(o.bot_id));
+  if (!events.ok()) return events.status();
+  std::set<std::string> products;
+  for (const auto& e : *events) {
+    if (e.type != "tally.bots.v1.ProductConfigured") continue;
+    bots::v1::ProductConfigured p;
+    if (p.ParseFromString(e.payload)) products.insert(p.product_id());
+  }
+  if (!products.count(o.product_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("product_id: bot ", o.bot_id, " sells no product ", o.product_id));
+  }
+  if (!o.trigger_product_id.empty() && !products.count(o.trigger_product_id)) {
+    return absl::InvalidArgumentError(absl::StrCat("trigger_product_id: bot ", o.bot_id,
+                                                   " sells no product ", o.trigger_product_id));
+  }
+  bots::v1::OfferConfigured configured;
+  configured.set_bot_id(o.bot_id);
+  configured.set_offer_id(o.offer_id);
+  configured.set_kind(o.kind);
+  configured.set_delay_s(o.delay_s);
+  configured.set_trigger_product_id(o.trigger_product_id);
+  configured.set_product_id(o.product_id);
+  configured.set_price_minor(o.price_minor);
+  configured.set_discount_percent(o.discount_percent);
+  configured.set_text(o.text);
+  configured.set_active(o.active);
+  return AppendConfiguration(store, tenant_id, o.bot_id, "tally.bots.v1.OfferConfigured",
+                             configured.SerializeAsString());
+}
+
+int64_t OfferPriceMinor(const OfferSettings& offer, int64_t product_price_minor,
+                        int64_t parent_amount_minor) {
+  int64_t price = offer.price_minor;
+  if (price == 0 && offer.discount_percent > 0) {
+    price = parent_amount_minor * (100 - offer.discount_percent) / 100;
+  }
+  if (price == 0) price = product_price_minor;
+  return std::max(price, kMinPriceMinor);
+}
+
 absl::StatusOr<BotConfig> ResolveBotConfig(ledger::EventStore& store, const SecretBox& box,
                                            const std::string& bot_id) {
   auto bot = ResolveBot(store, bot_id);
@@ -328,6 +403,24 @@ absl::StatusOr<BotConfig> ResolveBotConfig(ledger::EventStore& store, const Secr
       bots::v1::MetaConfigured configured;
       if (!configured.ParseFromString(event.payload)) return corrupt(event, "MetaConfigured");
       meta = std::move(configured);
+    } else if (event.type == "tally.bots.v1.OfferConfigured") {
+      bots::v1::OfferConfigured o;
+      if (!o.ParseFromString(event.payload)) return corrupt(event, "OfferConfigured");
+      if (!o.active()) {
+        config.offers.erase(o.offer_id());
+        continue;
+      }
+      OfferSettings& s = config.offers[o.offer_id()];
+      s.bot_id = o.bot_id();
+      s.offer_id = o.offer_id();
+      s.kind = o.kind();
+      s.delay_s = o.delay_s();
+      s.trigger_product_id = o.trigger_product_id();
+      s.product_id = o.product_id();
+      s.price_minor = o.price_minor();
+      s.discount_percent = o.discount_percent();
+      s.text = o.text();
+      s.active = true;
     } else if (event.type == "tally.bots.v1.WelcomeConfigured") {
       bots::v1::WelcomeConfigured configured;
       if (!configured.ParseFromString(event.payload)) return corrupt(event, "WelcomeConfigured");

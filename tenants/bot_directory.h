@@ -90,6 +90,37 @@ absl::Status ConfigureMeta(ledger::EventStore& store, const SecretBox& box,
 absl::Status ConfigureWelcome(ledger::EventStore& store, const std::string& tenant_id,
                               const std::string& bot_id, const std::string& text);
 
+inline constexpr char kUpsell[] = "upsell";
+inline constexpr char kDownsell[] = "downsell";
+inline constexpr int64_t kMinPriceMinor = 50;  // R$0.50: nothing is offered below it
+
+// An upsell (after a confirmed paid payment, optionally only for a trigger product) or a
+// downsell (after a created charge, sent only if it is still unpaid) of a bot (seed 000).
+struct OfferSettings {
+  std::string bot_id;
+  std::string offer_id;            // 1–64 of [A-Za-z0-9_-]
+  std::string kind;                // kUpsell | kDownsell
+  int64_t delay_s = 0;             // 0 to 30 days
+  std::string trigger_product_id;  // upsell only; "": any payment
+  std::string product_id;          // one of the bot's products
+  // price_minor >= 50; or, for a downsell, discount_percent 1–99 of the parent's amount
+  // (never below 50). An upsell with neither costs the product's price.
+  int64_t price_minor = 0;
+  int discount_percent = 0;
+  std::string text;  // at most 1000 characters; "" for a default
+  bool active = true;
+};
+
+// Appends OfferConfigured. InvalidArgument naming the field that is wrong (a negative delay, a
+// price below the floor, an unknown product, ...); NotFound when `bot_id` is not one of
+// `tenant_id`'s bots.
+absl::Status ConfigureOffer(ledger::EventStore& store, const std::string& tenant_id,
+                            const OfferSettings& settings);
+
+// What an offer costs after a parent payment of `parent_amount_minor`.
+int64_t OfferPriceMinor(const OfferSettings& offer, int64_t product_price_minor,
+                        int64_t parent_amount_minor);
+
 // A bot's configuration, folded from its stream.
 struct BotConfig {
   std::string bot_id;
@@ -98,7 +129,8 @@ struct BotConfig {
   // With the access token opened; nullopt when no pixel is configured (or the latest
   // MetaConfigured has an empty pixel id, which turns Purchase events off).
   std::optional<MetaSettings> meta;
-  std::string welcome_text;  // "": no welcome
+  std::string welcome_text;                     // "": no welcome
+  std::map<std::string, OfferSettings> offers;  // active offers, by offer id
 };
 
 // NotFound for an unknown bot; DataLoss naming the event's position when an event of the

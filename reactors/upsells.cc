@@ -1,0 +1,325 @@
+#include "reactors/upsells.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "gateways/webhook_crypto.h"
+#include "projections/payment_fold.h"
+#include "tally/ledger/v1/metadata.pb.h"
+#include "tally/payments/v1/payment_events.pb.h"
+#include "tenants/bot_directory.h"
+
+namespace tally::reactors {
+namespace {
+
+namespace pb = payments::v1;
+
+constexpr char kScheduledType[] = "tally.payments.v1.UpsellScheduled";
+constexpr char kSentType[] = "tally.payments.v1.UpsellSent";
+constexpr char kCancelledType[] = "tally.payments.v1.UpsellCancelled";
+
+std::optional<int64_t> ChatOf(const std::string& customer_id) {
+  absl::string_view id = customer_id;
+  int64_t chat = 0;
+  if (!absl::ConsumePrefix(&id, "tg:") || !absl::SimpleAtoi(id, &chat) || chat == 0) {
+    return std::nullopt;
+  }
+  return chat;
+}
+
+// The payment's folded state and its PaymentCreated, from its stream.
+struct Parent {
+  projections::PaymentState state;
+  pb::PaymentCreated created;
+  int64_t created_at_us = 0;
+};
+
+absl::StatusOr<Parent> ReadParent(ledger::EventStore& store, int partition,
+                                  const std::string& stream_id) {
+  auto events = store.ReadStreamInPartition(partition, stream_id);
+  if (!events.ok()) return events.status();
+  Parent parent;
+  for (const auto& e : *events) {
+    auto applied = projections::ApplyPaymentEvent(parent.state, e);
+    if (!applied.ok()) return applied.status();
+    if (e.type == "tally.payments.v1.PaymentCreated" && parent.created_at_us == 0) {
+      if (!parent.created.ParseFromString(e.payload)) {
+        return absl::DataLossError(absl::StrCat("PaymentCreated at ", e.position));
+      }
+      parent.created_at_us = e.recorded_at_us;
+    }
+  }
+  return parent;
+}
+
+ledger::v1::Metadata ReactorMetadata(const std::string& actor, int64_t cause, int64_t now) {
+  ledger::v1::Metadata metadata;
+  metadata.set_source(ledger::v1::SOURCE_REACTOR);
+  metadata.set_actor(actor);
+  metadata.set_causation_position(cause);
+  metadata.set_received_at_us(now);
+  return metadata;
+}
+
+std::string Reais(int64_t minor) { return absl::StrFormat("R$ %d,%02d", minor / 100, minor % 100); }
+
+}  // namespace
+
+std::string OfferToken(const std::string& secret, const std::string& payment_id,
+                       const std::string& offer_id) {
+  return absl::StrCat(
+      payment_id, ".", offer_id, ".",
+      gateways::HmacSha256Hex(secret, absl::StrCat(payment_id, ":", offer_id)).substr(0, 32));
+}
+
+UpsellReactor::UpsellReactor(ledger::EventStore& store, tenants::SecretBox box,
+                             const ledger::Clock& clock)
+    : store_(store), box_(std::move(box)), clock_(clock) {}
+
+absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
+                                  const ledger::RecordedEvent& event) {
+  if (!projections::IsPaymentStream(event.stream_id)) return absl::OkStatus();
+  const bool created = event.type == "tally.payments.v1.PaymentCreated";
+  if (!created && event.type != "tally.payments.v1.GatewayWebhookReceived" &&
+      event.type != "tally.payments.v1.GatewayStatusPolled") {
+    return absl::OkStatus();
+  }
+  auto parent = ReadParent(store_, event.partition, event.stream_id);
+  if (!parent.ok()) return parent.status();
+  const pb::PaymentCreated& payment = parent->created;
+  if (!parent->state.created || !payment.parent_payment_id().empty() || payment.bot_id().empty()) {
+    return absl::OkStatus();  // nothing to offer after (or an offer's own payment: no chains)
+  }
+  const std::optional<int64_t> chat = ChatOf(payment.customer_id());
+  if (!chat.has_value()) return absl::OkStatus();
+  const bool paid =
+      parent->state.status == projections::PaymentStatus::kPaid && parent->state.paid_confirmed;
+  if (!created && !paid) return absl::OkStatus();
+  auto bot = tenants::ResolveBotConfig(store_, box_, payment.bot_id());
+  if (!bot.ok()) {
+    if (bot.status().code() == absl::StatusCode::kUnavailable) return bot.status();
+    spdlog::error("upsells: bot {} configuration unreadable, payment {} offered nothing: {}",
+                  payment.bot_id(), payment.payment_id(), std::string(bot.status().message()));
+    return absl::OkStatus();
+  }
+  for (const auto& [offer_id, offer] : bot->offers) {
+    int64_t due = 0;
+    if (offer.kind == tenants::kDownsell && created) {
+      due = parent->created_at_us + offer.delay_s * 1'000'000;
+    } else if (offer.kind == tenants::kUpsell && paid &&
+               (offer.trigger_product_id.empty() ||
+                offer.trigger_product_id == payment.product_id())) {
+      due = parent->state.paid_at_us + offer.delay_s * 1'000'000;
+    } else {
+      continue;
+    }
+    pb::UpsellScheduled scheduled;
+    scheduled.set_offer_id(offer_id);
+    scheduled.set_due_at_us(due);
+    scheduled.set_payment_id(payment.payment_id());
+    scheduled.set_kind(offer.kind);
+    scheduled.set_tenant_id(payment.tenant_id());
+    scheduled.set_bot_id(payment.bot_id());
+    scheduled.set_chat_id(*chat);
+    auto appended = store_.Append(
+        {payment.tenant_id(),
+         event.stream_id,
+         ledger::ExpectedVersion::Any(),
+         {{kScheduledType, scheduled.SerializeAsString(),
+           ReactorMetadata("upsells", event.position, clock_.NowMicros()).SerializeAsString()}},
+         absl::StrCat("upsell:", payment.payment_id(), ":", offer_id)});
+    if (!appended.ok()) return appended.status();
+  }
+  return absl::OkStatus();
+}
+
+UpsellTimers::UpsellTimers(ledger::EventStore& store, tenants::SecretBox box,
+                           const ledger::Clock& clock, OfferOptions options)
+    : store_(store), box_(std::move(box)), clock_(clock), options_(std::move(options)) {
+  kind_.name = "upsell";
+  kind_.scheduled_type = kScheduledType;
+  kind_.ended_types = {kSentType, kCancelledType};
+  kind_.read = [](const ledger::RecordedEvent& e) -> absl::StatusOr<TimerEvent> {
+    TimerEvent out;
+    if (e.type == kScheduledType) {
+      pb::UpsellScheduled m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellScheduled");
+      out.type = TimerEvent::Type::kScheduled;
+      out.timer_id = absl::StrCat(m.payment_id(), ":", m.offer_id());
+      out.due_at_us = m.due_at_us();
+      out.tenant_id = m.tenant_id();
+    } else if (e.type == kSentType) {
+      pb::UpsellSent m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellSent");
+      out.type = TimerEvent::Type::kEnded;
+      out.timer_id = absl::StrCat(m.payment_id(), ":", m.offer_id());
+    } else {
+      pb::UpsellCancelled m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellCancelled");
+      out.type = TimerEvent::Type::kEnded;
+      out.cancelled = true;
+      out.timer_id = absl::StrCat(m.payment_id(), ":", m.offer_id());
+    }
+    return out;
+  };
+  kind_.fire = [this](const TimerItem& item) { return Fire(item); };
+}
+
+absl::Status UpsellTimers::Fire(const TimerItem& item) {
+  pb::UpsellScheduled scheduled;
+  if (!scheduled.ParseFromString(item.request)) {
+    return absl::DataLossError(absl::StrCat("UpsellScheduled at ", item.scheduled_position));
+  }
+  auto parent = ReadParent(store_, item.partition, item.stream_id);
+  if (!parent.ok()) return parent.status();
+  auto bot = tenants::ResolveBotConfig(store_, box_, scheduled.bot_id());
+  if (!bot.ok() && bot.status().code() == absl::StatusCode::kUnavailable) return bot.status();
+
+  std::string cancel_reason;
+  const tenants::OfferSettings* offer = nullptr;
+  const tenants::ProductSettings* product = nullptr;
+  if (!bot.ok()) {
+    cancel_reason = absl::StrCat("bot configuration unreadable: ", bot.status().message());
+  } else if (auto o = bot->offers.find(scheduled.offer_id()); o == bot->offers.end()) {
+    cancel_reason = "offer removed";
+  } else if (auto p = bot->products.find(o->second.product_id); p == bot->products.end()) {
+    cancel_reason = "the offer's product is no longer sold";
+  } else {
+    offer = &o->second;
+    product = &p->second;
+  }
+  const projections::PaymentStatus status = parent->state.status;
+  if (cancel_reason.empty() && scheduled.kind() == tenants::kUpsell &&
+      status != projections::PaymentStatus::kPaid) {
+    cancel_reason = status == projections::PaymentStatus::kRefunded ||
+                            status == projections::PaymentStatus::kChargedBack
+                        ? "parent refunded"
+                        : "parent not paid";
+  }
+  // A downsell is for a charge never paid (refunded counts as paid).
+  if (cancel_reason.empty() && scheduled.kind() == tenants::kDownsell &&
+      parent->state.paid_at_us != 0) {
+    cancel_reason = "parent paid";
+  }
+
+  const std::string stream =
+      absl::StrCat("offer-", scheduled.payment_id(), "-", scheduled.offer_id());
+  const std::string key =
+      absl::StrCat("offer-decision:", scheduled.payment_id(), ":", scheduled.offer_id());
+  const ledger::v1::Metadata metadata =
+      ReactorMetadata("upsell_timer", item.scheduled_position, clock_.NowMicros());
+  if (!cancel_reason.empty()) {
+    pb::UpsellCancelled cancelled;
+    cancelled.set_offer_id(scheduled.offer_id());
+    cancelled.set_payment_id(scheduled.payment_id());
+    cancelled.set_reason(cancel_reason);
+    return store_
+        .Append({scheduled.tenant_id(),
+                 stream,
+                 ledger::ExpectedVersion::Any(),
+                 {{kCancelledType, cancelled.SerializeAsString(), metadata.SerializeAsString()}},
+                 key})
+        .status();
+  }
+  const int64_t price =
+      tenants::OfferPriceMinor(*offer, product->price_minor, parent->state.amount_minor);
+  std::string base = options_.public_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const std::string link =
+      absl::StrCat(base, "/offers/",
+                   OfferToken(options_.offer_secret, scheduled.payment_id(), scheduled.offer_id()));
+  pb::UpsellSent sent;
+  sent.set_offer_id(scheduled.offer_id());
+  sent.set_payment_id(scheduled.payment_id());
+  sent.set_tenant_id(scheduled.tenant_id());
+  sent.set_bot_id(scheduled.bot_id());
+  sent.set_chat_id(scheduled.chat_id());
+  sent.set_product_id(product->product_id);
+  sent.mutable_price()->set_amount_minor(price);
+  sent.mutable_price()->set_currency(product->currency);
+  sent.set_kind(scheduled.kind());
+  sent.set_text(absl::StrCat(offer->text.empty()
+                                 ? absl::StrCat("Oferta especial para você: ", product->name)
+                                 : offer->text,
+                             "\n", Reais(price), "\n\n", link));
+  return store_
+      .Append({scheduled.tenant_id(),
+               stream,
+               ledger::ExpectedVersion::Any(),
+               {{kSentType, sent.SerializeAsString(), metadata.SerializeAsString()}},
+               key})
+      .status();
+}
+
+UpsellMessageKind::UpsellMessageKind(TelegramBots& telegram) : telegram_(telegram) {
+  kind_.reactor = "upsell_message";
+  kind_.requested_type = kSentType;
+  kind_.attempted_type = "tally.payments.v1.UpsellMessageAttempted";
+  kind_.succeeded_type = "tally.payments.v1.UpsellMessageSent";
+  kind_.failed_type = "tally.payments.v1.UpsellMessageFailed";
+  kind_.read = [this](const ledger::RecordedEvent& e) -> absl::StatusOr<OutboxEvent> {
+    OutboxEvent out;
+    if (e.type == kind_.requested_type) {
+      pb::UpsellSent m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellSent");
+      out.type = OutboxEvent::Type::kRequested;
+      out.tenant_id = m.tenant_id();
+    } else if (e.type == kind_.attempted_type) {
+      pb::UpsellMessageAttempted m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellMessageAttempted");
+      out.type = OutboxEvent::Type::kAttempted;
+      out.attempt = m.attempt();
+    } else if (e.type == kind_.succeeded_type) {
+      out.type = OutboxEvent::Type::kSucceeded;
+    } else {
+      pb::UpsellMessageFailed m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellMessageFailed");
+      out.type = OutboxEvent::Type::kFailed;
+      out.attempt = m.attempt();
+      out.retry_at_us = m.retry_at_us();
+      out.terminal = m.terminal();
+      out.error = m.error();
+    }
+    return out;
+  };
+  kind_.attempted_payload = [](int attempt) {
+    pb::UpsellMessageAttempted m;
+    m.set_attempt(attempt);
+    return m.SerializeAsString();
+  };
+  kind_.failed_payload = [](int attempt, const SendResult& r, int64_t retry_at_us) {
+    pb::UpsellMessageFailed m;
+    m.set_attempt(attempt);
+    m.set_error(r.error);
+    m.set_retry_at_us(retry_at_us);
+    m.set_terminal(r.outcome == SendResult::Outcome::kTerminal);
+    m.set_http_status(r.http_status);
+    m.set_error_code(r.error_code);
+    return m.SerializeAsString();
+  };
+  kind_.pace = [this](const OutboxItem& item) {
+    pb::UpsellSent sent;
+    if (sent.ParseFromString(item.request)) telegram_.Pace(sent.bot_id(), sent.chat_id());
+  };
+  kind_.send = [this](const OutboxItem& item) {
+    pb::UpsellSent m;
+    if (!m.ParseFromString(item.request)) {
+      return SendResult{SendResult::Outcome::kTerminal, "", "UpsellSent does not parse"};
+    }
+    TelegramBots::Sent sent = telegram_.SendMessage(m.bot_id(), m.chat_id(), m.text());
+    if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
+      pb::UpsellMessageSent message;
+      message.set_telegram_message_id(sent.message_id);
+      sent.result.success_payload = message.SerializeAsString();
+    }
+    return sent.result;
+  };
+  kind_.backoff = {2'000'000, 10 * 60 * 1'000'000};
+  kind_.lease_us = 60 * 1'000'000;
+  kind_.concurrency = 8;
+}
+
+}  // namespace tally::reactors

@@ -1,0 +1,86 @@
+#pragma once
+// Upsells and downsells (seed 000: the field system's offers lived in an in-memory scheduler
+// that was often not running, so they were never sent). Here each offer is an event and a
+// durable timer (reactors/timers.h):
+//
+//  - UpsellReactor (reactor "upsells") follows the log. When a payment (not itself an offer's:
+//    no chains) becomes paid AND confirmed, each active upsell offer of its bot — for its
+//    product, or for any when the offer names no trigger — is scheduled at paid time + delay;
+//    when a charge is created, each downsell offer is scheduled at creation + delay:
+//    UpsellScheduled in the payment's stream, key `upsell:<payment_id>:<offer_id>`.
+//  - UpsellTimers is the timer kind "upsell". When the timer fires, the conditions are checked
+//    again from the log: the offer still active; for an upsell the parent still paid (not
+//    refunded or charged back); for a downsell the parent still unpaid. Then UpsellSent (the
+//    message, with the link <public URL>/offers/<token> that creates the offer's charge,
+//    carrying the parent) or UpsellCancelled{reason}, in `offer-<payment_id>-<offer_id>`,
+//    both under the one key `offer-decision:<payment_id>:<offer_id>`: a timer fired twice
+//    decides once, whatever changed in between.
+//  - UpsellMessageKind is the outbox kind "upsell_message" that sends UpsellSent's message
+//    through TelegramBots.
+//
+// Not yet: the buyer-already-has-the-product check, GET /offers/<token>, and revenue per offer
+// (issue 10 continues).
+//
+// Thread-safe as Reactor, TimerKind and OutboxKind require.
+
+#include <optional>
+#include <string>
+
+#include "ledger/clock.h"
+#include "ledger/event_store.h"
+#include "reactors/outbox.h"
+#include "reactors/reactor.h"
+#include "reactors/telegram.h"
+#include "reactors/timers.h"
+#include "tenants/secret_box.h"
+
+namespace tally::reactors {
+
+// "<payment_id>.<offer_id>.<32 hex digits of HMAC-SHA256(secret, payment_id ":" offer_id)>".
+std::string OfferToken(const std::string& secret, const std::string& payment_id,
+                       const std::string& offer_id);
+
+class UpsellReactor final : public Reactor {
+ public:
+  UpsellReactor(ledger::EventStore& store, tenants::SecretBox box, const ledger::Clock& clock);
+  std::string name() const override { return "upsells"; }
+  absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
+
+ private:
+  ledger::EventStore& store_;
+  const tenants::SecretBox box_;
+  const ledger::Clock& clock_;
+};
+
+struct OfferOptions {
+  std::string public_url;    // where buyers open offer links
+  std::string offer_secret;  // signs offer tokens (derive from the master key)
+};
+
+class UpsellTimers {
+ public:
+  UpsellTimers(ledger::EventStore& store, tenants::SecretBox box, const ledger::Clock& clock,
+               OfferOptions options);
+  const TimerKind& kind() const { return kind_; }
+
+ private:
+  absl::Status Fire(const TimerItem& item);
+
+  ledger::EventStore& store_;
+  const tenants::SecretBox box_;
+  const ledger::Clock& clock_;
+  const OfferOptions options_;
+  TimerKind kind_;
+};
+
+class UpsellMessageKind {
+ public:
+  explicit UpsellMessageKind(TelegramBots& telegram);
+  const OutboxKind& kind() const { return kind_; }
+
+ private:
+  TelegramBots& telegram_;
+  OutboxKind kind_;
+};
+
+}  // namespace tally::reactors
