@@ -199,46 +199,53 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
   if (!input.ok()) {
     return respond(JsonError(400, "invalid_request", std::string(input.status().message())));
   }
-  const std::string tenant_id = principal->tenant_id;
+  respond(Create(request, request_id, principal->tenant_id, principal->key_id,
+                 gateways::Sha256Hex(request.body), HeaderValue(request, "idempotency-key"),
+                 *std::move(input)));
+}
+
+HttpResponse ChargeApi::Create(const HttpRequest& request, const std::string& request_id,
+                               const std::string& tenant_id, const std::string& actor,
+                               const std::string& request_sha256,
+                               const std::string& idempotency_header, ChargeInput input_value) {
+  ChargeInput* input = &input_value;
   pb::PaymentCreated& payment = input->payment;
   payment.set_tenant_id(tenant_id);
-  payment.set_request_sha256(gateways::Sha256Hex(request.body));
-  auto identity = IdentifyCharge(tenant_id, HeaderValue(request, "idempotency-key"));
+  payment.set_request_sha256(request_sha256);
+  auto identity = IdentifyCharge(tenant_id, idempotency_header);
   if (!identity.ok()) {
-    return respond(
-        JsonError(400, "invalid_idempotency_key", std::string(identity.status().message())));
+    return JsonError(400, "invalid_idempotency_key", std::string(identity.status().message()));
   }
   payment.set_payment_id(identity->payment_id);
   if (!identity->append_key.empty()) {
     auto replay = Replay(identity->append_key, payment.request_sha256(), request_id);
-    if (!replay.ok()) return respond(JsonError(503, "database_unavailable", "try again"));
-    if (replay->has_value()) return respond(std::move(**replay));
+    if (!replay.ok()) return JsonError(503, "database_unavailable", "try again");
+    if (replay->has_value()) return std::move(**replay);
   }
 
-  if (auto refused = CheckBotAndProduct(tenant_id, payment)) return respond(std::move(*refused));
+  if (auto refused = CheckBotAndProduct(tenant_id, payment)) return std::move(*refused);
 
   auto config = tenants::ResolveGatewayAccount(store_, box_, tenant_id, payment.gateway());
   if (!config.ok()) {
     if (config.status().code() == absl::StatusCode::kUnavailable) {
-      return respond(JsonError(503, "database_unavailable", "try again"));
+      return JsonError(503, "database_unavailable", "try again");
     }
-    return respond(
-        JsonError(422, "gateway_not_configured", std::string(config.status().message())));
+    return JsonError(422, "gateway_not_configured", std::string(config.status().message()));
   }
   const gateways::Gateway& gateway = *gateways_.Find(payment.gateway());
   std::optional<gateways::CreatedCharge> recovered;
   int attempt = 1;
   if (!identity->append_key.empty()) {
     InDoubt in_doubt = ResolveInDoubt(payment, gateway, config->account);
-    if (in_doubt.refusal.has_value()) return respond(std::move(*in_doubt.refusal));
+    if (in_doubt.refusal.has_value()) return std::move(*in_doubt.refusal);
     recovered = std::move(in_doubt.found);
     attempt = in_doubt.attempt;
     if (!recovered.has_value() && attempt > 1) {
       // The gateway had no charge of the earlier attempt; a concurrent retry or the charge
       // reconciler may have recorded one since: answer it rather than charge again.
       auto replay = Replay(identity->append_key, payment.request_sha256(), request_id);
-      if (!replay.ok()) return respond(JsonError(503, "database_unavailable", "try again"));
-      if (replay->has_value()) return respond(std::move(**replay));
+      if (!replay.ok()) return JsonError(503, "database_unavailable", "try again");
+      if (replay->has_value()) return std::move(**replay);
     }
     if (!recovered.has_value()) {
       // The intent, durable before the call: a lost answer leaves a trace to recover from.
@@ -251,8 +258,8 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
       *intent.mutable_payment() = payment;
       intent.set_append_key(identity->append_key);
       intent.set_attempt(attempt);
-      const ledger::v1::Metadata intent_metadata = RequestMetadata(
-          request, request_id, ledger::v1::SOURCE_API, principal->key_id, clock_.NowMicros());
+      const ledger::v1::Metadata intent_metadata =
+          RequestMetadata(request, request_id, ledger::v1::SOURCE_API, actor, clock_.NowMicros());
       auto recorded =
           store_.Append({tenant_id,
                          gateways::ChargeIntentStreamId(payment.payment_id()),
@@ -260,13 +267,13 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
                          {{"tally.payments.v1.ChargeRequested", intent.SerializeAsString(),
                            intent_metadata.SerializeAsString()}},
                          gateways::ChargeIntentKey(payment.payment_id(), attempt)});
-      if (!recorded.ok()) return respond(JsonError(503, "database_unavailable", "try again"));
+      if (!recorded.ok()) return JsonError(503, "database_unavailable", "try again");
       // A concurrent request with this key recorded this attempt first: it calls the gateway.
       if (recorded->duplicate) {
-        return respond(JsonError(409, "charge_in_doubt",
-                                 "another request with this Idempotency-Key is creating the "
-                                 "charge at " +
-                                     gateway.name() + ": retry in a few seconds"));
+        return JsonError(409, "charge_in_doubt",
+                         "another request with this Idempotency-Key is creating the "
+                         "charge at " +
+                             gateway.name() + ": retry in a few seconds");
       }
     }
   }
@@ -284,10 +291,10 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
     if (!identity->append_key.empty() && !recovered_charge) {
       RecordRefusal(payment, attempt, created.status());
     }
-    return respond(GatewayErrorResponse(created.status(), payment.gateway()));
+    return GatewayErrorResponse(created.status(), payment.gateway());
   }
-  const ledger::v1::Metadata metadata = RequestMetadata(request, request_id, ledger::v1::SOURCE_API,
-                                                        principal->key_id, clock_.NowMicros());
+  const ledger::v1::Metadata metadata =
+      RequestMetadata(request, request_id, ledger::v1::SOURCE_API, actor, clock_.NowMicros());
   payment = gateways::WithGatewayAnswer(std::move(payment), *created);
   ledger::AppendRequest append = gateways::RecordCharge(payment, metadata, identity->append_key);
   const std::string stream = append.stream_id;
@@ -298,21 +305,21 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
     spdlog::error("charge not recorded request_id={} tenant={} payment={} stream={} error=\"{}\"",
                   request_id, tenant_id, payment.payment_id(), stream,
                   std::string(appended.status().message()));
-    return respond(
-        JsonError(appended.status().code() == absl::StatusCode::kUnavailable ? 503 : 500,
-                  "database_unavailable",
-                  "the charge was created but not recorded: retry with the same Idempotency-Key"));
+    return JsonError(
+        appended.status().code() == absl::StatusCode::kUnavailable ? 503 : 500,
+        "database_unavailable",
+        "the charge was created but not recorded: retry with the same Idempotency-Key");
   }
   if (appended->duplicate) {
     auto replay = Replay(identity->append_key, payment.request_sha256(), request_id);
-    if (replay.ok() && replay->has_value()) return respond(std::move(**replay));
-    return respond(JsonError(503, "database_unavailable", "try again"));
+    if (replay.ok() && replay->has_value()) return std::move(**replay);
+    return JsonError(503, "database_unavailable", "try again");
   }
   spdlog::info(
       "charge recorded request_id={} tenant={} gateway={} payment={} stream={} position={}",
       request_id, tenant_id, payment.gateway(), payment.payment_id(), stream,
       appended->positions[0]);
-  respond(CreatedResponse(payment, stream, appended->positions[0], request_id));
+  return CreatedResponse(payment, stream, appended->positions[0], request_id);
 }
 
 }  // namespace tally::http

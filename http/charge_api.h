@@ -49,6 +49,7 @@
 
 #include "gateways/gateway.h"
 #include "gateways/registry.h"
+#include "http/charge_decisions.h"
 #include "http/message.h"
 #include "http/server.h"
 #include "http/ttl_cache.h"
@@ -76,6 +77,14 @@ class ChargeApi {
             gateways::Transport transport, ChargeApiOptions options);
 
   void Handle(const HttpRequest& request, Responder respond);
+
+  // Everything after the request was authenticated and read: the charge of `input` for
+  // `tenant_id`, `actor` (an API key id) in the metadata, `request_sha256` naming the request
+  // for its Idempotency-Key. Also used by the offer page (an offer link creates its charge).
+  HttpResponse Create(const HttpRequest& request, const std::string& request_id,
+                      const std::string& tenant_id, const std::string& actor,
+                      const std::string& request_sha256, const std::string& idempotency_header,
+                      ChargeInput input);
 
  private:
   // API keys are resolved through the log and kept for a few seconds.
