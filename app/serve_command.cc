@@ -111,6 +111,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::ChargeApi> charges;
   std::unique_ptr<http::TelegramIngestion> telegram;
   std::unique_ptr<http::DeliveryPage> delivery_page;
+  std::unique_ptr<http::OfferPage> offer_page;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
@@ -119,6 +120,8 @@ int RunServe(const ServeOptions& options) {
       options.public_url.empty() ? "http://" + options.listen : options.public_url;
   const std::string delivery_secret =
       master_key == nullptr ? "" : reactors::DeliverySecretFromMasterKey(master_key);
+  const std::string offer_secret =
+      master_key == nullptr ? "" : reactors::OfferSecretFromMasterKey(master_key);
   std::optional<tenants::SecretBox> box;
   if (http_role || reactors_role) {
     auto opened_box = tenants::SecretBox::FromHex(master_key);
@@ -139,6 +142,7 @@ int RunServe(const ServeOptions& options) {
     host.partitions = partitions;
     host.public_url = public_url;
     host.delivery_secret = delivery_secret;
+    host.offer_secret = offer_secret;
     host.telegram_api_base = options.telegram_api_base;
     host.meta_api_base = options.meta_api_base;
     host.charge_settle_after_us = int64_t{options.charge_settle_after_ms} * 1000;
@@ -164,7 +168,9 @@ int RunServe(const ServeOptions& options) {
         charge_options);
     telegram = std::make_unique<http::TelegramIngestion>(*store, clock);
     delivery_page = std::make_unique<http::DeliveryPage>(*store, clock, delivery_secret);
-    endpoints = {ingestion.get(), charges.get(), telegram.get(), delivery_page.get()};
+    offer_page = std::make_unique<http::OfferPage>(*store, *charges, offer_secret);
+    endpoints = {ingestion.get(), charges.get(), telegram.get(), delivery_page.get(),
+                 offer_page.get()};
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "http/html_page.h"
 #include "http/request_metadata.h"
 #include "projections/payment_fold.h"
 #include "reactors/delivery.h"
@@ -16,39 +17,10 @@ namespace {
 
 namespace pb = payments::v1;
 
-std::string Escape(absl::string_view text) {
-  return absl::StrReplaceAll(
-      text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
-}
-
-HttpResponse Page(int status, const std::string& title, const std::string& body_html) {
-  HttpResponse response;
-  response.status = status;
-  response.content_type = "text/html; charset=utf-8";
-  response.body = absl::StrCat(
-      "<!doctype html><html lang=\"pt-BR\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<title>",
-      Escape(title),
-      "</title><style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
-      "padding:0 1rem;line-height:1.5}a.button{display:inline-block;padding:.7rem 1.2rem;"
-      "background:#0a7;color:#fff;border-radius:.4rem;text-decoration:none}</style></head><body>",
-      body_html, "</body></html>");
-  response.headers.emplace_back("Cache-Control", "no-store");
-  response.headers.emplace_back("X-Robots-Tag", "noindex");
-  return response;
-}
-
 HttpResponse NotFound() {
-  return Page(404, "Link não encontrado",
-              "<h1>Link não encontrado</h1><p>Este link de entrega não existe. Confira se "
-              "copiou a mensagem inteira.</p>");
-}
-
-HttpResponse TryAgain() {
-  return Page(503, "Tente novamente",
-              "<h1>Tente novamente em instantes</h1><p>Não conseguimos abrir sua entrega "
-              "agora.</p>");
+  return HtmlPage(404, "Link não encontrado",
+                  "<h1>Link não encontrado</h1><p>Este link de entrega não existe. Confira se "
+                  "copiou a mensagem inteira.</p>");
 }
 
 bool IsHttpUrl(absl::string_view url) {
@@ -63,7 +35,7 @@ DeliveryPage::DeliveryPage(ledger::EventStore& store, const ledger::Clock& clock
 
 void DeliveryPage::Handle(const HttpRequest& request, const std::string& token, Responder respond) {
   if (request.method != "GET" && request.method != "HEAD") {
-    return respond(Page(405, "Método não permitido", "<h1>Método não permitido</h1>"));
+    return respond(HtmlPage(405, "Método não permitido", "<h1>Método não permitido</h1>"));
   }
   HttpResponse response;
   try {
@@ -71,7 +43,7 @@ void DeliveryPage::Handle(const HttpRequest& request, const std::string& token, 
   } catch (const std::exception& e) {
     spdlog::error("delivery page failed token_prefix={} error=\"{}\"", token.substr(0, 8),
                   e.what());
-    response = TryAgain();
+    response = TryAgainPage();
   }
   respond(std::move(response));
 }
@@ -80,24 +52,24 @@ HttpResponse DeliveryPage::Render(const HttpRequest& request, const std::string&
   const std::optional<std::string> payment_id = reactors::VerifyDeliveryToken(secret_, token);
   if (!payment_id.has_value()) return NotFound();
   auto issued_event = store_.FindByIdempotencyKey("delivery:" + *payment_id);
-  if (!issued_event.ok()) return TryAgain();
+  if (!issued_event.ok()) return TryAgainPage();
   if (!issued_event->has_value()) return NotFound();
   pb::DeliveryIssued issued;
-  if (!issued.ParseFromString((*issued_event)->payload)) return TryAgain();
+  if (!issued.ParseFromString((*issued_event)->payload)) return TryAgainPage();
   const std::string& stream = (*issued_event)->stream_id;
   auto events = store_.ReadStream(issued.tenant_id(), stream);
-  if (!events.ok()) return TryAgain();
+  if (!events.ok()) return TryAgainPage();
   projections::PaymentState state;
   int accesses = 0;
   for (const auto& e : *events) {
-    if (!projections::ApplyPaymentEvent(state, e).ok()) return TryAgain();
+    if (!projections::ApplyPaymentEvent(state, e).ok()) return TryAgainPage();
     if (e.type == "tally.payments.v1.DeliveryAccessed") ++accesses;
   }
   if (state.status == projections::PaymentStatus::kRefunded ||
       state.status == projections::PaymentStatus::kChargedBack) {
-    return Page(410, "Acesso encerrado",
-                "<h1>Acesso encerrado</h1><p>Este pagamento foi estornado, e o acesso ao "
-                "produto foi encerrado.</p>");
+    return HtmlPage(410, "Acesso encerrado",
+                    "<h1>Acesso encerrado</h1><p>Este pagamento foi estornado, e o acesso ao "
+                    "produto foi encerrado.</p>");
   }
   // Only a GET is the buyer opening the link; a HEAD (a link checker) records nothing.
   if (request.method == "GET" && accesses < kMaxRecordedAccesses) {
@@ -114,13 +86,13 @@ HttpResponse DeliveryPage::Render(const HttpRequest& request, const std::string&
                        {{"tally.payments.v1.DeliveryAccessed", accessed.SerializeAsString(),
                          metadata.SerializeAsString()}},
                        absl::StrCat("delivery-access:", *payment_id, ":", accesses + 1)});
-    if (!appended.ok()) return TryAgain();
+    if (!appended.ok()) return TryAgainPage();
   }
   // What is delivered, as the bot configures the product now.
   std::string url;
   std::string text;
   auto bot_events = store_.ReadStream(issued.tenant_id(), "bot-" + issued.bot_id());
-  if (!bot_events.ok()) return TryAgain();
+  if (!bot_events.ok()) return TryAgainPage();
   for (const auto& e : *bot_events) {
     if (e.type != "tally.bots.v1.ProductConfigured") continue;
     bots::v1::ProductConfigured product;
@@ -129,18 +101,18 @@ HttpResponse DeliveryPage::Render(const HttpRequest& request, const std::string&
       text = product.deliver_text();
     }
   }
-  std::string body = absl::StrCat("<h1>", Escape(issued.product_name()), "</h1>");
+  std::string body = absl::StrCat("<h1>", HtmlEscape(issued.product_name()), "</h1>");
   if (!text.empty()) {
-    absl::StrAppend(&body, "<p>", absl::StrReplaceAll(Escape(text), {{"\n", "<br>"}}), "</p>");
+    absl::StrAppend(&body, "<p>", absl::StrReplaceAll(HtmlEscape(text), {{"\n", "<br>"}}), "</p>");
   }
   if (IsHttpUrl(url)) {
-    absl::StrAppend(&body, "<p><a class=\"button\" href=\"", Escape(url),
+    absl::StrAppend(&body, "<p><a class=\"button\" href=\"", HtmlEscape(url),
                     "\" rel=\"noopener noreferrer\">Acessar o produto</a></p>");
   }
   if (text.empty() && !IsHttpUrl(url)) {
     absl::StrAppend(&body, "<p>Pagamento confirmado. O vendedor enviará os detalhes.</p>");
   }
-  return Page(200, issued.product_name(), body);
+  return HtmlPage(200, issued.product_name(), body);
 }
 
 }  // namespace tally::http

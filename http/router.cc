@@ -33,6 +33,9 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
   if (absl::StartsWith(path, "/delivery/") && endpoints.delivery != nullptr) {
     return endpoints.delivery->Handle(request, path.substr(10), std::move(respond));
   }
+  if (absl::StartsWith(path, "/offers/") && endpoints.offers != nullptr) {
+    return endpoints.offers->Handle(request, path.substr(8), std::move(respond));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 // The routes of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>,
-// POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>. An endpoint left null answers
+// POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>, GET /offers/<token>. An
+// endpoint left null answers
 // 404 like an unknown path. Unknown paths: 404 not_found with a JSON error.
 
 #include "http/charge_api.h"
 #include "http/delivery_page.h"
 #include "http/message.h"
+#include "http/offer_page.h"
 #include "http/server.h"
 #include "http/telegram_ingestion.h"
 #include "http/webhook_ingestion.h"
@@ -17,6 +19,7 @@ struct Endpoints {
   ChargeApi* charges = nullptr;
   TelegramIngestion* telegram = nullptr;
   DeliveryPage* delivery = nullptr;
+  OfferPage* offers = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);

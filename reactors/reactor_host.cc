@@ -11,6 +11,10 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   delivery_kind_ = std::make_unique<DeliveryKind>(*telegram_);
   welcome_kind_ = std::make_unique<WelcomeKind>(*telegram_);
   welcome_ = std::make_unique<WelcomeReactor>(store, clock);
+  upsells_ = std::make_unique<UpsellReactor>(store, box, clock);
+  upsell_timers_ = std::make_unique<UpsellTimers>(
+      store, box, clock, OfferOptions{options.public_url, options.offer_secret});
+  upsell_message_kind_ = std::make_unique<UpsellMessageKind>(*telegram_);
   delivery_ = std::make_unique<DeliveryReactor>(
       store, clock, DeliveryOptions{options.public_url, options.delivery_secret});
 
@@ -22,7 +26,8 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   meta_ = std::make_unique<MetaPurchaseReactor>(store, box, clock, meta);
 
   const std::vector<const OutboxKind*> kinds = {&delivery_kind_->kind(), &meta_kind_->kind(),
-                                                &welcome_kind_->kind()};
+                                                &welcome_kind_->kind(),
+                                                &upsell_message_kind_->kind()};
   for (int p = 0; p < options.partitions; ++p) {
     OutboxSenderOptions sender;
     sender.database_url = options.database_url;
@@ -59,8 +64,20 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     for (auto& reconciler : charge_reconcilers_) reconciler->Wake();
   });
 
-  const std::vector<Reactor*> reactors = {outbox_.get(), reconciliation_.get(), delivery_.get(),
-                                          meta_.get(),   charge_intents_.get(), welcome_.get()};
+  const std::vector<const TimerKind*> timer_kinds = {&upsell_timers_->kind()};
+  for (int p = 0; p < options.partitions; ++p) {
+    TimerWorkerOptions worker;
+    worker.database_url = options.database_url;
+    worker.partition = p;
+    timer_workers_.push_back(std::make_unique<TimerWorker>(timer_kinds, clock, worker));
+  }
+  timers_ = std::make_unique<TimerFold>(timer_kinds, [this] {
+    for (auto& worker : timer_workers_) worker->Wake();
+  });
+
+  const std::vector<Reactor*> reactors = {
+      outbox_.get(),         delivery_.get(), meta_.get(),    reconciliation_.get(),
+      charge_intents_.get(), welcome_.get(),  upsells_.get(), timers_.get()};
   for (int p = 0; p < options.partitions; ++p) {
     ReactorRunnerOptions runner;
     runner.database_url = options.database_url;
@@ -78,9 +95,11 @@ void ReactorHost::Start() {
   for (auto& sender : senders_) sender->Start();
   for (auto& poller : pollers_) poller->Start();
   for (auto& reconciler : charge_reconcilers_) reconciler->Start();
+  for (auto& worker : timer_workers_) worker->Start();
 }
 
 void ReactorHost::Stop() {
+  for (auto& worker : timer_workers_) worker->Stop();
   for (auto& reconciler : charge_reconcilers_) reconciler->Stop();
   for (auto& poller : pollers_) poller->Stop();
   for (auto& sender : senders_) sender->Stop();

@@ -1,10 +1,10 @@
 #pragma once
 // The reactors role of `tally serve`: per partition, the work-list folds (outbox,
-// reconciliation queue, charge intents), the decision reactors (delivery, Meta Purchase,
-// welcome), the outbox senders (Telegram deliveries and welcomes, Conversions API calls), the
-// reconciliation poller and the charge reconciler, wired to the store, the outbound client and the
-// clock. Start starts them all; Stop stops senders first (each call in flight records its outcome),
-// then the followers.
+// reconciliation queue, charge intents, timers), the decision reactors (delivery, Meta
+// Purchase, welcome, upsells), the outbox senders (Telegram deliveries, welcomes and offers,
+// Conversions API calls), the reconciliation poller, the charge reconciler and the timer worker,
+// wired to the store, the outbound client and the clock. Start starts them all; Stop stops senders
+// first (each call in flight records its outcome), then the followers.
 
 #include <memory>
 #include <string>
@@ -21,6 +21,8 @@
 #include "reactors/reactor.h"
 #include "reactors/reconciliation.h"
 #include "reactors/telegram.h"
+#include "reactors/timers.h"
+#include "reactors/upsells.h"
 #include "reactors/welcome.h"
 #include "tenants/secret_box.h"
 
@@ -33,6 +35,7 @@ struct ReactorHostOptions {
   int partitions = 1;
   std::string public_url;
   std::string delivery_secret;
+  std::string offer_secret;  // see OfferSecretFromMasterKey
   std::string telegram_api_base;
   std::string meta_api_base;     // "": Meta's production Graph API
   std::string meta_api_version;  // "": MetaOptions' default
@@ -55,6 +58,11 @@ class ReactorHost {
   std::unique_ptr<DeliveryKind> delivery_kind_;
   std::unique_ptr<WelcomeKind> welcome_kind_;
   std::unique_ptr<WelcomeReactor> welcome_;
+  std::unique_ptr<UpsellReactor> upsells_;
+  std::unique_ptr<UpsellTimers> upsell_timers_;
+  std::unique_ptr<UpsellMessageKind> upsell_message_kind_;
+  std::vector<std::unique_ptr<TimerWorker>> timer_workers_;
+  std::unique_ptr<TimerFold> timers_;
   std::unique_ptr<DeliveryReactor> delivery_;
   std::unique_ptr<MetaKind> meta_kind_;
   std::unique_ptr<MetaPurchaseReactor> meta_;

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gateways/webhook_crypto.h"
 #include "projections/payment_fold.h"
@@ -73,6 +74,23 @@ std::string OfferToken(const std::string& secret, const std::string& payment_id,
   return absl::StrCat(
       payment_id, ".", offer_id, ".",
       gateways::HmacSha256Hex(secret, absl::StrCat(payment_id, ":", offer_id)).substr(0, 32));
+}
+
+std::optional<std::pair<std::string, std::string>> VerifyOfferToken(const std::string& secret,
+                                                                    const std::string& token) {
+  if (token.size() > 300) return std::nullopt;
+  const std::vector<std::string> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].size() != 32) {
+    return std::nullopt;
+  }
+  if (!gateways::ConstantTimeEquals(OfferToken(secret, parts[0], parts[1]), token)) {
+    return std::nullopt;
+  }
+  return std::make_pair(parts[0], parts[1]);
+}
+
+std::string OfferSecretFromMasterKey(const std::string& master_key_hex) {
+  return gateways::HmacSha256Hex(master_key_hex, "tally offer tokens v1");
 }
 
 UpsellReactor::UpsellReactor(ledger::EventStore& store, tenants::SecretBox box,
@@ -241,6 +259,7 @@ absl::Status UpsellTimers::Fire(const TimerItem& item) {
   sent.mutable_price()->set_amount_minor(price);
   sent.mutable_price()->set_currency(product->currency);
   sent.set_kind(scheduled.kind());
+  sent.set_gateway(parent->created.gateway());
   sent.set_text(absl::StrCat(offer->text.empty()
                                  ? absl::StrCat("Oferta especial para você: ", product->name)
                                  : offer->text,

@@ -25,6 +25,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
@@ -39,6 +40,13 @@ namespace tally::reactors {
 // "<payment_id>.<offer_id>.<32 hex digits of HMAC-SHA256(secret, payment_id ":" offer_id)>".
 std::string OfferToken(const std::string& secret, const std::string& payment_id,
                        const std::string& offer_id);
+
+// The (payment id, offer id) of a genuine token; nullopt for anything forged or malformed.
+std::optional<std::pair<std::string, std::string>> VerifyOfferToken(const std::string& secret,
+                                                                    const std::string& token);
+
+// The offer token secret, derived from the master key.
+std::string OfferSecretFromMasterKey(const std::string& master_key_hex);
 
 class UpsellReactor final : public Reactor {
  public:

@@ -352,6 +352,37 @@ std::map<int64_t, int> ServeHarness::TelegramMessagesPerChat() {
   return per_chat;
 }
 
+std::vector<std::string> ServeHarness::TelegramTexts(int64_t chat) {
+  http::ClientResponse r = Send(
+      "GET", absl::StrCat(sandbox_->BaseUrl("sandbox"), "/telegram/messages?chat_id=", chat), "");
+  REQUIRE(r.status == 200);
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  REQUIRE(parser.parse(r.body).get(root) == simdjson::SUCCESS);
+  simdjson::dom::array messages;
+  REQUIRE(root["messages"].get_array().get(messages) == simdjson::SUCCESS);
+  std::vector<std::string> texts;
+  for (simdjson::dom::element m : messages) {
+    std::string_view text;
+    REQUIRE(m["text"].get_string().get(text) == simdjson::SUCCESS);
+    texts.emplace_back(text);
+  }
+  return texts;
+}
+
+std::string ServeHarness::HttpUrl() const { return absl::StrCat("http://127.0.0.1:", http_port_); }
+
+http::ClientResponse ServeHarness::Get(const std::string& url) { return Send("GET", url, ""); }
+
+int ServeHarness::ActOnCharge(const std::string& gateway, const std::string& transaction_id,
+                              const std::string& action) {
+  return Send("POST",
+              absl::StrCat("http://127.0.0.1:", sandbox_->port(), "/sandbox/charges/", gateway, "/",
+                           transaction_id, "/", action),
+              "{}")
+      .status;
+}
+
 ServeHarness::MetaEvents ServeHarness::MetaEventsReceived() {
   http::ClientResponse r = Send("GET", sandbox_->BaseUrl("sandbox") + "/meta/events", "");
   REQUIRE(r.status == 200);

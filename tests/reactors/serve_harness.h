@@ -119,8 +119,16 @@ class ServeHarness {
   bool BlockChat(int64_t chat);
   bool UnblockChat(int64_t chat);
 
-  // Messages the Telegram simulator received, per chat.
+  // Messages the Telegram simulator received, per chat; the texts sent to one chat, in order.
   std::map<int64_t, int> TelegramMessagesPerChat();
+  std::vector<std::string> TelegramTexts(int64_t chat);
+  // The HTTP process's base URL ("http://127.0.0.1:<port>").
+  std::string HttpUrl() const;
+  // GET `url`.
+  http::ClientResponse Get(const std::string& url);
+  // Pays (or refunds, or expires: `action`) a charge at the sandbox.
+  int ActOnCharge(const std::string& gateway, const std::string& transaction_id,
+                  const std::string& action);
   // The Conversions API events the Meta simulator kept, deduplicated as Meta counts them
   // (pixel, event name, event id): how often each was received, and at which pixel.
   struct MetaEvent {

@@ -1,0 +1,91 @@
+#include "http/offer_page.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gateways/payload_fields.h"
+#include "gateways/webhook_crypto.h"
+#include "http/html_page.h"
+#include "http/request_metadata.h"
+#include "reactors/upsells.h"
+#include "tally/payments/v1/payment_events.pb.h"
+
+namespace tally::http {
+namespace {
+
+namespace pb = payments::v1;
+
+HttpResponse NotFound() {
+  return HtmlPage(404, "Oferta não encontrada",
+                  "<h1>Oferta não encontrada</h1><p>Este link de oferta não existe. Confira se "
+                  "copiou a mensagem inteira.</p>");
+}
+
+}  // namespace
+
+OfferPage::OfferPage(ledger::EventStore& store, ChargeApi& charges, std::string offer_secret)
+    : store_(store), charges_(charges), secret_(std::move(offer_secret)) {}
+
+void OfferPage::Handle(const HttpRequest& request, const std::string& token, Responder respond) {
+  if (request.method != "GET") {
+    return respond(HtmlPage(405, "Método não permitido", "<h1>Método não permitido</h1>"));
+  }
+  HttpResponse response;
+  try {
+    response = Render(request, token);
+  } catch (const std::exception& e) {
+    spdlog::error("offer page failed token_prefix={} error=\"{}\"", token.substr(0, 8), e.what());
+    response = TryAgainPage();
+  }
+  respond(std::move(response));
+}
+
+HttpResponse OfferPage::Render(const HttpRequest& request, const std::string& token) {
+  const auto offer = reactors::VerifyOfferToken(secret_, token);
+  if (!offer.has_value()) return NotFound();
+  const auto& [payment_id, offer_id] = *offer;
+  auto decision =
+      store_.FindByIdempotencyKey(absl::StrCat("offer-decision:", payment_id, ":", offer_id));
+  if (!decision.ok()) return TryAgainPage();
+  if (!decision->has_value()) return NotFound();
+  if ((*decision)->type != "tally.payments.v1.UpsellSent") {
+    return HtmlPage(410, "Oferta encerrada",
+                    "<h1>Oferta encerrada</h1><p>Esta oferta não está mais disponível.</p>");
+  }
+  pb::UpsellSent sent;
+  if (!sent.ParseFromString((*decision)->payload)) return TryAgainPage();
+
+  ChargeInput input;
+  pb::PaymentCreated& payment = input.payment;
+  payment.set_gateway(sent.gateway());
+  *payment.mutable_amount() = sent.price();
+  payment.set_bot_id(sent.bot_id());
+  payment.set_product_id(sent.product_id());
+  payment.set_customer_id(absl::StrCat("tg:", sent.chat_id()));
+  payment.set_parent_payment_id(payment_id);
+  payment.set_offer_id(offer_id);
+  payment.set_offer_kind(sent.kind());
+  payment.set_description(sent.kind() == "downsell" ? "Oferta" : "Oferta especial");
+  const std::string name = absl::StrCat("offer:", payment_id, ":", offer_id);
+  HttpResponse created = charges_.Create(request, NewRequestId(), sent.tenant_id(), "offer_page",
+                                         gateways::Sha256Hex(name), name, std::move(input));
+  if (created.status != 200 && created.status != 201) {
+    spdlog::warn("offer charge not created payment={} offer={} status={} body={}", payment_id,
+                 offer_id, created.status, created.body.substr(0, 300));
+    return HtmlPage(503, "Tente novamente",
+                    "<h1>Tente novamente em instantes</h1><p>Não conseguimos gerar o PIX desta "
+                    "oferta agora.</p>");
+  }
+  auto fields = gateways::PayloadFields::ParseJson(created.body);
+  const std::string pix = fields.ok() ? fields->Text("pix_copy_paste") : "";
+  const int64_t price = sent.price().amount_minor();
+  return HtmlPage(
+      200, "Sua oferta",
+      absl::StrCat("<h1>Sua oferta</h1><p>",
+                   HtmlEscape(absl::StrFormat("R$ %d,%02d", price / 100, price % 100)),
+                   "</p><p>PIX copia e cola:</p><textarea readonly rows=\"5\">", HtmlEscape(pix),
+                   "</textarea><p>Pague no app do seu banco; o acesso chega no Telegram.</p>"));
+}
+
+}  // namespace tally::http

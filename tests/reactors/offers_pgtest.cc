@@ -1,0 +1,105 @@
+// An upsell end to end through real `tally serve` processes (issue 10, seed 000): a confirmed
+// sale triggers the bot's upsell, its timer fires, the Telegram simulator receives the offer
+// with its link; the link creates the offer's charge once (opened twice: one charge), carrying
+// its parent and offer; paying it delivers the offer's product, and offers nothing more.
+
+#include <doctest/doctest.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tally/payments/v1/payment_events.pb.h"
+#include "tenants/bot_directory.h"
+#include "tests/reactors/serve_harness.h"
+
+namespace tally::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace pb = payments::v1;
+
+constexpr char kBotToken[] = "7601:AAHoffersendtoend";
+constexpr char kBotId[] = "7601";
+constexpr int64_t kChat = 7700;
+
+std::string OfferLink(const std::vector<std::string>& texts) {
+  for (const std::string& text : texts) {
+    const size_t at = text.find("/offers/");
+    if (at == std::string::npos) continue;
+    size_t end = at;
+    while (end < text.size() && !absl::ascii_isspace(static_cast<unsigned char>(text[end]))) ++end;
+    return text.substr(at, end - at);
+  }
+  return "";
+}
+
+TEST_CASE("an upsell reaches the buyer, its link charges once with its parent, and it delivers") {
+  ServeHarness h(std::vector<BotSpec>{{kBotToken, ""}});
+  tenants::ProductSettings extra;
+  extra.bot_id = kBotId;
+  extra.product_id = "extra";
+  extra.name = "Mentoria Extra";
+  extra.price_minor = 2990;
+  extra.deliver_url = "https://cursos.example.com/extra";
+  REQUIRE(tenants::ConfigureProduct(h.store(), h.tenant_id(), extra).ok());
+  REQUIRE(tenants::ConfigureOffer(h.store(), h.tenant_id(),
+                                  {kBotId, "up1", "upsell", 0, "vip", "extra", 2490, 0,
+                                   "Leve também a Mentoria Extra", true})
+              .ok());
+  h.StartHttp("http,projections");
+  h.StartReactors();
+
+  auto charged = h.ChargeAndPay({{"stripe", kBotId, absl::StrCat("tg:", kChat)}});
+  REQUIRE(charged.errors.empty());
+  const Payment& parent = charged.payments[0];
+  // The delivery and the offer reach the buyer.
+  h.WaitQuiet(60s, [&] { return h.TelegramTexts(kChat).size() == 2; });
+  const std::string link = OfferLink(h.TelegramTexts(kChat));
+  REQUIRE_MESSAGE(!link.empty(), h.TelegramTexts(kChat).back());
+  CHECK(absl::StrContains(h.TelegramTexts(kChat).back(), "R$ 24,90"));
+
+  // Opened twice: one PIX, one charge at the gateway.
+  const int before = h.ChargesAt("stripe");
+  auto page = h.Get(h.HttpUrl() + link);
+  CHECK(page.status == 200);
+  CHECK(absl::StrContains(page.body, "PIX copia e cola"));
+  auto again = h.Get(h.HttpUrl() + link);
+  CHECK(again.status == 200);
+  CHECK(again.body == page.body);
+  CHECK(h.ChargesAt("stripe") == before + 1);
+  // A forged link is a 404 page, not an error.
+  std::string forged = link;
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  CHECK(h.Get(h.HttpUrl() + forged).status == 404);
+  CHECK(h.Get(h.HttpUrl() + "/offers/nothing").status == 404);
+
+  // The offer's charge names its parent and offer.
+  std::string offer_txid;
+  for (const auto& [stream, events] : h.Streams()) {
+    for (const auto& e : events) {
+      if (e.type != "tally.payments.v1.PaymentCreated") continue;
+      pb::PaymentCreated p;
+      REQUIRE(p.ParseFromString(e.payload));
+      if (p.parent_payment_id().empty()) continue;
+      CHECK(p.parent_payment_id() == parent.payment_id);
+      CHECK(p.offer_id() == "up1");
+      CHECK(p.offer_kind() == "upsell");
+      CHECK(p.product_id() == "extra");
+      CHECK(p.amount().amount_minor() == 2490);
+      CHECK(p.customer_id() == absl::StrCat("tg:", kChat));
+      offer_txid = p.gateway_transaction_id();
+    }
+  }
+  REQUIRE(!offer_txid.empty());
+  // Paid: the offer's product is delivered, and an offer's sale triggers no further offer.
+  REQUIRE(h.ActOnCharge("stripe", offer_txid, "pay") == 200);
+  h.WaitQuiet(60s, [&] { return h.TelegramTexts(kChat).size() == 3; });
+  std::this_thread::sleep_for(500ms);
+  h.WaitQuiet(60s);
+  CHECK(h.TelegramTexts(kChat).size() == 3);
+  h.StopReactors();
+  h.StopHttp();
+}
+
+}  // namespace
+}  // namespace tally::testing
