@@ -2,7 +2,9 @@
 // The reactors role of `tally serve`: per partition, the work-list folds (outbox,
 // reconciliation queue, charge intents), the decision reactors (delivery, Meta Purchase), the
 // outbox senders (Telegram deliveries, Conversions API calls), the reconciliation poller and the
-// charge reconciler, wired to the store, the outbound client and the clock. Start starts them all;
+// charge reconciler, wired to the store, the outbound client and the clock. The deciding
+// reactors offer each new request to the sender of its kind and partition (the outbox's fast
+// lane, reactors/outbox.h), which takes it when it leads. Start starts them all;
 // Stop stops senders first (each call in flight records its outcome), then the followers.
 
 #include <memory>
