@@ -20,12 +20,20 @@ void BatchAppends::Start(int partition, ledger::AppendRequest request) {
     ++p.outstanding;
     p.streams.insert(request.stream_id);
   }
+  Written written{0, request.tenant_key, request.stream_id,
+                  request.events.empty() ? std::string() : request.events[0].payload};
   // Not under p.mu: a request that fails validation is answered on this thread.
-  store_.AppendAsync(std::move(request), [&p](absl::StatusOr<ledger::AppendResult> appended) {
-    std::lock_guard<std::mutex> lock(p.mu);
-    if (!appended.ok() && p.error.ok()) p.error = appended.status();
-    if (--p.outstanding == 0) p.done.notify_all();
-  });
+  store_.AppendAsync(
+      std::move(request),
+      [&p, written = std::move(written)](absl::StatusOr<ledger::AppendResult> appended) mutable {
+        std::lock_guard<std::mutex> lock(p.mu);
+        if (!appended.ok() && p.error.ok()) p.error = appended.status();
+        if (appended.ok() && !appended->duplicate) {
+          written.partition = appended->partition;
+          p.written.push_back(std::move(written));
+        }
+        if (--p.outstanding == 0) p.done.notify_all();
+      });
 }
 
 bool BatchAppends::Pending(int partition, const std::string& stream_id) {
@@ -34,11 +42,15 @@ bool BatchAppends::Pending(int partition, const std::string& stream_id) {
   return p.streams.contains(stream_id);
 }
 
-absl::Status BatchAppends::Settle(int partition) {
+absl::Status BatchAppends::Settle(int partition, std::vector<Written>* written) {
   Partition& p = For(partition);
   std::unique_lock<std::mutex> lock(p.mu);
   p.done.wait(lock, [&p] { return p.outstanding == 0; });
   p.streams.clear();
+  if (written != nullptr) {
+    *written = std::move(p.written);
+  }
+  p.written.clear();
   return std::exchange(p.error, absl::OkStatus());
 }
 

@@ -10,6 +10,9 @@
 // of that stream in the same batch need not be decided again (the decision, and its key, would
 // be the same).
 //
+// Settle can also name the appends that wrote something new (not a repeated key), each then
+// durable: a reactor offers those to its sender (the outbox's fast lane, reactors/outbox.h).
+//
 // Thread-safe: one instance may serve the runners of several partitions; Start, Pending and
 // Settle for one partition come from that partition's runner alone. The store is not owned.
 
@@ -18,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -28,6 +32,14 @@ namespace tally::reactors {
 
 class BatchAppends {
  public:
+  // An append of the batch that wrote its events (the key was new), with its first event.
+  struct Written {
+    int partition = 0;      // where it was appended
+    std::string tenant_id;  // the request's tenant key
+    std::string stream_id;
+    std::string payload;  // the first event's payload
+  };
+
   explicit BatchAppends(ledger::EventStore& store);
 
   // Starts `request` as part of `partition`'s current batch.
@@ -35,8 +47,9 @@ class BatchAppends {
   // Whether an append for `stream_id` was started in `partition`'s current batch.
   bool Pending(int partition, const std::string& stream_id);
   // Waits for every append started in `partition`'s current batch and ends the batch: OK when
-  // all are durable (a repeated key counts), else the first error.
-  absl::Status Settle(int partition);
+  // all are durable (a repeated key counts), else the first error. `written`, when given,
+  // receives the batch's appends that wrote something new — durable whatever is answered.
+  absl::Status Settle(int partition, std::vector<Written>* written = nullptr);
 
  private:
   struct Partition {
@@ -45,6 +58,7 @@ class BatchAppends {
     int outstanding = 0;
     absl::Status error;
     absl::flat_hash_set<std::string> streams;
+    std::vector<Written> written;
   };
   Partition& For(int partition);
 

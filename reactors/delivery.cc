@@ -163,6 +163,24 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
   return absl::OkStatus();
 }
 
+absl::Status DeliveryReactor::Settle(int partition) {
+  std::vector<BatchAppends::Written> written;
+  absl::Status settled = appends_.Settle(partition, &written);
+  // Each written request is durable whatever `settled` says (a failed one is not among them).
+  if (offer_) {
+    for (BatchAppends::Written& w : written) {
+      OutboxItem item;
+      item.stream_id = std::move(w.stream_id);
+      item.tenant_id = std::move(w.tenant_id);
+      item.partition = w.partition;
+      item.attempt = 1;
+      item.request = std::move(w.payload);
+      offer_(std::move(item));
+    }
+  }
+  return settled;
+}
+
 DeliveryKind::DeliveryKind(TelegramBots& telegram) : telegram_(telegram) {
   kind_.reactor = "delivery";
   kind_.requested_type = "tally.payments.v1.DeliveryIssued";

@@ -11,7 +11,10 @@
 //    without a Telegram buyer or bot is not delivered (its delivery state stays empty). Each
 //    payment's state is folded as its events pass (reactors/payment_states.h); the stream is
 //    read back, and the decision made on what it holds then, only after an event that leaves
-//    the payment deliverable.
+//    the payment deliverable. Once a batch's DeliveryIssued events are durable (Settle), each
+//    new one (not a repeated key) is offered to the delivery sender of its partition
+//    (SetOffer; the outbox's fast lane, reactors/outbox.h), which sends it at once when it
+//    leads; otherwise it is sent once the outbox fold has it, as before.
 //  - DeliveryKind is the outbox kind that sends it: Telegram `sendMessage` through TelegramBots
 //    (reactors/telegram.h), paced per bot (about 30/s) and per chat (about 1/s) before each
 //    attempt is recorded; 429 waits `retry_after`; 403 (blocked by the user) and 400 (chat not
@@ -57,7 +60,11 @@ class DeliveryReactor final : public Reactor {
   DeliveryReactor(ledger::EventStore& store, const ledger::Clock& clock, DeliveryOptions options);
   std::string name() const override { return "delivery"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
-  absl::Status Settle(int partition) override { return appends_.Settle(partition); }
+  // Makes the batch's decisions durable, then offers each new one (not a repeated key) to
+  // the sender of its kind and partition (the outbox's fast lane; reactors/outbox.h).
+  absl::Status Settle(int partition) override;
+  // Where new DeliveryIssued events go once durable; set before the runners start (optional).
+  void SetOffer(OutboxOffer offer) { offer_ = std::move(offer); }
 
  private:
   ledger::EventStore& store_;
@@ -65,6 +72,7 @@ class DeliveryReactor final : public Reactor {
   const DeliveryOptions options_;
   PaymentStates states_;
   BatchAppends appends_;  // the batch's decisions, durable before its checkpoint moves
+  OutboxOffer offer_;
 };
 
 // The delivery outbox kind: its messages go out through `telegram` (not owned).

@@ -116,6 +116,24 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
   return absl::OkStatus();
 }
 
+absl::Status MetaPurchaseReactor::Settle(int partition) {
+  std::vector<BatchAppends::Written> written;
+  absl::Status settled = appends_.Settle(partition, &written);
+  // Each written request is durable whatever `settled` says (a failed one is not among them).
+  if (offer_) {
+    for (BatchAppends::Written& w : written) {
+      OutboxItem item;
+      item.stream_id = std::move(w.stream_id);
+      item.tenant_id = std::move(w.tenant_id);
+      item.partition = w.partition;
+      item.attempt = 1;
+      item.request = std::move(w.payload);
+      offer_(std::move(item));
+    }
+  }
+  return settled;
+}
+
 MetaKind::MetaKind(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,
                    const ledger::Clock& clock, MetaOptions options)
     : store_(store),

@@ -13,7 +13,9 @@
 //    A bot without Meta configuration gets no request: nothing is attempted, and
 //    purchase_tracking shows it as not sent. As for delivery, each payment's state is folded as
 //    its events pass (reactors/payment_states.h), and the stream is read back only after an
-//    event that leaves the payment paid, confirmed and without a Purchase requested.
+//    event that leaves the payment paid, confirmed and without a Purchase requested. As for
+//    delivery, each new request is offered to its sender once durable (SetOffer; the outbox's
+//    fast lane, reactors/outbox.h).
 //  - MetaKind is the outbox kind that sends it: POST /{version}/{pixel}/events with the bot's
 //    current access token (never logged). MetaPurchaseSucceeded only when Meta answered
 //    events_received >= 1; otherwise MetaPurchaseFailed, retried with backoff (5xx, timeouts,
@@ -49,7 +51,12 @@ class MetaPurchaseReactor final : public Reactor {
                       MetaOptions options);
   std::string name() const override { return "meta_purchase"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
-  absl::Status Settle(int partition) override { return appends_.Settle(partition); }
+  // Makes the batch's decisions durable, then offers each new one (not a repeated key) to
+  // the sender of its kind and partition (the outbox's fast lane; reactors/outbox.h).
+  absl::Status Settle(int partition) override;
+  // Where new MetaPurchaseRequested events go once durable; set before the runners start
+  // (optional).
+  void SetOffer(OutboxOffer offer) { offer_ = std::move(offer); }
 
  private:
   ledger::EventStore& store_;
@@ -58,6 +65,7 @@ class MetaPurchaseReactor final : public Reactor {
   const MetaOptions options_;
   PaymentStates states_;
   BatchAppends appends_;  // the batch's decisions, durable before its checkpoint moves
+  OutboxOffer offer_;
 };
 
 class MetaKind {

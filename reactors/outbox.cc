@@ -159,6 +159,24 @@ void OutboxSender::Wake() {
   cv_.notify_all();
 }
 
+bool OutboxSender::Offer(OutboxItem item) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A standby, or a leader stopping, leaves the item to whoever sends from the table.
+    if (!stats_.leading || stopping_) return false;
+    if (in_flight_.count(item.stream_id)) return false;
+    if (static_cast<int>(in_flight_.size()) >= 4 * std::max(1, kind_.concurrency)) return false;
+    item.partition = options_.partition;
+    item.attempt = 1;
+    item.after_lost_attempt = false;
+    in_flight_.insert(item.stream_id);
+    queue_.push_back(std::move(item));
+    ++stats_.offers_taken;
+  }
+  cv_.notify_all();
+  return true;
+}
+
 OutboxSenderStats OutboxSender::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   OutboxSenderStats s = stats_;
@@ -236,6 +254,9 @@ absl::Status OutboxSender::LeadAndSend() {
         if (in_flight_.count(item.stream_id)) continue;
         auto done = finished.find(item.stream_id);
         if (done != finished.end() && done->second >= item.attempt) continue;
+        // Finished since the last round (an offered item, typically): not merged yet.
+        auto now_done = finished_now_.find(item.stream_id);
+        if (now_done != finished_now_.end() && now_done->second >= item.attempt) continue;
         in_flight_.insert(item.stream_id);
         queue_.push_back(std::move(item));
       }
@@ -246,7 +267,9 @@ absl::Status OutboxSender::LeadAndSend() {
       cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || woken_; });
       woken_ = false;
       if (stopping_) return absl::OkStatus();
-      for (const auto& [stream, attempt] : finished_now_) finished[stream] = attempt;
+      for (const auto& [stream, attempt] : finished_now_) {
+        finished[stream] = std::max(finished[stream], attempt);
+      }
       finished_now_.clear();
     }
   } catch (const std::exception& e) {
@@ -267,7 +290,7 @@ void OutboxSender::SendOne(const OutboxItem& item) {
       std::lock_guard<std::mutex> lock(mu_);
       if (previous.ok()) ++stats_.skipped_duplicate_attempts;
       in_flight_.erase(item.stream_id);
-      if (previous.ok()) finished_now_[item.stream_id] = item.attempt;
+      if (previous.ok()) MarkFinished(item);
       return;
     }
   }
@@ -283,7 +306,7 @@ void OutboxSender::SendOne(const OutboxItem& item) {
     // A failed append made no attempt: the item stays due and is tried again.
     if (attempted.ok()) {
       ++stats_.skipped_duplicate_attempts;
-      finished_now_[item.stream_id] = item.attempt;
+      MarkFinished(item);
     }
     return;
   }
@@ -339,7 +362,12 @@ void OutboxSender::SendOne(const OutboxItem& item) {
       break;
   }
   in_flight_.erase(item.stream_id);
-  finished_now_[item.stream_id] = item.attempt;
+  MarkFinished(item);
+}
+
+void OutboxSender::MarkFinished(const OutboxItem& item) {
+  int& attempt = finished_now_[item.stream_id];
+  attempt = std::max(attempt, item.attempt);
 }
 
 }  // namespace tally::reactors

@@ -20,6 +20,15 @@
 //   3. append the outcome with key `<kind>:<stream>:outcome:<n>`: success, or a failure with
 //      the next attempt's time (exponential backoff, full jitter, capped, never before the
 //      service's Retry-After) or terminal.
+// The fast lane (Offer): a deciding reactor hands the sender an item whose request event it
+// has just appended — new (not a repeated key) and durable — and a leading sender queues it at
+// once as attempt 1, instead of waiting for the fold to put it in the table and wake the
+// sender. Nothing else changes: the attempt is still recorded before the call under the same
+// key, so an offered item and the same item read from the table can never both be called
+// (the second attempt 1 is a duplicate and calls nothing), and `in_flight_` and the attempts
+// finished here keep the table loop from even queueing it twice. An item an offer does not
+// take (a standby, a stream already queued or in a call, a full queue, a sender stopping) is
+// sent from the table as before.
 // The fold turns an attempt into a lease: an item attempted and never answered (the process
 // died in the call) is due again once the lease expires, as attempt n+1, and counted in
 // `unresolved_attempts`: toward Meta (deduplicated by event_id) and gateways (idempotency
@@ -29,7 +38,7 @@
 // operator's retry) makes a parked item due again.
 //
 // Thread safety: OutboxFold is driven by one ReactorRunner per partition. OutboxSender runs
-// its own threads; Start/Stop/Wake/stats are thread-safe. Kinds and the store are not owned.
+// its own threads; Start/Stop/Wake/Offer/stats are thread-safe. Kinds and the store are not owned.
 
 #include <atomic>
 #include <chrono>
@@ -76,6 +85,10 @@ struct OutboxItem {
   bool after_lost_attempt = false;
   std::string request;  // the request event's payload
 };
+
+// How a deciding reactor hands a new, durable request to the sender of its kind and partition
+// (OutboxSender::Offer, wired by the host; reactors/reactor_host.h).
+using OutboxOffer = std::function<void(OutboxItem item)>;
 
 // How a call ended.
 struct SendResult {
@@ -147,6 +160,7 @@ struct OutboxSenderStats {
   uint64_t failed = 0;
   uint64_t parked = 0;
   uint64_t skipped_duplicate_attempts = 0;
+  uint64_t offers_taken = 0;  // items queued by Offer
   uint64_t in_flight = 0;
   bool leading = false;
 };
@@ -162,6 +176,15 @@ class OutboxSender {
   void Stop();
   // Reads the table now (new items were folded).
   void Wake();
+  // The fast lane: `item` (stream, tenant, request) is one whose request event the caller has
+  // just appended as new — not a repeated key — and is durable. When this sender leads, is
+  // not stopping, the stream is not queued or in a call here and fewer than 4 × concurrency
+  // items are, it is queued at once as attempt 1 (its partition set to this sender's) and true
+  // is returned; otherwise nothing happens and the table loop sends it once it is folded.
+  // It cannot make a second call: the attempt is appended under `<kind>:<stream>:attempt:1`
+  // before the call, and if attempt 1 was already made (here from the table, or by another
+  // process) that append is a duplicate and nothing is called.
+  bool Offer(OutboxItem item);
   OutboxSenderStats stats() const;
 
  private:
@@ -169,6 +192,8 @@ class OutboxSender {
   void Work();
   absl::Status LeadAndSend();
   void SendOne(const OutboxItem& item);
+  // Records that `item`'s attempt was made (or found made) here. Under mu_.
+  void MarkFinished(const OutboxItem& item);
 
   const OutboxKind& kind_;
   ledger::EventStore& store_;

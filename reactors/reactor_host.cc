@@ -36,6 +36,17 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
       senders_.push_back(std::make_unique<OutboxSender>(*kind, store, clock, sender));
     }
   }
+  // The fast lane: a new, durable request goes straight to its sender (which takes it only
+  // while leading); senders_ holds, per partition, one sender per kind in `kinds`' order.
+  const int kind_count = static_cast<int>(kinds.size());
+  auto offer_to = [this, kind_count](int k) {
+    return [this, kind_count, k](OutboxItem item) {
+      const size_t i = static_cast<size_t>(item.partition) * kind_count + k;
+      if (item.partition >= 0 && i < senders_.size()) senders_[i]->Offer(std::move(item));
+    };
+  };
+  delivery_->SetOffer(offer_to(0));
+  meta_->SetOffer(offer_to(1));
   outbox_ = std::make_unique<OutboxFold>(kinds, [this] {
     for (auto& sender : senders_) sender->Wake();
   });

@@ -3,8 +3,10 @@
 // reconciliation queue, charge intents, timers), the decision reactors (delivery, Meta
 // Purchase, welcome, upsells), the outbox senders (Telegram deliveries, welcomes and offers,
 // Conversions API calls), the reconciliation poller, the charge reconciler and the timer worker,
-// wired to the store, the outbound client and the clock. Start starts them all; Stop stops senders
-// first (each call in flight records its outcome), then the followers.
+// wired to the store, the outbound client and the clock. The deciding reactors of deliveries
+// and Purchases offer each new request to the sender of its kind and partition (the outbox's
+// fast lane, reactors/outbox.h), which takes it when it leads. Start starts them all; Stop
+// stops senders first (each call in flight records its outcome), then the followers.
 
 #include <memory>
 #include <string>

@@ -1,6 +1,6 @@
 // BatchAppends on real PostgreSQL: appends started during a batch are all durable when Settle
 // returns OK, a stream is Pending until then, a repeated key is no error, and a failed append
-// is Settle's answer, once.
+// is Settle's answer, once; Settle names the appends that wrote something new.
 
 #include "reactors/batch_appends.h"
 
@@ -29,8 +29,15 @@ TEST_CASE("a batch's appends are durable once Settle returns, and Pending until 
   CHECK(appends.Pending(0, "payment-stripe-pi_7"));
   CHECK_FALSE(appends.Pending(0, "payment-stripe-pi_50"));
   CHECK_FALSE(appends.Pending(1, "payment-stripe-pi_7"));  // another partition's batch
-  REQUIRE(appends.Settle(0).ok());
+  std::vector<BatchAppends::Written> written;
+  REQUIRE(appends.Settle(0, &written).ok());
   CHECK_FALSE(appends.Pending(0, "payment-stripe-pi_7"));  // the batch ended
+  CHECK(written.size() == 50);  // each wrote something new: each is named
+  for (const BatchAppends::Written& w : written) {
+    CHECK(w.tenant_id == "t1");
+    CHECK(w.stream_id.rfind("payment-stripe-pi_", 0) == 0);
+    CHECK_FALSE(w.payload.empty());
+  }
   for (int i = 0; i < 50; ++i) {
     auto events = store->ReadStream("t1", absl::StrCat("payment-stripe-pi_", i));
     REQUIRE(events.ok());
@@ -43,7 +50,8 @@ TEST_CASE("a batch's appends are durable once Settle returns, and Pending until 
         0, Request("t1", absl::StrCat("payment-stripe-pi_", i), ExpectedVersion::Any(),
                    {PaymentCreatedEvent(absl::StrCat("m", i))}, absl::StrCat("decision:", i)));
   }
-  REQUIRE(appends.Settle(0).ok());
+  REQUIRE(appends.Settle(0, &written).ok());
+  CHECK(written.empty());  // repeated keys wrote nothing: none is named
   for (int i = 0; i < 50; ++i) {
     CHECK(store->ReadStream("t1", absl::StrCat("payment-stripe-pi_", i))->size() == 1);
   }

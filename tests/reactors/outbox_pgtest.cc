@@ -7,9 +7,11 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +32,9 @@ struct ScriptedKind {
   std::map<std::string, int> calls;  // stream -> calls made
   std::map<std::string, int> failures_before_success;
   std::set<std::string> terminal;
+  std::set<std::string> held;  // streams whose calls wait until `released`
+  bool released = false;
+  std::condition_variable release;
   OutboxKind kind;
 
   ScriptedKind() {
@@ -77,7 +82,8 @@ struct ScriptedKind {
       return m.SerializeAsString();
     };
     kind.send = [this](const OutboxItem& item) {
-      std::lock_guard<std::mutex> lock(mu);
+      std::unique_lock<std::mutex> lock(mu);
+      if (held.count(item.stream_id)) release.wait(lock, [this] { return released; });
       const int n = ++calls[item.stream_id];
       SendResult r;
       if (terminal.count(item.stream_id)) {
@@ -271,6 +277,90 @@ TEST_CASE("two senders: only the leader calls, and the standby takes over when i
   for (const auto& [stream, calls] : rig.scripted.calls) {
     INFO(stream);
     CHECK(calls == 1);
+  }
+}
+
+TEST_CASE("an offered item is sent at once and exactly once, though the table loop has it too") {
+  Rig rig;
+  REQUIRE(rig.WaitFor([&] { return rig.sender->stats().leading; }));
+  OutboxSender standby(rig.scripted.kind, *rig.store, rig.clock,
+                       OutboxSenderOptions{rig.db->url(), 0, 50ms, 100ms, 9});
+  standby.Start();
+  auto offer = [](OutboxSender& sender, const std::string& stream) {
+    OutboxItem item;
+    item.stream_id = stream;
+    item.tenant_id = "tenant-1";
+    item.request = Issued("tenant-1");
+    return sender.Offer(std::move(item));
+  };
+  const std::string sent = "tally.payments.v1.DeliveryMessageSent";
+  const std::string attempted = "tally.payments.v1.DeliveryAttempted";
+
+  // The fold stopped: only the offer can send it. A standby's offer does nothing.
+  rig.runner->Stop();
+  Request(*rig.store, "o-fast");
+  CHECK_FALSE(offer(standby, "o-fast"));
+  CHECK(offer(*rig.sender, "o-fast"));
+  REQUIRE(rig.WaitFor([&] { return rig.Count("o-fast", sent) == 1; }));
+  CHECK(rig.State("o-fast").empty());  // sent before the table had it
+
+  // Offered and held in its call while the fold catches up (request, attempt) and the
+  // attempt's 300 ms lease expires: the table loop sees it due again, as attempt 2, and leaves
+  // it (in a call here); a second offer is refused for the same reason.
+  {
+    std::lock_guard<std::mutex> lock(rig.scripted.mu);
+    rig.scripted.held.insert("o-held");
+  }
+  Request(*rig.store, "o-held");
+  CHECK(offer(*rig.sender, "o-held"));
+  CHECK_FALSE(offer(*rig.sender, "o-held"));
+  rig.runner->Start();
+  REQUIRE(rig.WaitFor([&] { return rig.State("o-held") == "in_flight"; }));
+  std::this_thread::sleep_for(600ms);  // the lease expires; the table loop reads it ~12 times
+  {
+    std::lock_guard<std::mutex> lock(rig.scripted.mu);
+    rig.scripted.released = true;
+  }
+  rig.scripted.release.notify_all();
+  REQUIRE(rig.WaitFor([&] { return rig.State("o-held") == "done"; }));
+  REQUIRE(rig.WaitFor([&] { return rig.State("o-fast") == "done"; }));
+
+  // Offered after the table loop sent it: attempt 1 is a duplicate, and nothing is called.
+  Request(*rig.store, "o-late");
+  REQUIRE(rig.WaitFor([&] { return rig.State("o-late") == "done"; }));
+  const uint64_t skipped = rig.sender->stats().skipped_duplicate_attempts;
+  CHECK(offer(*rig.sender, "o-late"));
+  REQUIRE(
+      rig.WaitFor([&] { return rig.sender->stats().skipped_duplicate_attempts == skipped + 1; }));
+
+  // Offered and folded at once, many times over: each still sent once.
+  for (int i = 0; i < 30; ++i) {
+    const std::string stream = absl::StrCat("o-race-", i);
+    Request(*rig.store, stream);
+    offer(*rig.sender, stream);
+  }
+  REQUIRE(rig.WaitFor([&] {
+    for (int i = 0; i < 30; ++i) {
+      if (rig.State(absl::StrCat("o-race-", i)) != "done") return false;
+    }
+    return true;
+  }));
+
+  CHECK(rig.sender->stats().offers_taken >= 4);
+  CHECK(standby.stats().offers_taken == 0);
+  CHECK(standby.stats().attempts == 0);
+  standby.Stop();
+  std::vector<std::string> streams = {"o-fast", "o-held", "o-late"};
+  for (int i = 0; i < 30; ++i) streams.push_back(absl::StrCat("o-race-", i));
+  for (const std::string& stream : streams) {
+    INFO(stream);
+    CHECK(rig.Count(stream, attempted) == 1);
+    CHECK(rig.Count(stream, sent) == 1);
+  }
+  std::lock_guard<std::mutex> lock(rig.scripted.mu);
+  for (const std::string& stream : streams) {
+    INFO(stream);
+    CHECK(rig.scripted.calls[stream] == 1);
   }
 }
 
