@@ -90,6 +90,23 @@ struct ProductsSetOptions {
 // TALLY_MASTER_KEY. Exit 2 with the reason for an unknown bot or a field that is wrong.
 int RunProductsSet(const ProductsSetOptions& options);
 
+struct OffersSetOptions {
+  std::string database_url;
+  std::string bot;
+  std::string offer;
+  std::string kind;
+  int64_t delay_s = 0;
+  std::string trigger_product;
+  std::string product;
+  int64_t price_minor = 0;
+  int discount_percent = 0;
+  std::string text;
+  bool remove = false;
+};
+// Configures (or removes) an upsell or downsell offer of a registered bot. Exit 2 with the
+// reason for an unknown bot or a field that is wrong (the field named).
+int RunOffersSet(const OffersSetOptions& options);
+
 struct BotsMetaOptions {
   std::string database_url;
   std::string bot;

@@ -220,6 +220,39 @@ int main(int argc, char** argv) {
   products_set->add_option("--deliver-text", products_options.deliver_text,
                            "Text the buyer receives once paid (at most 3000 chars)");
 
+  tally::app::OffersSetOptions offers_options;
+  auto* offers_cmd = app.add_subcommand("offers", "Upsells and downsells of a tenant's bots.");
+  offers_cmd->require_subcommand(1);
+  auto* offers_set = offers_cmd->add_subcommand(
+      "set",
+      "Configure an offer of a registered bot (the latest configuration wins). An upsell is "
+      "sent --delay-s after a confirmed paid payment (only for --trigger-product when given), "
+      "if the payment is still paid then; a downsell --delay-s after a charge is created, if it "
+      "is still unpaid then. The message links to a page that creates the offer's PIX charge.");
+  AddDatabaseOption(offers_set, &offers_options.database_url);
+  offers_set->add_option("--bot", offers_options.bot, "Bot id (the digits before ':' in its token)")
+      ->required();
+  offers_set->add_option("--offer", offers_options.offer, "Offer id: 1-64 of A-Za-z0-9_-")
+      ->required();
+  offers_set->add_option("--kind", offers_options.kind, "upsell or downsell")->required();
+  offers_set
+      ->add_option("--delay-s", offers_options.delay_s, "Seconds after the trigger (0-30 days)")
+      ->required();
+  offers_set
+      ->add_option("--product", offers_options.product, "The product offered (one of the bot's)")
+      ->required();
+  offers_set->add_option("--trigger-product", offers_options.trigger_product,
+                         "Upsell only: only after a payment for this product");
+  offers_set->add_option("--price-minor", offers_options.price_minor,
+                         "The offer's price in minor units, at least 50 (an upsell without it "
+                         "costs the product's price)");
+  offers_set->add_option("--discount-percent", offers_options.discount_percent,
+                         "Downsell only, instead of --price-minor: percent off the charge's amount "
+                         "(never below R$0.50)");
+  offers_set->add_option("--text", offers_options.text, "The message (at most 1000 chars)");
+  offers_set->add_flag("--remove", offers_options.remove,
+                       "Remove the offer (timers already scheduled are cancelled when they fire)");
+
   tally::app::GatewaysSetOptions gateways_options;
   auto* gateways_cmd = app.add_subcommand("gateways", "A tenant's payment gateways.");
   gateways_cmd->require_subcommand(1);
@@ -580,6 +613,10 @@ int main(int argc, char** argv) {
   if (*bots_welcome) {
     if (int rc = RequireDatabase(welcome_options.database_url)) return rc;
     return tally::app::RunBotsWelcome(welcome_options);
+  }
+  if (*offers_set) {
+    if (int rc = RequireDatabase(offers_options.database_url)) return rc;
+    return tally::app::RunOffersSet(offers_options);
   }
   if (*products_set) {
     if (int rc = RequireDatabase(products_options.database_url)) return rc;

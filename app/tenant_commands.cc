@@ -176,6 +176,32 @@ int RunBotsMeta(const BotsMetaOptions& options) {
   return 0;
 }
 
+int RunOffersSet(const OffersSetOptions& options) {
+  auto store = OpenStore(options.database_url);
+  if (!store.ok()) return Fail(2, std::string(store.status().message()));
+  auto bot = tenants::ResolveBot(**store, options.bot);
+  if (!bot.ok()) return Fail(2, std::string(bot.status().message()));
+  tenants::OfferSettings offer;
+  offer.bot_id = options.bot;
+  offer.offer_id = options.offer;
+  offer.kind = options.kind;
+  offer.delay_s = options.delay_s;
+  offer.trigger_product_id = options.trigger_product;
+  offer.product_id = options.product;
+  offer.price_minor = options.price_minor;
+  offer.discount_percent = options.discount_percent;
+  offer.text = options.text;
+  offer.active = !options.remove;
+  absl::Status status = tenants::ConfigureOffer(**store, bot->tenant_id, offer);
+  if (!status.ok()) return Fail(2, std::string(status.message()));
+  std::cout << options.kind << " " << options.offer << " of bot " << options.bot
+            << (options.remove ? " removed"
+                               : absl::StrCat(" configured: ", options.product, " ",
+                                              options.delay_s, " s after its trigger"))
+            << "\n";
+  return 0;
+}
+
 int RunBotsWelcome(const BotsWelcomeOptions& options) {
   auto store = OpenStore(options.database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));

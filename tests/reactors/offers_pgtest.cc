@@ -42,10 +42,21 @@ TEST_CASE("an upsell reaches the buyer, its link charges once with its parent, a
   extra.price_minor = 2990;
   extra.deliver_url = "https://cursos.example.com/extra";
   REQUIRE(tenants::ConfigureProduct(h.store(), h.tenant_id(), extra).ok());
-  REQUIRE(tenants::ConfigureOffer(h.store(), h.tenant_id(),
-                                  {kBotId, "up1", "upsell", 0, "vip", "extra", 2490, 0,
-                                   "Leve também a Mentoria Extra", true})
-              .ok());
+  // Bad input is refused, naming the field; then the operator configures the upsell.
+  CommandResult negative = h.Tally(absl::StrCat(
+      "offers set --bot ", kBotId, " --offer up1 --kind upsell --delay-s -5 --product extra"));
+  CHECK(negative.exit_code == 2);
+  CHECK(absl::StrContains(negative.output, "delay_s"));
+  CommandResult cheap = h.Tally(absl::StrCat("offers set --bot ", kBotId,
+                                             " --offer up1 --kind upsell --delay-s 0 --product "
+                                             "extra --price-minor 10"));
+  CHECK(cheap.exit_code == 2);
+  CHECK(absl::StrContains(cheap.output, "price_minor"));
+  CommandResult set = h.Tally(
+      absl::StrCat("offers set --bot ", kBotId,
+                   " --offer up1 --kind upsell --delay-s 0 --trigger-product vip --product extra "
+                   "--price-minor 2490 --text 'Leve também a Mentoria Extra'"));
+  REQUIRE_MESSAGE(set.exit_code == 0, set.output);
   h.StartHttp("http,projections");
   h.StartReactors();
 
