@@ -44,8 +44,10 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand(
       "serve",
       "Run the HTTP server (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, "
-      "POST /telegram/<bot>, GET /delivery/<token>), the projection runners and the reactors "
-      "(reconciliation polls, delivery of confirmed sales through Telegram, Meta Purchase events). "
+      "POST /telegram/<bot>, GET /delivery/<token>, GET /offers/<token>), the projection runners "
+      "and the reactors "
+      "(reconciliation polls, the charge reconciler, delivery of confirmed sales through Telegram, "
+      "Meta Purchase events, welcomes, upsell and downsell timers). "
       "Refuses to start on an unmigrated "
       "database. The http and reactors roles need TALLY_MASTER_KEY.");
   AddDatabaseOption(serve, &serve_options.database_url);

@@ -186,7 +186,7 @@ int RunServe(const ServeOptions& options) {
     server = std::move(*started);
     std::cout << "tally serving on http://" << server_options.host << ":" << server->port()
               << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
-                 "/telegram/<bot>, GET /delivery/<token>); gateways are told "
+                 "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>); gateways are told "
               << charge_options.public_url << std::endl;
   }
 
