@@ -129,10 +129,6 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
 
   auto product = FindProduct(store_, tenant_id, created.bot_id(), created.product_id());
   if (!product.ok()) return product.status();
-  std::string public_url = options_.public_url;
-  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
-  const std::string link = absl::StrCat(
-      public_url, "/delivery/", DeliveryToken(options_.delivery_secret, created.payment_id()));
   const std::string product_name = product->has_value()            ? (*product)->name()
                                    : created.description().empty() ? "seu pedido"
                                                                    : created.description();
@@ -146,8 +142,9 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
   issued.set_chat_id(*chat);
   issued.set_product_id(created.product_id());
   issued.set_product_name(product_name);
-  issued.set_message_text(
-      absl::StrCat("Pagamento confirmado: ", product_name, "\n\nAcesse seu produto: ", link));
+  // The link is a bearer credential: the log keeps a placeholder, the sender puts it in.
+  issued.set_message_text(absl::StrCat("Pagamento confirmado: ", product_name,
+                                       "\n\nAcesse seu produto: ", kDeliveryLinkPlaceholder));
   ledger::v1::Metadata metadata;
   metadata.set_source(ledger::v1::SOURCE_REACTOR);
   metadata.set_actor("delivery");
@@ -181,7 +178,8 @@ absl::Status DeliveryReactor::Settle(int partition) {
   return settled;
 }
 
-DeliveryKind::DeliveryKind(TelegramBots& telegram) : telegram_(telegram) {
+DeliveryKind::DeliveryKind(TelegramBots& telegram, DeliveryOptions options)
+    : telegram_(telegram), options_(std::move(options)) {
   kind_.reactor = "delivery";
   kind_.requested_type = "tally.payments.v1.DeliveryIssued";
   kind_.attempted_type = "tally.payments.v1.DeliveryAttempted";
@@ -245,8 +243,14 @@ SendResult DeliveryKind::Send(const OutboxItem& item) {
   if (!issued.ParseFromString(item.request)) {
     return {SendResult::Outcome::kTerminal, "", "DeliveryIssued does not parse"};
   }
-  TelegramBots::Sent sent =
-      telegram_.SendMessage(issued.bot_id(), issued.chat_id(), issued.message_text());
+  std::string public_url = options_.public_url;
+  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+  const std::string text = absl::StrReplaceAll(
+      issued.message_text(),
+      {{kDeliveryLinkPlaceholder,
+        absl::StrCat(public_url, "/delivery/",
+                     DeliveryToken(options_.delivery_secret, issued.payment_id()))}});
+  TelegramBots::Sent sent = telegram_.SendMessage(issued.bot_id(), issued.chat_id(), text);
   if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
     pb::DeliveryMessageSent message;
     message.set_telegram_message_id(sent.message_id);

@@ -5,16 +5,17 @@
 //    the payment paid AND confirmed (a signed webhook or a confirming poll; an unsigned "paid"
 //    alone never delivers) and not refunded, it appends DeliveryIssued to the payment's stream
 //    with key `delivery:<payment_id>`: the Telegram chat (the buyer's customer id "tg:<chat>"),
-//    the product and the message text with the delivery link <public URL>/delivery/<token>.
-//    The token is deterministic (payment id + HMAC of it under the server's delivery secret),
-//    so deciding again yields the same link and, by the key, no second event. A payment
-//    without a Telegram buyer or bot is not delivered (its delivery state stays empty). Each
-//    payment's state is folded as its events pass (reactors/payment_states.h); the stream is
-//    read back, and the decision made on what it holds then, only after an event that leaves
-//    the payment deliverable. Once a batch's DeliveryIssued events are durable (Settle), each
-//    new one (not a repeated key) is offered to the delivery sender of its partition
-//    (SetOffer; the outbox's fast lane, reactors/outbox.h), which sends it at once when it
-//    leads; otherwise it is sent once the outbox fold has it, as before.
+//    the product and the message text, whose delivery link <public URL>/delivery/<token> the
+//    sender puts in at send time (the log holds a placeholder: the link is a bearer
+//    credential, and the token is kept only as its SHA-256). The token is deterministic (payment id
+//    + HMAC of it under the server's delivery secret), so deciding again yields the same link and,
+//    by the key, no second event. A payment without a Telegram buyer or bot is not delivered (its
+//    delivery state stays empty). Each payment's state is folded as its events pass
+//    (reactors/payment_states.h); the stream is read back, and the decision made on what it holds
+//    then, only after an event that leaves the payment deliverable. Once a batch's DeliveryIssued
+//    events are durable (Settle), each new one (not a repeated key) is offered to the delivery
+//    sender of its partition (SetOffer; the outbox's fast lane, reactors/outbox.h), which sends it
+//    at once when it leads; otherwise it is sent once the outbox fold has it, as before.
 //  - DeliveryKind is the outbox kind that sends it: Telegram `sendMessage` through TelegramBots
 //    (reactors/telegram.h), paced per bot (about 30/s) and per chat (about 1/s) before each
 //    attempt is recorded; 429 waits `retry_after`; 403 (blocked by the user) and 400 (chat not
@@ -40,6 +41,11 @@
 #include "tenants/secret_box.h"
 
 namespace tally::reactors {
+
+// Where DeliveryIssued.message_text puts the delivery link: the link is a bearer credential,
+// so the log holds this placeholder and the sender substitutes <public URL>/delivery/<token>
+// at send time (texts recorded before hold the link itself and are sent as they are).
+inline constexpr char kDeliveryLinkPlaceholder[] = "{delivery_link}";
 
 // "<payment_id>.<32 hex digits of HMAC-SHA256(secret, payment_id)>".
 std::string DeliveryToken(const std::string& secret, const std::string& payment_id);
@@ -78,7 +84,8 @@ class DeliveryReactor final : public Reactor {
 // The delivery outbox kind: its messages go out through `telegram` (not owned).
 class DeliveryKind {
  public:
-  explicit DeliveryKind(TelegramBots& telegram);
+  // `options` builds each message's link at send time (the log keeps only a placeholder).
+  DeliveryKind(TelegramBots& telegram, DeliveryOptions options);
   const OutboxKind& kind() const { return kind_; }
 
  private:
@@ -87,6 +94,7 @@ class DeliveryKind {
   SendResult Send(const OutboxItem& item);
 
   TelegramBots& telegram_;
+  const DeliveryOptions options_;
   OutboxKind kind_;
 };
 

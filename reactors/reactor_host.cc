@@ -8,7 +8,8 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   TelegramOptions telegram;
   if (!options.telegram_api_base.empty()) telegram.api_base = options.telegram_api_base;
   telegram_ = std::make_unique<TelegramBots>(store, box, transport, telegram);
-  delivery_kind_ = std::make_unique<DeliveryKind>(*telegram_);
+  delivery_kind_ = std::make_unique<DeliveryKind>(
+      *telegram_, DeliveryOptions{options.public_url, options.delivery_secret});
   welcome_kind_ = std::make_unique<WelcomeKind>(*telegram_);
   welcome_ = std::make_unique<WelcomeReactor>(store, clock);
   upsells_ = std::make_unique<UpsellReactor>(store, box, clock);

@@ -207,6 +207,10 @@ TEST_CASE("a signed paid webhook delivers once, the link opens the product, refu
   REQUIRE(h.WaitFor([&] { return h.Count(stream, "tally.payments.v1.DeliveryMessageSent") == 1; }));
   CHECK(h.Count(stream, "tally.payments.v1.DeliveryIssued") == 1);
   CHECK(h.Count(stream, "tally.payments.v1.DeliveryAttempted") == 1);
+  // The link is a bearer credential: the buyer got it, the log never holds it.
+  for (const auto& e : testing::AllEvents(h.db->url())) {
+    CHECK_FALSE(absl::StrContains(e.payload, DeliveryToken(h.secret, payment_id)));
+  }
 
   ClientResponse opened = h.Get(link);
   CHECK(opened.status == 200);
