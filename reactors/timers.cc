@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 #include <pqxx/pqxx>
 #include <set>
 
@@ -20,13 +21,19 @@ constexpr const char* kEnded =
     "UPDATE timers SET state = $4, updated_position = $5 "
     "WHERE partition_id = $1 AND kind = $2 AND timer_id = $3 AND state = 'scheduled'";
 constexpr int kBatch = 200;
+// Due timers of the kinds this binary knows, oldest first, after a (due, position) cursor: a
+// round pages through all of them, so rows it must skip (fired here and not folded yet, in
+// backoff) never hold back the ones behind.
 constexpr const char* kDue =
     "SELECT kind, timer_id, stream_id, tenant_id, due_at_us, scheduled_position, request "
     "FROM timers WHERE partition_id = $1 AND state = 'scheduled' AND due_at_us <= $2 "
+    "AND kind = ANY($3::text[]) AND (due_at_us, scheduled_position) > ($4, $5) "
     "ORDER BY due_at_us, scheduled_position LIMIT 200";
 constexpr const char* kNextDue =
     "SELECT min(due_at_us) FROM timers WHERE partition_id = $1 AND state = 'scheduled' "
-    "AND due_at_us > $2";
+    "AND due_at_us > $2 AND kind = ANY($3::text[])";
+constexpr int64_t kRetryBaseUs = 5'000'000;
+constexpr int64_t kRetryCapUs = 10 * 60 * 1'000'000;
 constexpr const char* kTryLead = "SELECT pg_try_advisory_lock(hashtext($1), $2)";
 
 }  // namespace
@@ -129,82 +136,96 @@ absl::Status TimerWorker::LeadAndFire() {
     }
     // Timers fired here whose ending event the fold may not have folded yet.
     std::set<std::pair<std::string, std::string>> fired_here;
-    // Timers whose firing failed: not before this clock time.
-    std::map<std::pair<std::string, std::string>, int64_t> failed;
+    // Timers whose firing failed: (failures, not before this clock time).
+    std::map<std::pair<std::string, std::string>, std::pair<int, int64_t>> failed;
+    std::string known = "{";
+    for (const auto& [name, kind] : kinds_) {
+      absl::StrAppend(&known, known.size() > 1 ? "," : "", "\"", name, "\"");
+    }
+    known += "}";
     auto next_slot = std::chrono::steady_clock::now();
     while (true) {
       const int64_t now = clock_.NowMicros();
-      std::vector<TimerItem> due;
       int64_t next_due = 0;
-      {
-        pqxx::nontransaction txn(c);
-        for (const auto& row : txn.exec_params(kDue, options_.partition, now)) {
-          TimerItem item;
-          item.kind = row[0].as<std::string>();
-          item.timer_id = row[1].as<std::string>();
-          item.stream_id = row[2].as<std::string>();
-          item.tenant_id = row[3].as<std::string>();
-          item.partition = options_.partition;
-          item.due_at_us = row[4].as<int64_t>();
-          item.scheduled_position = row[5].as<int64_t>();
-          item.request = pqxx::binarystring(row[6]).str();
-          due.push_back(std::move(item));
-        }
-        auto next = txn.exec_params(kNextDue, options_.partition, now);
-        if (!next.empty() && !next[0][0].is_null()) next_due = next[0][0].as<int64_t>();
-      }
-      // What the fold has marked since is no longer due: forget it (a full batch may hide
-      // some, which are simply kept a little longer).
+      int64_t next_retry = 0;
       std::set<std::pair<std::string, std::string>> still_due;
-      for (const TimerItem& item : due) still_due.emplace(item.kind, item.timer_id);
-      if (due.size() < static_cast<size_t>(kBatch)) {
-        std::erase_if(fired_here, [&](const auto& k) { return !still_due.count(k); });
-      }
-      size_t fired_now = 0;
-      for (const TimerItem& item : due) {
-        const auto key = std::make_pair(item.kind, item.timer_id);
-        if (fired_here.count(key)) continue;
-        if (auto f = failed.find(key); f != failed.end() && f->second > clock_.NowMicros()) {
-          continue;
-        }
-        auto kind = kinds_.find(item.kind);
-        if (kind == kinds_.end()) continue;  // a kind this binary does not know
+      // One round: every due timer, page by page.
+      int64_t after_due = std::numeric_limits<int64_t>::min(), after_position = 0;
+      while (true) {
+        std::vector<TimerItem> due;
         {
-          // Paced: a backlog after downtime drains at fire_per_second, oldest first.
-          std::unique_lock<std::mutex> lock(mu_);
-          if (cv_.wait_until(lock, next_slot, [this] { return stopping_; })) {
-            return absl::OkStatus();
+          pqxx::nontransaction txn(c);
+          for (const auto& row :
+               txn.exec_params(kDue, options_.partition, now, known, after_due, after_position)) {
+            TimerItem item;
+            item.kind = row[0].as<std::string>();
+            item.timer_id = row[1].as<std::string>();
+            item.stream_id = row[2].as<std::string>();
+            item.tenant_id = row[3].as<std::string>();
+            item.partition = options_.partition;
+            item.due_at_us = row[4].as<int64_t>();
+            item.scheduled_position = row[5].as<int64_t>();
+            item.request = pqxx::binarystring(row[6]).str();
+            due.push_back(std::move(item));
           }
         }
-        next_slot = std::max(next_slot, std::chrono::steady_clock::now()) + spacing;
-        absl::Status fired = kind->second->fire(item);
-        std::lock_guard<std::mutex> lock(mu_);
-        if (fired.ok()) {
-          fired_here.insert(key);
-          failed.erase(key);
-          ++stats_.fired;
-          ++fired_now;
-        } else {
+        for (const TimerItem& item : due) {
+          const auto key = std::make_pair(item.kind, item.timer_id);
+          still_due.insert(key);
+          if (fired_here.count(key)) continue;
+          if (auto f = failed.find(key);
+              f != failed.end() && f->second.second > clock_.NowMicros()) {
+            next_retry =
+                next_retry == 0 ? f->second.second : std::min(next_retry, f->second.second);
+            continue;
+          }
+          {
+            // Paced: a backlog after downtime drains at fire_per_second, oldest first.
+            std::unique_lock<std::mutex> lock(mu_);
+            if (cv_.wait_until(lock, next_slot, [this] { return stopping_; })) {
+              return absl::OkStatus();
+            }
+          }
+          next_slot = std::max(next_slot, std::chrono::steady_clock::now()) + spacing;
+          absl::Status fired = kinds_.at(item.kind)->fire(item);
+          std::lock_guard<std::mutex> lock(mu_);
+          if (fired.ok()) {
+            fired_here.insert(key);
+            failed.erase(key);
+            ++stats_.fired;
+            continue;
+          }
           ++stats_.errors;
-          failed[key] = clock_.NowMicros() + static_cast<int64_t>(5e6 * options_.time_scale);
-          spdlog::warn("timer {} {} not fired, retried later: {}", item.kind, item.timer_id,
-                       std::string(fired.message()));
+          auto& [failures, not_before] = failed[key];
+          ++failures;
+          const int64_t delay = std::min(kRetryCapUs, kRetryBaseUs << std::min(failures - 1, 10));
+          not_before = clock_.NowMicros() + static_cast<int64_t>(delay * options_.time_scale);
+          spdlog::log(failures >= 5 ? spdlog::level::err : spdlog::level::warn,
+                      "timer {} {} not fired ({} failures), retried later: {}", item.kind,
+                      item.timer_id, failures, std::string(fired.message()));
         }
+        if (due.size() < static_cast<size_t>(kBatch)) break;
+        after_due = due.back().due_at_us;
+        after_position = due.back().scheduled_position;
       }
-      if (failed.size() > 100000) failed.clear();
+      // What is no longer due was folded (fired or cancelled): forget it.
+      std::erase_if(fired_here, [&](const auto& k) { return !still_due.count(k); });
+      std::erase_if(failed, [&](const auto& f) { return !still_due.count(f.first); });
+      {
+        pqxx::nontransaction txn(c);
+        auto next = txn.exec_params(kNextDue, options_.partition, clock_.NowMicros(), known);
+        if (!next.empty() && !next[0][0].is_null()) next_due = next[0][0].as<int64_t>();
+      }
       std::unique_lock<std::mutex> lock(mu_);
       if (stopping_) return absl::OkStatus();
-      if (fired_now > 0 && due.size() == static_cast<size_t>(kBatch)) continue;  // more due
-      // Sleep until the next due time (scaled to real time), or the poll interval, or woken.
+      // Sleep until the next due time or retry (scaled to real time), the poll interval, or
+      // woken (the fold committed: a new timer, or the ending of one fired here).
       auto wait = std::chrono::duration_cast<std::chrono::microseconds>(options_.poll_interval);
-      if (next_due > 0) {
-        const auto until_due = std::chrono::microseconds(static_cast<int64_t>(
-            std::max<int64_t>(0, next_due - clock_.NowMicros()) / options_.time_scale));
-        wait = std::min(wait, until_due + std::chrono::microseconds(1000));
-      }
-      if (fired_now == 0 && !due.empty()) {
-        // Only timers fired here and not folded yet, or failed ones: wait for the fold a bit.
-        wait = std::min(wait, std::chrono::microseconds(50'000));
+      for (const int64_t at : {next_due, next_retry}) {
+        if (at <= 0) continue;
+        const auto until = std::chrono::microseconds(static_cast<int64_t>(
+            std::max<int64_t>(0, at - clock_.NowMicros()) / options_.time_scale));
+        wait = std::min(wait, until + std::chrono::microseconds(1000));
       }
       cv_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
       woken_ = false;

@@ -17,8 +17,13 @@
 // due order, at most `fire_per_second` per partition so a backlog drains at a pace the
 // services downstream accept (the Telegram sends themselves are paced again by their sender).
 //
-// Time comes from the injected clock; `time_scale` (demo and tests only: `tally serve
-// --time-scale K`) is how many clock microseconds pass per real one, so that sleeps until a
+// A timer whose firing fails is retried with exponential backoff (5 s doubling, capped at
+// 10 min; logged as an error from the fifth failure) while the timers behind it keep firing:
+// each round pages through every due timer. Rows of kinds this binary does not know are left
+// to a binary that does.
+//
+// Time comes from the injected clock; `time_scale` is how many clock microseconds pass per real
+// one (for a clock that runs faster in demos; 1 in `tally serve` today), so that sleeps until a
 // due time are scaled too.
 //
 // Thread safety: the fold is driven by a ReactorRunner; the worker runs its own thread, and

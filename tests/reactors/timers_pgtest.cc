@@ -10,6 +10,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -41,6 +42,7 @@ struct RecordingKind {
   std::mutex mu;
   std::vector<std::string> fired;  // timer ids, in firing order
   std::map<std::string, int> calls;
+  std::set<std::string> failing;  // timer ids whose firing fails
   TimerKind kind;
 
   RecordingKind() {
@@ -75,6 +77,10 @@ struct RecordingKind {
       if (!scheduled.ParseFromString(item.request)) return absl::DataLossError("request");
       {
         std::lock_guard<std::mutex> lock(mu);
+        if (failing.count(item.timer_id)) {
+          ++calls[item.timer_id];
+          return absl::UnavailableError("the service is down");
+        }
         if (++calls[item.timer_id] == 1) fired.push_back(item.timer_id);
       }
       pb::UpsellSent sent;
@@ -249,6 +255,32 @@ TEST_CASE("a worker asleep until a far timer wakes for an earlier one") {
   CHECK(WaitUntil([&] { return Count(db->url(), "state = 'fired'") == 1; }, 5s));
   std::lock_guard<std::mutex> lock(kind.mu);
   CHECK(kind.fired == std::vector<std::string>{"payment-now:o"});
+}
+
+TEST_CASE("timers that keep failing hold back none behind them, and are retried") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  ManualClock clock(1'800'000'000LL * kSecond);
+  RecordingKind kind;
+  kind.store = store.get();
+  // 250 failing timers due first: more than a page of the due list.
+  for (int i = 0; i < 250; ++i) {
+    Schedule(*store, absl::StrCat("payment-stuck-", i), "o", clock.NowMicros() - 100 * kSecond + i);
+    kind.failing.insert(absl::StrCat("payment-stuck-", i, ":o"));
+  }
+  Schedule(*store, "payment-behind", "o", clock.NowMicros() - kSecond);
+  Process process(db->url(), kind, clock);
+  REQUIRE(WaitUntil([&] { return Count(db->url(), "state = 'fired'") == 1; }, 30s));
+  {
+    std::lock_guard<std::mutex> lock(kind.mu);
+    CHECK(kind.fired == std::vector<std::string>{"payment-behind:o"});
+    kind.failing.clear();  // the service is back
+  }
+  clock.Advance(60 * kSecond);  // past the first retry
+  process.worker->Wake();
+  REQUIRE(WaitUntil([&] { return Count(db->url(), "state = 'fired'") == 251; }, 30s));
+  std::lock_guard<std::mutex> lock(kind.mu);
+  CHECK(kind.calls["payment-stuck-0:o"] == 2);  // failed once, then fired
 }
 
 }  // namespace
