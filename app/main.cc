@@ -236,13 +236,12 @@ int main(int argc, char** argv) {
       ->required();
   offers_set->add_option("--offer", offers_options.offer, "Offer id: 1-64 of A-Za-z0-9_-")
       ->required();
-  offers_set->add_option("--kind", offers_options.kind, "upsell or downsell")->required();
+  offers_set->add_option("--kind", offers_options.kind, "upsell or downsell (not with --remove)");
   offers_set
       ->add_option("--delay-s", offers_options.delay_s, "Seconds after the trigger (0-30 days)")
-      ->required();
-  offers_set
-      ->add_option("--product", offers_options.product, "The product offered (one of the bot's)")
-      ->required();
+      ->capture_default_str();
+  offers_set->add_option("--product", offers_options.product,
+                         "The product offered, one of the bot's (not with --remove)");
   offers_set->add_option("--trigger-product", offers_options.trigger_product,
                          "Upsell only: only after a payment for this product");
   offers_set->add_option("--price-minor", offers_options.price_minor,
@@ -253,7 +252,8 @@ int main(int argc, char** argv) {
                          "(never below R$0.50)");
   offers_set->add_option("--text", offers_options.text, "The message (at most 1000 chars)");
   offers_set->add_flag("--remove", offers_options.remove,
-                       "Remove the offer (timers already scheduled are cancelled when they fire)");
+                       "Remove the offer: timers already scheduled are cancelled when they fire, "
+                       "and links already sent answer that the offer ended");
 
   tally::app::GatewaysSetOptions gateways_options;
   auto* gateways_cmd = app.add_subcommand("gateways", "A tenant's payment gateways.");

@@ -168,7 +168,7 @@ int RunServe(const ServeOptions& options) {
         charge_options);
     telegram = std::make_unique<http::TelegramIngestion>(*store, clock);
     delivery_page = std::make_unique<http::DeliveryPage>(*store, clock, delivery_secret);
-    offer_page = std::make_unique<http::OfferPage>(*store, *charges, offer_secret);
+    offer_page = std::make_unique<http::OfferPage>(*store, clock, *charges, offer_secret);
     endpoints = {ingestion.get(), charges.get(), telegram.get(), delivery_page.get(),
                  offer_page.get()};
     http::ServerOptions server_options;

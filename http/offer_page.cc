@@ -8,6 +8,7 @@
 #include "gateways/webhook_crypto.h"
 #include "http/html_page.h"
 #include "http/request_metadata.h"
+#include "projections/payment_fold.h"
 #include "reactors/upsells.h"
 #include "tally/payments/v1/payment_events.pb.h"
 
@@ -24,8 +25,9 @@ HttpResponse NotFound() {
 
 }  // namespace
 
-OfferPage::OfferPage(ledger::EventStore& store, ChargeApi& charges, std::string offer_secret)
-    : store_(store), charges_(charges), secret_(std::move(offer_secret)) {}
+OfferPage::OfferPage(ledger::EventStore& store, const ledger::Clock& clock, ChargeApi& charges,
+                     std::string offer_secret)
+    : store_(store), clock_(clock), charges_(charges), secret_(std::move(offer_secret)) {}
 
 void OfferPage::Handle(const HttpRequest& request, const std::string& token, Responder respond) {
   if (request.method != "GET") {
@@ -55,6 +57,27 @@ HttpResponse OfferPage::Render(const HttpRequest& request, const std::string& to
   }
   pb::UpsellSent sent;
   if (!sent.ParseFromString((*decision)->payload)) return TryAgainPage();
+  const HttpResponse gone =
+      HtmlPage(410, "Oferta encerrada",
+               "<h1>Oferta encerrada</h1><p>Esta oferta não está mais disponível.</p>");
+  if (sent.expires_at_us() > 0 && clock_.NowMicros() > sent.expires_at_us()) return gone;
+  // Checked again at every opening: the offer still configured, an upsell's parent still paid,
+  // a downsell's parent never paid.
+  auto offers = reactors::OffersAsOf(store_, sent.tenant_id(), sent.bot_id(), 0);
+  if (!offers.ok()) return TryAgainPage();
+  if (!offers->offers.count(offer_id)) return gone;
+  if (!sent.parent_stream_id().empty()) {
+    auto events = store_.ReadStream(sent.tenant_id(), sent.parent_stream_id());
+    if (!events.ok()) return TryAgainPage();
+    projections::PaymentState parent;
+    for (const auto& e : *events) {
+      if (!projections::ApplyPaymentEvent(parent, e).ok()) return TryAgainPage();
+    }
+    const bool upsell = sent.kind() != "downsell";
+    if (upsell ? parent.status != projections::PaymentStatus::kPaid : parent.paid_at_us != 0) {
+      return gone;
+    }
+  }
 
   ChargeInput input;
   pb::PaymentCreated& payment = input.payment;
@@ -71,8 +94,17 @@ HttpResponse OfferPage::Render(const HttpRequest& request, const std::string& to
   HttpResponse created = charges_.Create(request, NewRequestId(), sent.tenant_id(), "offer_page",
                                          gateways::Sha256Hex(name), name, std::move(input));
   if (created.status != 200 && created.status != 201) {
-    spdlog::warn("offer charge not created payment={} offer={} status={} body={}", payment_id,
-                 offer_id, created.status, created.body.substr(0, 300));
+    // 409/422 will not change by trying again (the seller's configuration, a charge in doubt):
+    // the operator's to look into; anything else may.
+    const bool lasting = created.status == 409 || created.status == 422;
+    spdlog::log(lasting ? spdlog::level::err : spdlog::level::warn,
+                "offer charge not created payment={} offer={} status={} body={}", payment_id,
+                offer_id, created.status, created.body.substr(0, 300));
+    if (lasting) {
+      return HtmlPage(410, "Oferta indisponível",
+                      "<h1>Oferta indisponível</h1><p>Não conseguimos gerar o PIX desta oferta. "
+                      "Fale com o vendedor.</p>");
+    }
     return HtmlPage(503, "Tente novamente",
                     "<h1>Tente novamente em instantes</h1><p>Não conseguimos gerar o PIX desta "
                     "oferta agora.</p>");

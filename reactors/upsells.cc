@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "gateways/webhook_crypto.h"
 #include "projections/payment_fold.h"
+#include "tally/bots/v1/bot_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tenants/bot_directory.h"
@@ -21,6 +22,7 @@ namespace pb = payments::v1;
 constexpr char kScheduledType[] = "tally.payments.v1.UpsellScheduled";
 constexpr char kSentType[] = "tally.payments.v1.UpsellSent";
 constexpr char kCancelledType[] = "tally.payments.v1.UpsellCancelled";
+constexpr int64_t kOfferLinkValidUs = 7LL * 24 * 3600 * 1'000'000;
 
 std::optional<int64_t> ChatOf(const std::string& customer_id) {
   absl::string_view id = customer_id;
@@ -38,12 +40,17 @@ struct Parent {
   int64_t created_at_us = 0;
 };
 
+// The parent folded through `through_position` (0: all of it); `before` is its state just
+// before that position's event.
 absl::StatusOr<Parent> ReadParent(ledger::EventStore& store, int partition,
-                                  const std::string& stream_id) {
+                                  const std::string& stream_id, int64_t through_position = 0,
+                                  projections::PaymentState* before = nullptr) {
   auto events = store.ReadStreamInPartition(partition, stream_id);
   if (!events.ok()) return events.status();
   Parent parent;
   for (const auto& e : *events) {
+    if (through_position > 0 && e.position > through_position) break;
+    if (before != nullptr && e.position == through_position) *before = parent.state;
     auto applied = projections::ApplyPaymentEvent(parent.state, e);
     if (!applied.ok()) return applied.status();
     if (e.type == "tally.payments.v1.PaymentCreated" && parent.created_at_us == 0) {
@@ -55,6 +62,52 @@ absl::StatusOr<Parent> ReadParent(ledger::EventStore& store, int partition,
   }
   return parent;
 }
+
+}  // namespace
+
+absl::StatusOr<BotOffers> OffersAsOf(ledger::EventStore& store, const std::string& tenant_id,
+                                     const std::string& bot_id, int64_t before_position) {
+  auto events = store.ReadStream(tenant_id, "bot-" + bot_id);
+  if (!events.ok()) return events.status();
+  BotOffers out;
+  for (const auto& e : *events) {
+    if (before_position > 0 && e.position >= before_position) break;
+    if (e.type == "tally.bots.v1.ProductConfigured") {
+      bots::v1::ProductConfigured p;
+      if (!p.ParseFromString(e.payload)) {
+        return absl::DataLossError(absl::StrCat("ProductConfigured at ", e.position));
+      }
+      tenants::ProductSettings& product = out.products[p.product_id()];
+      product.bot_id = p.bot_id();
+      product.product_id = p.product_id();
+      product.name = p.name();
+      product.price_minor = p.price_minor();
+      product.currency = p.currency();
+    } else if (e.type == "tally.bots.v1.OfferConfigured") {
+      bots::v1::OfferConfigured o;
+      if (!o.ParseFromString(e.payload)) {
+        return absl::DataLossError(absl::StrCat("OfferConfigured at ", e.position));
+      }
+      if (!o.active()) {
+        out.offers.erase(o.offer_id());
+        continue;
+      }
+      tenants::OfferSettings& offer = out.offers[o.offer_id()];
+      offer.bot_id = o.bot_id();
+      offer.offer_id = o.offer_id();
+      offer.kind = o.kind();
+      offer.delay_s = o.delay_s();
+      offer.trigger_product_id = o.trigger_product_id();
+      offer.product_id = o.product_id();
+      offer.price_minor = o.price_minor();
+      offer.discount_percent = o.discount_percent();
+      offer.text = o.text();
+    }
+  }
+  return out;
+}
+
+namespace {
 
 ledger::v1::Metadata ReactorMetadata(const std::string& actor, int64_t cause, int64_t now) {
   ledger::v1::Metadata metadata;
@@ -105,29 +158,38 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
       event.type != "tally.payments.v1.GatewayStatusPolled") {
     return absl::OkStatus();
   }
-  auto parent = ReadParent(store_, event.partition, event.stream_id);
+  // The payment as this event left it, and as it was just before: an upsell follows the event
+  // that made it paid and confirmed, a downsell its creation — never a later event of it.
+  projections::PaymentState before;
+  auto parent = ReadParent(store_, event.partition, event.stream_id, event.position, &before);
   if (!parent.ok()) return parent.status();
   const pb::PaymentCreated& payment = parent->created;
   if (!parent->state.created || !payment.parent_payment_id().empty() || payment.bot_id().empty()) {
     return absl::OkStatus();  // nothing to offer after (or an offer's own payment: no chains)
   }
+  const auto paid = [](const projections::PaymentState& s) {
+    return s.status == projections::PaymentStatus::kPaid && s.paid_confirmed;
+  };
+  const bool became_paid = !paid(before) && paid(parent->state);
+  if (!created && !became_paid) return absl::OkStatus();
   const std::optional<int64_t> chat = ChatOf(payment.customer_id());
   if (!chat.has_value()) return absl::OkStatus();
-  const bool paid =
-      parent->state.status == projections::PaymentStatus::kPaid && parent->state.paid_confirmed;
-  if (!created && !paid) return absl::OkStatus();
-  auto bot = tenants::ResolveBotConfig(store_, box_, payment.bot_id());
+  // The offers configured before the trigger (the bot's stream shares the payment's
+  // partition): configuring an offer never reaches back to earlier sales.
+  auto bot = OffersAsOf(store_, payment.tenant_id(), payment.bot_id(), event.position);
   if (!bot.ok()) {
-    if (bot.status().code() == absl::StatusCode::kUnavailable) return bot.status();
-    spdlog::error("upsells: bot {} configuration unreadable, payment {} offered nothing: {}",
-                  payment.bot_id(), payment.payment_id(), std::string(bot.status().message()));
-    return absl::OkStatus();
+    if (bot.status().code() == absl::StatusCode::kDataLoss) {
+      spdlog::error("upsells: bot {} configuration unreadable, payment {} offered nothing: {}",
+                    payment.bot_id(), payment.payment_id(), std::string(bot.status().message()));
+      return absl::OkStatus();
+    }
+    return bot.status();
   }
   for (const auto& [offer_id, offer] : bot->offers) {
     int64_t due = 0;
     if (offer.kind == tenants::kDownsell && created) {
       due = parent->created_at_us + offer.delay_s * 1'000'000;
-    } else if (offer.kind == tenants::kUpsell && paid &&
+    } else if (offer.kind == tenants::kUpsell && became_paid &&
                (offer.trigger_product_id.empty() ||
                 offer.trigger_product_id == payment.product_id())) {
       due = parent->state.paid_at_us + offer.delay_s * 1'000'000;
@@ -193,18 +255,20 @@ absl::Status UpsellTimers::Fire(const TimerItem& item) {
   }
   auto parent = ReadParent(store_, item.partition, item.stream_id);
   if (!parent.ok()) return parent.status();
-  auto bot = tenants::ResolveBotConfig(store_, box_, scheduled.bot_id());
-  if (!bot.ok() && bot.status().code() == absl::StatusCode::kUnavailable) return bot.status();
+  // The offer as configured now: removed since, it is not sent. An unreadable configuration
+  // is retried (the worker backs off and logs), never a reason to cancel.
+  auto bot = OffersAsOf(store_, scheduled.tenant_id(), scheduled.bot_id(), 0);
+  if (!bot.ok()) return bot.status();
 
   std::string cancel_reason;
   const tenants::OfferSettings* offer = nullptr;
   const tenants::ProductSettings* product = nullptr;
-  if (!bot.ok()) {
-    cancel_reason = absl::StrCat("bot configuration unreadable: ", bot.status().message());
-  } else if (auto o = bot->offers.find(scheduled.offer_id()); o == bot->offers.end()) {
+  if (auto o = bot->offers.find(scheduled.offer_id()); o == bot->offers.end()) {
     cancel_reason = "offer removed";
   } else if (auto p = bot->products.find(o->second.product_id); p == bot->products.end()) {
     cancel_reason = "the offer's product is no longer sold";
+  } else if (p->second.currency != parent->state.currency) {
+    cancel_reason = "the offer's currency differs from the parent's";
   } else {
     offer = &o->second;
     product = &p->second;
@@ -260,6 +324,8 @@ absl::Status UpsellTimers::Fire(const TimerItem& item) {
   sent.mutable_price()->set_currency(product->currency);
   sent.set_kind(scheduled.kind());
   sent.set_gateway(parent->created.gateway());
+  sent.set_parent_stream_id(item.stream_id);
+  sent.set_expires_at_us(clock_.NowMicros() + kOfferLinkValidUs);
   sent.set_text(absl::StrCat(offer->text.empty()
                                  ? absl::StrCat("Oferta especial para você: ", product->name)
                                  : offer->text,

@@ -3,10 +3,11 @@
 // that was often not running, so they were never sent). Here each offer is an event and a
 // durable timer (reactors/timers.h):
 //
-//  - UpsellReactor (reactor "upsells") follows the log. When a payment (not itself an offer's:
-//    no chains) becomes paid AND confirmed, each active upsell offer of its bot — for its
-//    product, or for any when the offer names no trigger — is scheduled at paid time + delay;
-//    when a charge is created, each downsell offer is scheduled at creation + delay:
+//  - UpsellReactor (reactor "upsells") follows the log. On the event that makes a payment (not
+//    itself an offer's: no chains) paid AND confirmed, each upsell offer its bot had at that
+//    point of the log — for its product, or for any when the offer names no trigger — is
+//    scheduled at paid time + delay; on a charge's creation, each downsell offer likewise, at
+//    creation + delay (an offer configured later never reaches back to earlier sales):
 //    UpsellScheduled in the payment's stream, key `upsell:<payment_id>:<offer_id>`.
 //  - UpsellTimers is the timer kind "upsell". When the timer fires, the conditions are checked
 //    again from the log: the offer still active; for an upsell the parent still paid (not
@@ -18,11 +19,12 @@
 //  - UpsellMessageKind is the outbox kind "upsell_message" that sends UpsellSent's message
 //    through TelegramBots.
 //
-// Not yet: the buyer-already-has-the-product check, GET /offers/<token>, and revenue per offer
-// (issue 10 continues).
+// GET /offers/<token> (http/offer_page.h) reads the decision and checks again when opened.
+// Not yet: the buyer-already-has-the-product check, and revenue per offer (issue 10 continues).
 //
 // Thread-safe as Reactor, TimerKind and OutboxKind require.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -33,6 +35,7 @@
 #include "reactors/reactor.h"
 #include "reactors/telegram.h"
 #include "reactors/timers.h"
+#include "tenants/bot_directory.h"
 #include "tenants/secret_box.h"
 
 namespace tally::reactors {
@@ -47,6 +50,15 @@ std::optional<std::pair<std::string, std::string>> VerifyOfferToken(const std::s
 
 // The offer token secret, derived from the master key.
 std::string OfferSecretFromMasterKey(const std::string& master_key_hex);
+
+// A bot's offers and products as configured before `before_position` (0: now), read from its
+// stream without opening any secret. DataLoss for an event that does not parse.
+struct BotOffers {
+  std::map<std::string, tenants::OfferSettings> offers;  // active ones
+  std::map<std::string, tenants::ProductSettings> products;
+};
+absl::StatusOr<BotOffers> OffersAsOf(ledger::EventStore& store, const std::string& tenant_id,
+                                     const std::string& bot_id, int64_t before_position);
 
 class UpsellReactor final : public Reactor {
  public:

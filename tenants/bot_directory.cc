@@ -301,6 +301,15 @@ absl::Status ConfigureOffer(ledger::EventStore& store, const std::string& tenant
   if (o.offer_id.empty() || o.offer_id.size() > 64 || !absl::c_all_of(o.offer_id, IsWordChar)) {
     return absl::InvalidArgumentError("offer_id must be 1 to 64 of [A-Za-z0-9_-]");
   }
+  if (!o.active) {  // a removal names the offer only
+    if (absl::Status mine = CheckBotOfTenant(store, tenant_id, o.bot_id); !mine.ok()) return mine;
+    bots::v1::OfferConfigured removed;
+    removed.set_bot_id(o.bot_id);
+    removed.set_offer_id(o.offer_id);
+    removed.set_active(false);
+    return AppendConfiguration(store, tenant_id, o.bot_id, "tally.bots.v1.OfferConfigured",
+                               removed.SerializeAsString());
+  }
   if (o.kind != kUpsell && o.kind != kDownsell) {
     return absl::InvalidArgumentError("kind must be upsell or downsell");
   }
@@ -310,8 +319,9 @@ absl::Status ConfigureOffer(ledger::EventStore& store, const std::string& tenant
   if (o.kind == kDownsell && !o.trigger_product_id.empty()) {
     return absl::InvalidArgumentError("trigger_product_id is for upsells only");
   }
-  if (o.price_minor != 0 && o.price_minor < kMinPriceMinor) {
-    return absl::InvalidArgumentError("price_minor must be at least 50 (R$0.50)");
+  if (o.price_minor != 0 && (o.price_minor < kMinPriceMinor || o.price_minor > kMaxOfferMinor)) {
+    return absl::InvalidArgumentError(
+        "price_minor must be at least 50 (R$0.50) and at most 10000000 (R$100,000)");
   }
   if (o.discount_percent < 0 || o.discount_percent > 99 ||
       (o.discount_percent != 0 && o.kind != kDownsell)) {
@@ -364,9 +374,10 @@ int64_t OfferPriceMinor(const OfferSettings& offer, int64_t product_price_minor,
   int64_t price = offer.price_minor;
   if (price == 0 && offer.discount_percent > 0) {
     price = parent_amount_minor * (100 - offer.discount_percent) / 100;
+  } else if (price == 0) {
+    price = product_price_minor;  // neither a price nor a discount: the product's
   }
-  if (price == 0) price = product_price_minor;
-  return std::max(price, kMinPriceMinor);
+  return std::clamp(price, kMinPriceMinor, kMaxOfferMinor);
 }
 
 absl::StatusOr<BotConfig> ResolveBotConfig(ledger::EventStore& store, const SecretBox& box,

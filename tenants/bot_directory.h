@@ -92,7 +92,8 @@ absl::Status ConfigureWelcome(ledger::EventStore& store, const std::string& tena
 
 inline constexpr char kUpsell[] = "upsell";
 inline constexpr char kDownsell[] = "downsell";
-inline constexpr int64_t kMinPriceMinor = 50;  // R$0.50: nothing is offered below it
+inline constexpr int64_t kMinPriceMinor = 50;          // R$0.50: nothing is offered below it
+inline constexpr int64_t kMaxOfferMinor = 10'000'000;  // R$100,000
 
 // An upsell (after a confirmed paid payment, optionally only for a trigger product) or a
 // downsell (after a created charge, sent only if it is still unpaid) of a bot (seed 000).
@@ -113,7 +114,7 @@ struct OfferSettings {
 
 // Appends OfferConfigured. InvalidArgument naming the field that is wrong (a negative delay, a
 // price below the floor, an unknown product, ...); NotFound when `bot_id` is not one of
-// `tenant_id`'s bots.
+// `tenant_id`'s bots. With `active` false the offer is removed, and only its id is checked.
 absl::Status ConfigureOffer(ledger::EventStore& store, const std::string& tenant_id,
                             const OfferSettings& settings);
 
