@@ -138,7 +138,11 @@ absl::StatusOr<CreatedCharge> Paradise::FindChargeByReference(const ApiAccount& 
   out.http_status = call.http_status;
   out.raw_response = std::move(call.raw_response);
   out.transaction_id = f.Text("transaction_id");
-  if (out.transaction_id.empty()) return absl::NotFoundError("paradise: no such reference");
+  // Only a 404 says "no such reference" (StatusFromAnswer); a 2xx without an id is an answer
+  // we cannot read, and must not be taken for "nothing was created".
+  if (out.transaction_id.empty()) {
+    return absl::UnavailableError("paradise lookup: a 2xx answer without transaction_id");
+  }
   out.pix_copy_paste = f.Text("qr_code");
   auto amount = f.MinorUnits("amount");
   if (!amount.ok()) return amount.status();
