@@ -146,9 +146,8 @@ std::string OfferSecretFromMasterKey(const std::string& master_key_hex) {
   return gateways::HmacSha256Hex(master_key_hex, "tally offer tokens v1");
 }
 
-UpsellReactor::UpsellReactor(ledger::EventStore& store, tenants::SecretBox box,
-                             const ledger::Clock& clock)
-    : store_(store), box_(std::move(box)), clock_(clock) {}
+UpsellReactor::UpsellReactor(ledger::EventStore& store, const ledger::Clock& clock)
+    : store_(store), clock_(clock) {}
 
 absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
                                   const ledger::RecordedEvent& event) {
@@ -216,9 +215,9 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
   return absl::OkStatus();
 }
 
-UpsellTimers::UpsellTimers(ledger::EventStore& store, tenants::SecretBox box,
-                           const ledger::Clock& clock, OfferOptions options)
-    : store_(store), box_(std::move(box)), clock_(clock), options_(std::move(options)) {
+UpsellTimers::UpsellTimers(ledger::EventStore& store, const ledger::Clock& clock,
+                           OfferOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {
   kind_.name = "upsell";
   kind_.scheduled_type = kScheduledType;
   kind_.ended_types = {kSentType, kCancelledType};

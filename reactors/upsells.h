@@ -36,7 +36,6 @@
 #include "reactors/telegram.h"
 #include "reactors/timers.h"
 #include "tenants/bot_directory.h"
-#include "tenants/secret_box.h"
 
 namespace tally::reactors {
 
@@ -62,13 +61,12 @@ absl::StatusOr<BotOffers> OffersAsOf(ledger::EventStore& store, const std::strin
 
 class UpsellReactor final : public Reactor {
  public:
-  UpsellReactor(ledger::EventStore& store, tenants::SecretBox box, const ledger::Clock& clock);
+  UpsellReactor(ledger::EventStore& store, const ledger::Clock& clock);
   std::string name() const override { return "upsells"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
 
  private:
   ledger::EventStore& store_;
-  const tenants::SecretBox box_;
   const ledger::Clock& clock_;
 };
 
@@ -79,15 +77,13 @@ struct OfferOptions {
 
 class UpsellTimers {
  public:
-  UpsellTimers(ledger::EventStore& store, tenants::SecretBox box, const ledger::Clock& clock,
-               OfferOptions options);
+  UpsellTimers(ledger::EventStore& store, const ledger::Clock& clock, OfferOptions options);
   const TimerKind& kind() const { return kind_; }
 
  private:
   absl::Status Fire(const TimerItem& item);
 
   ledger::EventStore& store_;
-  const tenants::SecretBox box_;
   const ledger::Clock& clock_;
   const OfferOptions options_;
   TimerKind kind_;

@@ -67,8 +67,8 @@ struct Rig {
   }
 
   void Start() {
-    reactor = std::make_unique<UpsellReactor>(*store, box, clock);
-    timers = std::make_unique<UpsellTimers>(*store, box, clock,
+    reactor = std::make_unique<UpsellReactor>(*store, clock);
+    timers = std::make_unique<UpsellTimers>(*store, clock,
                                             OfferOptions{"https://pay.example.com", "secret"});
     TimerWorkerOptions options;
     options.database_url = db->url();
