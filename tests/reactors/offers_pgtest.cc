@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -122,6 +124,90 @@ TEST_CASE("an upsell reaches the buyer, its link charges once with its parent, a
   h.WaitQuiet(60s);
   for (const auto& [stream, events] : h.Streams()) {
     CHECK(CountOf(events, "tally.payments.v1.UpsellScheduled") <= 1);
+  }
+  h.StopReactors();
+  h.StopHttp();
+}
+
+TEST_CASE(
+    "seed 000: 500 upsells survive a stop of every reactor: each fires once, none for a refund") {
+  constexpr int kSales = 500;
+  constexpr int kRefunded = 50;
+  constexpr int64_t kFirstChat = 8000;
+  constexpr int kDelayS = 90;
+  ServeHarness h(std::vector<BotSpec>{{"7602:AAHseed000restart", ""}});
+  tenants::ProductSettings extra;
+  extra.bot_id = "7602";
+  extra.product_id = "extra";
+  extra.name = "Mentoria Extra";
+  extra.price_minor = 2990;
+  extra.deliver_url = "https://cursos.example.com/extra";
+  REQUIRE(tenants::ConfigureProduct(h.store(), h.tenant_id(), extra).ok());
+  REQUIRE(tenants::ConfigureOffer(h.store(), h.tenant_id(),
+                                  {"7602", "up", "upsell", kDelayS, "", "extra", 2490, 0, "", true})
+              .ok());
+  h.StartHttp("http,projections");
+  h.StartReactors();
+  std::vector<ChargeSpec> charges;
+  for (int i = 0; i < kSales; ++i) {
+    charges.push_back({"stripe", "7602", absl::StrCat("tg:", kFirstChat + i)});
+  }
+  auto charged = h.ChargeAndPay(charges);
+  REQUIRE(charged.errors.empty());
+  // Every upsell is scheduled, none due yet; then every process running reactors stops.
+  auto scheduled_due = [&] {
+    std::vector<int64_t> due;
+    for (const auto& [stream, events] : h.Streams()) {
+      for (const auto& e : events) {
+        if (e.type != "tally.payments.v1.UpsellScheduled") continue;
+        pb::UpsellScheduled m;
+        REQUIRE(m.ParseFromString(e.payload));
+        due.push_back(m.due_at_us());
+      }
+    }
+    return due;
+  };
+  h.WaitQuiet(120s, [&] { return scheduled_due().size() == kSales; });
+  h.StopReactors();
+  const std::vector<int64_t> due = scheduled_due();
+  const int64_t first_due = *std::min_element(due.begin(), due.end());
+  const int64_t last_due = *std::max_element(due.begin(), due.end());
+  REQUIRE_MESSAGE(ledger::SystemClock().NowMicros() < first_due,
+                  "the machine was too slow to stop the reactors before the first upsell was due");
+  // While they are stopped, 50 buyers are refunded, and every upsell becomes due.
+  for (int i = 0; i < kRefunded; ++i) {
+    REQUIRE(h.ActOnCharge("stripe", charged.payments[i].transaction_id, "refund") == 200);
+  }
+  while (ledger::SystemClock().NowMicros() < last_due + 1'000'000) {
+    std::this_thread::sleep_for(500ms);
+  }
+  h.StartReactors();
+  h.WaitQuiet(180s, [&] {
+    for (const auto& s : h.Status()) {
+      if (s.reactor == "outbox:upsell_message") return s.done == kSales - kRefunded;
+    }
+    return false;
+  });
+  auto streams = h.Streams();
+  int sent = 0, cancelled = 0;
+  for (int i = 0; i < kSales; ++i) {
+    const auto& events = streams[absl::StrCat("offer-", charged.payments[i].payment_id, "-up")];
+    const int s = CountOf(events, "tally.payments.v1.UpsellSent");
+    const int c = CountOf(events, "tally.payments.v1.UpsellCancelled");
+    CHECK_MESSAGE(s + c == 1, "sale ", i);
+    if (i < kRefunded) {
+      CHECK_MESSAGE(c == 1, "refunded sale ", i, " got an upsell");
+    }
+    sent += s;
+    cancelled += c;
+  }
+  CHECK(sent == kSales - kRefunded);
+  CHECK(cancelled == kRefunded);
+  // At Telegram: the delivery, then the upsell for every buyer not refunded; nothing twice.
+  const auto per_chat = h.TelegramMessagesPerChat();
+  for (int i = 0; i < kSales; ++i) {
+    auto it = per_chat.find(kFirstChat + i);
+    CHECK((it == per_chat.end() ? 0 : it->second) == (i < kRefunded ? 1 : 2));
   }
   h.StopReactors();
   h.StopHttp();
