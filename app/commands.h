@@ -26,6 +26,8 @@ struct ServeOptions {
   int gateway_timeout_ms = 10000;
   // From a charge intent left without an answer to the charge reconciler's look-up.
   int charge_settle_after_ms = 70000;
+  // Demo and tests only (TALLY_DEMO=1): configured delays pass this many times faster.
+  double time_scale = 1;
   // The Telegram Bot API's base URL (the sandbox's /telegram in tests and the demo).
   std::string telegram_api_base = "https://api.telegram.org";
   // The Graph API's base URL for Conversions API calls (the sandbox's /meta in tests).

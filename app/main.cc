@@ -74,6 +74,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 120000))
       ->capture_default_str();
   serve
+      ->add_option("--time-scale", serve_options.time_scale,
+                   "Demos and tests only (refused unless TALLY_DEMO=1): configured delays (offers) "
+                   "pass K times faster, so minutes pass as seconds")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  serve
       ->add_option("--charge-settle-after-ms", serve_options.charge_settle_after_ms,
                    "How long a charge whose gateway answer was lost waits before the charge "
                    "reconciler looks it up by reference (must exceed --gateway-timeout-ms)")

@@ -33,6 +33,14 @@ namespace tally::app {
 int RunServe(const ServeOptions& options) {
   auto listen = ParseListen(options.listen);
   if (!listen.ok()) return Fail(2, std::string(listen.status().message()));
+  if (options.time_scale != 1) {
+    const char* demo = std::getenv("TALLY_DEMO");
+    if (demo == nullptr || std::string(demo) != "1") {
+      return Fail(2, "--time-scale is for demos and tests only: refused unless TALLY_DEMO=1");
+    }
+    std::cout << "tally: time scale " << options.time_scale
+              << ": configured delays pass that many times faster (demo)" << std::endl;
+  }
   if (options.charge_settle_after_ms <= options.gateway_timeout_ms) {
     return Fail(2,
                 "--charge-settle-after-ms must exceed --gateway-timeout-ms (a look-up must "
@@ -146,6 +154,7 @@ int RunServe(const ServeOptions& options) {
     host.telegram_api_base = options.telegram_api_base;
     host.meta_api_base = options.meta_api_base;
     host.charge_settle_after_us = int64_t{options.charge_settle_after_ms} * 1000;
+    host.time_scale = options.time_scale;
     reactor_host = std::make_unique<reactors::ReactorHost>(
         *store, clock, *box, gateways,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),

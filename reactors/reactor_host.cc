@@ -12,7 +12,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
       *telegram_, DeliveryOptions{options.public_url, options.delivery_secret});
   welcome_kind_ = std::make_unique<WelcomeKind>(*telegram_);
   welcome_ = std::make_unique<WelcomeReactor>(store, clock);
-  upsells_ = std::make_unique<UpsellReactor>(store, clock);
+  upsells_ = std::make_unique<UpsellReactor>(store, clock, options.time_scale);
   upsell_timers_ = std::make_unique<UpsellTimers>(
       store, clock, OfferOptions{options.public_url, options.offer_secret});
   upsell_message_kind_ = std::make_unique<UpsellMessageKind>(*telegram_);

@@ -43,6 +43,8 @@ struct ReactorHostOptions {
   std::string meta_api_version;  // "": MetaOptions' default
   // From a charge intent to the charge reconciler's look-up: longer than any gateway call.
   int64_t charge_settle_after_us = 70 * 1000000;
+  // Demos and tests: configured delays (offers) pass this many times faster.
+  double time_scale = 1;
 };
 
 class ReactorHost {

@@ -146,8 +146,9 @@ std::string OfferSecretFromMasterKey(const std::string& master_key_hex) {
   return gateways::HmacSha256Hex(master_key_hex, "tally offer tokens v1");
 }
 
-UpsellReactor::UpsellReactor(ledger::EventStore& store, const ledger::Clock& clock)
-    : store_(store), clock_(clock) {}
+UpsellReactor::UpsellReactor(ledger::EventStore& store, const ledger::Clock& clock,
+                             double time_scale)
+    : store_(store), clock_(clock), time_scale_(std::max(1.0, time_scale)) {}
 
 absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
                                   const ledger::RecordedEvent& event) {
@@ -187,11 +188,11 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
   for (const auto& [offer_id, offer] : bot->offers) {
     int64_t due = 0;
     if (offer.kind == tenants::kDownsell && created) {
-      due = parent->created_at_us + offer.delay_s * 1'000'000;
+      due = parent->created_at_us + static_cast<int64_t>(offer.delay_s * 1e6 / time_scale_);
     } else if (offer.kind == tenants::kUpsell && became_paid &&
                (offer.trigger_product_id.empty() ||
                 offer.trigger_product_id == payment.product_id())) {
-      due = parent->state.paid_at_us + offer.delay_s * 1'000'000;
+      due = parent->state.paid_at_us + static_cast<int64_t>(offer.delay_s * 1e6 / time_scale_);
     } else {
       continue;
     }

@@ -61,13 +61,15 @@ absl::StatusOr<BotOffers> OffersAsOf(ledger::EventStore& store, const std::strin
 
 class UpsellReactor final : public Reactor {
  public:
-  UpsellReactor(ledger::EventStore& store, const ledger::Clock& clock);
+  // `time_scale` > 1 (demos and tests) makes each offer's delay that many times shorter.
+  UpsellReactor(ledger::EventStore& store, const ledger::Clock& clock, double time_scale = 1);
   std::string name() const override { return "upsells"; }
   absl::Status React(pqxx::transaction_base& txn, const ledger::RecordedEvent& event) override;
 
  private:
   ledger::EventStore& store_;
   const ledger::Clock& clock_;
+  const double time_scale_;
 };
 
 struct OfferOptions {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -209,6 +210,36 @@ TEST_CASE(
     auto it = per_chat.find(kFirstChat + i);
     CHECK((it == per_chat.end() ? 0 : it->second) == (i < kRefunded ? 1 : 2));
   }
+  h.StopReactors();
+  h.StopHttp();
+}
+
+TEST_CASE("--time-scale: refused outside demos, and there minutes of delay pass as seconds") {
+  ServeHarness h(std::vector<BotSpec>{{"7603:AAHtimescale", ""}});
+  unsetenv("TALLY_DEMO");
+  CommandResult refused = h.Tally("serve --roles reactors --time-scale 60");
+  CHECK(refused.exit_code == 2);
+  CHECK(absl::StrContains(refused.output, "TALLY_DEMO=1"));
+  tenants::ProductSettings extra;
+  extra.bot_id = "7603";
+  extra.product_id = "extra";
+  extra.name = "Mentoria Extra";
+  extra.price_minor = 2990;
+  extra.deliver_url = "https://cursos.example.com/extra";
+  REQUIRE(tenants::ConfigureProduct(h.store(), h.tenant_id(), extra).ok());
+  // Two minutes of delay, at 60 times: about two seconds.
+  REQUIRE(tenants::ConfigureOffer(h.store(), h.tenant_id(),
+                                  {"7603", "up", "upsell", 120, "", "extra", 0, 0, "", true})
+              .ok());
+  setenv("TALLY_DEMO", "1", 1);
+  h.StartHttp("http,projections");
+  h.StartReactors("reactors", {"--time-scale", "60"});
+  unsetenv("TALLY_DEMO");
+  auto charged = h.ChargeAndPay({{"stripe", "7603", "tg:9300"}});
+  REQUIRE(charged.errors.empty());
+  const auto start = std::chrono::steady_clock::now();
+  h.WaitQuiet(60s, [&] { return h.TelegramTexts(9300).size() == 2; });
+  CHECK(std::chrono::steady_clock::now() - start < 60s);
   h.StopReactors();
   h.StopHttp();
 }
