@@ -212,8 +212,9 @@ TEST_CASE("a follower whose session is killed reconnects and handles no event tw
         std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 15)(random)));
     REQUIRE(WaitUntil(kill));
   }
-  REQUIRE(WaitUntil([&] { return follower.position() == 300; }));
-  CHECK(follower.status().ok());
+  // The last kill may land after the follower reached the end: it then says why until its
+  // next session leads again. Either way it ends caught up and well.
+  REQUIRE(WaitUntil([&] { return follower.position() == 300 && follower.status().ok(); }));
   follower.Stop();
   CHECK(Handled(db->url(), "survivor") ==
         std::map<std::string, std::vector<int64_t>>{{"survivor", Range(1, 300)}});
