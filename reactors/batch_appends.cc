@@ -54,4 +54,21 @@ absl::Status BatchAppends::Settle(int partition, std::vector<Written>* written) 
   return std::exchange(p.error, absl::OkStatus());
 }
 
+absl::Status BatchAppends::SettleAndOffer(int partition, const OutboxOffer& offer) {
+  std::vector<Written> written;
+  absl::Status settled = Settle(partition, &written);
+  if (offer) {
+    for (Written& w : written) {
+      OutboxItem item;
+      item.stream_id = std::move(w.stream_id);
+      item.tenant_id = std::move(w.tenant_id);
+      item.partition = w.partition;
+      item.attempt = 1;
+      item.request = std::move(w.payload);
+      offer(std::move(item));
+    }
+  }
+  return settled;
+}
+
 }  // namespace tally::reactors

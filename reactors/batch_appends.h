@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "ledger/event.h"
 #include "ledger/event_store.h"
+#include "reactors/outbox.h"
 
 namespace tally::reactors {
 
@@ -50,6 +51,9 @@ class BatchAppends {
   // all are durable (a repeated key counts), else the first error. `written`, when given,
   // receives the batch's appends that wrote something new — durable whatever is answered.
   absl::Status Settle(int partition, std::vector<Written>* written = nullptr);
+  // Settle, then hands each new append to `offer` (when set) as a fresh outbox item, attempt 1:
+  // each is durable whatever is answered (a failed one is not among them).
+  absl::Status SettleAndOffer(int partition, const OutboxOffer& offer);
 
  private:
   struct Partition {

@@ -161,102 +161,27 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
 }
 
 absl::Status DeliveryReactor::Settle(int partition) {
-  std::vector<BatchAppends::Written> written;
-  absl::Status settled = appends_.Settle(partition, &written);
-  // Each written request is durable whatever `settled` says (a failed one is not among them).
-  if (offer_) {
-    for (BatchAppends::Written& w : written) {
-      OutboxItem item;
-      item.stream_id = std::move(w.stream_id);
-      item.tenant_id = std::move(w.tenant_id);
-      item.partition = w.partition;
-      item.attempt = 1;
-      item.request = std::move(w.payload);
-      offer_(std::move(item));
-    }
-  }
-  return settled;
+  return appends_.SettleAndOffer(partition, offer_);
 }
 
 DeliveryKind::DeliveryKind(TelegramBots& telegram, DeliveryOptions options)
-    : telegram_(telegram), options_(std::move(options)) {
+    : options_(std::move(options)) {
   kind_.reactor = "delivery";
-  kind_.requested_type = "tally.payments.v1.DeliveryIssued";
-  kind_.attempted_type = "tally.payments.v1.DeliveryAttempted";
-  kind_.succeeded_type = "tally.payments.v1.DeliveryMessageSent";
-  kind_.failed_type = "tally.payments.v1.DeliveryFailed";
-  kind_.read = [](const ledger::RecordedEvent& e) -> absl::StatusOr<OutboxEvent> {
-    OutboxEvent out;
-    if (e.type == "tally.payments.v1.DeliveryIssued") {
-      pb::DeliveryIssued m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("DeliveryIssued");
-      out.type = OutboxEvent::Type::kRequested;
-      out.tenant_id = m.tenant_id();
-    } else if (e.type == "tally.payments.v1.DeliveryAttempted") {
-      pb::DeliveryAttempted m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("DeliveryAttempted");
-      out.type = OutboxEvent::Type::kAttempted;
-      out.attempt = m.attempt();
-    } else if (e.type == "tally.payments.v1.DeliveryMessageSent") {
-      out.type = OutboxEvent::Type::kSucceeded;
-    } else {
-      pb::DeliveryFailed m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("DeliveryFailed");
-      out.type = OutboxEvent::Type::kFailed;
-      out.attempt = m.attempt();
-      out.retry_at_us = m.retry_at_us();
-      out.terminal = m.terminal();
-      out.error = m.error();
-    }
-    return out;
-  };
-  kind_.attempted_payload = [](int attempt) {
-    pb::DeliveryAttempted m;
-    m.set_attempt(attempt);
-    return m.SerializeAsString();
-  };
-  kind_.failed_payload = [](int attempt, const SendResult& r, int64_t retry_at_us) {
-    pb::DeliveryFailed m;
-    m.set_attempt(attempt);
-    m.set_error(r.error);
-    m.set_retry_at_us(retry_at_us);
-    m.set_terminal(r.outcome == SendResult::Outcome::kTerminal);
-    m.set_http_status(r.http_status);
-    m.set_error_code(r.error_code);
-    return m.SerializeAsString();
-  };
-  kind_.pace = [this](const OutboxItem& item) { Pace(item); };
-  kind_.send = [this](const OutboxItem& item) { return Send(item); };
+  UseStandardOutboxEvents<pb::DeliveryIssued, pb::DeliveryAttempted, pb::DeliveryMessageSent,
+                          pb::DeliveryFailed>(kind_);
+  SendThroughTelegram<pb::DeliveryIssued, pb::DeliveryMessageSent>(
+      kind_, telegram, [this](const pb::DeliveryIssued& issued) {
+        std::string public_url = options_.public_url;
+        while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+        const std::string link = absl::StrCat(
+            public_url, "/delivery/", DeliveryToken(options_.delivery_secret, issued.payment_id()));
+        return TelegramMessage{
+            issued.bot_id(), issued.chat_id(),
+            absl::StrReplaceAll(issued.message_text(), {{kDeliveryLinkPlaceholder, link}})};
+      });
   kind_.backoff = {2'000'000, 10 * 60 * 1'000'000};
   kind_.lease_us = 60 * 1'000'000;
   kind_.concurrency = 16;
-}
-
-void DeliveryKind::Pace(const OutboxItem& item) {
-  pb::DeliveryIssued issued;
-  if (!issued.ParseFromString(item.request)) return;  // Send parks it
-  telegram_.Pace(issued.bot_id(), issued.chat_id());
-}
-
-SendResult DeliveryKind::Send(const OutboxItem& item) {
-  pb::DeliveryIssued issued;
-  if (!issued.ParseFromString(item.request)) {
-    return {SendResult::Outcome::kTerminal, "", "DeliveryIssued does not parse"};
-  }
-  std::string public_url = options_.public_url;
-  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
-  const std::string text = absl::StrReplaceAll(
-      issued.message_text(),
-      {{kDeliveryLinkPlaceholder,
-        absl::StrCat(public_url, "/delivery/",
-                     DeliveryToken(options_.delivery_secret, issued.payment_id()))}});
-  TelegramBots::Sent sent = telegram_.SendMessage(issued.bot_id(), issued.chat_id(), text);
-  if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
-    pb::DeliveryMessageSent message;
-    message.set_telegram_message_id(sent.message_id);
-    sent.result.success_payload = message.SerializeAsString();
-  }
-  return sent.result;
 }
 
 }  // namespace tally::reactors

@@ -89,11 +89,6 @@ class DeliveryKind {
   const OutboxKind& kind() const { return kind_; }
 
  private:
-  // Waits for the bot's and the chat's next slot (before the attempt is recorded).
-  void Pace(const OutboxItem& item);
-  SendResult Send(const OutboxItem& item);
-
-  TelegramBots& telegram_;
   const DeliveryOptions options_;
   OutboxKind kind_;
 };

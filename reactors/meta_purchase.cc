@@ -117,21 +117,7 @@ absl::Status MetaPurchaseReactor::React(pqxx::transaction_base& /*txn*/,
 }
 
 absl::Status MetaPurchaseReactor::Settle(int partition) {
-  std::vector<BatchAppends::Written> written;
-  absl::Status settled = appends_.Settle(partition, &written);
-  // Each written request is durable whatever `settled` says (a failed one is not among them).
-  if (offer_) {
-    for (BatchAppends::Written& w : written) {
-      OutboxItem item;
-      item.stream_id = std::move(w.stream_id);
-      item.tenant_id = std::move(w.tenant_id);
-      item.partition = w.partition;
-      item.attempt = 1;
-      item.request = std::move(w.payload);
-      offer_(std::move(item));
-    }
-  }
-  return settled;
+  return appends_.SettleAndOffer(partition, offer_);
 }
 
 MetaKind::MetaKind(ledger::EventStore& store, tenants::SecretBox box, gateways::Transport transport,
@@ -142,50 +128,8 @@ MetaKind::MetaKind(ledger::EventStore& store, tenants::SecretBox box, gateways::
       clock_(clock),
       options_(std::move(options)) {
   kind_.reactor = "meta_purchase";
-  kind_.requested_type = "tally.payments.v1.MetaPurchaseRequested";
-  kind_.attempted_type = "tally.payments.v1.MetaPurchaseAttempted";
-  kind_.succeeded_type = "tally.payments.v1.MetaPurchaseSucceeded";
-  kind_.failed_type = "tally.payments.v1.MetaPurchaseFailed";
-  kind_.read = [](const ledger::RecordedEvent& e) -> absl::StatusOr<OutboxEvent> {
-    OutboxEvent out;
-    if (e.type == "tally.payments.v1.MetaPurchaseRequested") {
-      pb::MetaPurchaseRequested m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("MetaPurchaseRequested");
-      out.type = OutboxEvent::Type::kRequested;
-      out.tenant_id = m.tenant_id();
-    } else if (e.type == "tally.payments.v1.MetaPurchaseAttempted") {
-      pb::MetaPurchaseAttempted m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("MetaPurchaseAttempted");
-      out.type = OutboxEvent::Type::kAttempted;
-      out.attempt = m.attempt();
-    } else if (e.type == "tally.payments.v1.MetaPurchaseSucceeded") {
-      out.type = OutboxEvent::Type::kSucceeded;
-    } else {
-      pb::MetaPurchaseFailed m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("MetaPurchaseFailed");
-      out.type = OutboxEvent::Type::kFailed;
-      out.attempt = m.attempt();
-      out.retry_at_us = m.retry_at_us();
-      out.terminal = m.terminal();
-      out.error = m.error();
-    }
-    return out;
-  };
-  kind_.attempted_payload = [](int attempt) {
-    pb::MetaPurchaseAttempted m;
-    m.set_attempt(attempt);
-    return m.SerializeAsString();
-  };
-  kind_.failed_payload = [](int attempt, const SendResult& r, int64_t retry_at_us) {
-    pb::MetaPurchaseFailed m;
-    m.set_attempt(attempt);
-    m.set_error(r.error);
-    m.set_retry_at_us(retry_at_us);
-    m.set_terminal(r.outcome == SendResult::Outcome::kTerminal);
-    m.set_http_status(r.http_status);
-    m.set_error_code(r.error_code);
-    return m.SerializeAsString();
-  };
+  UseStandardOutboxEvents<pb::MetaPurchaseRequested, pb::MetaPurchaseAttempted,
+                          pb::MetaPurchaseSucceeded, pb::MetaPurchaseFailed>(kind_);
   kind_.send = [this](const OutboxItem& item) { return Send(item); };
   kind_.backoff = {1'000'000, 15 * 60 * 1'000'000};
   kind_.lease_us = 30 * 1'000'000;  // Meta suggests a ~1.5 s client timeout

@@ -131,6 +131,60 @@ struct OutboxKind {
   int concurrency = 8;
 };
 
+// Fills `kind`'s event types, `read`, `attempted_payload` and `failed_payload` for events of
+// the common shape: the request names its tenant (`tenant_id`), the attempt carries `attempt`,
+// and the failure `attempt`, `error`, `retry_at_us`, `terminal`, `http_status`, `error_code`.
+// A payload that does not parse is DataLoss naming its message.
+template <typename Requested, typename Attempted, typename Succeeded, typename Failed>
+void UseStandardOutboxEvents(OutboxKind& kind) {
+  kind.requested_type = Requested::descriptor()->full_name();
+  kind.attempted_type = Attempted::descriptor()->full_name();
+  kind.succeeded_type = Succeeded::descriptor()->full_name();
+  kind.failed_type = Failed::descriptor()->full_name();
+  kind.read = [](const ledger::RecordedEvent& e) -> absl::StatusOr<OutboxEvent> {
+    OutboxEvent out;
+    if (e.type == Requested::descriptor()->full_name()) {
+      Requested m;
+      if (!m.ParseFromString(e.payload))
+        return absl::DataLossError(Requested::descriptor()->name());
+      out.type = OutboxEvent::Type::kRequested;
+      out.tenant_id = m.tenant_id();
+    } else if (e.type == Attempted::descriptor()->full_name()) {
+      Attempted m;
+      if (!m.ParseFromString(e.payload))
+        return absl::DataLossError(Attempted::descriptor()->name());
+      out.type = OutboxEvent::Type::kAttempted;
+      out.attempt = m.attempt();
+    } else if (e.type == Succeeded::descriptor()->full_name()) {
+      out.type = OutboxEvent::Type::kSucceeded;
+    } else {
+      Failed m;
+      if (!m.ParseFromString(e.payload)) return absl::DataLossError(Failed::descriptor()->name());
+      out.type = OutboxEvent::Type::kFailed;
+      out.attempt = m.attempt();
+      out.retry_at_us = m.retry_at_us();
+      out.terminal = m.terminal();
+      out.error = m.error();
+    }
+    return out;
+  };
+  kind.attempted_payload = [](int attempt) {
+    Attempted m;
+    m.set_attempt(attempt);
+    return m.SerializeAsString();
+  };
+  kind.failed_payload = [](int attempt, const SendResult& r, int64_t retry_at_us) {
+    Failed m;
+    m.set_attempt(attempt);
+    m.set_error(r.error);
+    m.set_retry_at_us(retry_at_us);
+    m.set_terminal(r.outcome == SendResult::Outcome::kTerminal);
+    m.set_http_status(r.http_status);
+    m.set_error_code(r.error_code);
+    return m.SerializeAsString();
+  };
+}
+
 // Folds the outbox of every kind. Name "outbox".
 class OutboxFold final : public Reactor {
  public:

@@ -9,6 +9,7 @@
 // Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -54,5 +55,42 @@ class TelegramBots {
   Pacer per_bot_;
   Pacer per_chat_;
 };
+
+// What an outbox request asks Telegram to send.
+struct TelegramMessage {
+  std::string bot_id;
+  int64_t chat_id = 0;
+  std::string text;
+};
+
+// Fills `kind`'s `pace` and `send` for requests of type `Request` that message one Telegram chat
+// through `telegram` (not owned): `message` tells what a request sends; a request that does not
+// parse is terminal ("<Request> does not parse"); success is recorded as `Sent` with Telegram's
+// `telegram_message_id`.
+template <typename Request, typename Sent>
+void SendThroughTelegram(OutboxKind& kind, TelegramBots& telegram,
+                         std::function<TelegramMessage(const Request&)> message) {
+  kind.pace = [&telegram, message](const OutboxItem& item) {
+    Request request;
+    if (!request.ParseFromString(item.request)) return;  // send parks it
+    const TelegramMessage m = message(request);
+    telegram.Pace(m.bot_id, m.chat_id);
+  };
+  kind.send = [&telegram, message](const OutboxItem& item) {
+    Request request;
+    if (!request.ParseFromString(item.request)) {
+      return SendResult{SendResult::Outcome::kTerminal, "",
+                        Request::descriptor()->name() + " does not parse"};
+    }
+    const TelegramMessage m = message(request);
+    TelegramBots::Sent sent = telegram.SendMessage(m.bot_id, m.chat_id, m.text);
+    if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
+      Sent success;
+      success.set_telegram_message_id(sent.message_id);
+      sent.result.success_payload = success.SerializeAsString();
+    }
+    return sent.result;
+  };
+}
 
 }  // namespace tally::reactors

@@ -339,69 +339,14 @@ absl::Status UpsellTimers::Fire(const TimerItem& item) {
       .status();
 }
 
-UpsellMessageKind::UpsellMessageKind(TelegramBots& telegram) : telegram_(telegram) {
+UpsellMessageKind::UpsellMessageKind(TelegramBots& telegram) {
   kind_.reactor = "upsell_message";
-  kind_.requested_type = kSentType;
-  kind_.attempted_type = "tally.payments.v1.UpsellMessageAttempted";
-  kind_.succeeded_type = "tally.payments.v1.UpsellMessageSent";
-  kind_.failed_type = "tally.payments.v1.UpsellMessageFailed";
-  kind_.read = [this](const ledger::RecordedEvent& e) -> absl::StatusOr<OutboxEvent> {
-    OutboxEvent out;
-    if (e.type == kind_.requested_type) {
-      pb::UpsellSent m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellSent");
-      out.type = OutboxEvent::Type::kRequested;
-      out.tenant_id = m.tenant_id();
-    } else if (e.type == kind_.attempted_type) {
-      pb::UpsellMessageAttempted m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellMessageAttempted");
-      out.type = OutboxEvent::Type::kAttempted;
-      out.attempt = m.attempt();
-    } else if (e.type == kind_.succeeded_type) {
-      out.type = OutboxEvent::Type::kSucceeded;
-    } else {
-      pb::UpsellMessageFailed m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("UpsellMessageFailed");
-      out.type = OutboxEvent::Type::kFailed;
-      out.attempt = m.attempt();
-      out.retry_at_us = m.retry_at_us();
-      out.terminal = m.terminal();
-      out.error = m.error();
-    }
-    return out;
-  };
-  kind_.attempted_payload = [](int attempt) {
-    pb::UpsellMessageAttempted m;
-    m.set_attempt(attempt);
-    return m.SerializeAsString();
-  };
-  kind_.failed_payload = [](int attempt, const SendResult& r, int64_t retry_at_us) {
-    pb::UpsellMessageFailed m;
-    m.set_attempt(attempt);
-    m.set_error(r.error);
-    m.set_retry_at_us(retry_at_us);
-    m.set_terminal(r.outcome == SendResult::Outcome::kTerminal);
-    m.set_http_status(r.http_status);
-    m.set_error_code(r.error_code);
-    return m.SerializeAsString();
-  };
-  kind_.pace = [this](const OutboxItem& item) {
-    pb::UpsellSent sent;
-    if (sent.ParseFromString(item.request)) telegram_.Pace(sent.bot_id(), sent.chat_id());
-  };
-  kind_.send = [this](const OutboxItem& item) {
-    pb::UpsellSent m;
-    if (!m.ParseFromString(item.request)) {
-      return SendResult{SendResult::Outcome::kTerminal, "", "UpsellSent does not parse"};
-    }
-    TelegramBots::Sent sent = telegram_.SendMessage(m.bot_id(), m.chat_id(), m.text());
-    if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
-      pb::UpsellMessageSent message;
-      message.set_telegram_message_id(sent.message_id);
-      sent.result.success_payload = message.SerializeAsString();
-    }
-    return sent.result;
-  };
+  UseStandardOutboxEvents<pb::UpsellSent, pb::UpsellMessageAttempted, pb::UpsellMessageSent,
+                          pb::UpsellMessageFailed>(kind_);
+  SendThroughTelegram<pb::UpsellSent, pb::UpsellMessageSent>(
+      kind_, telegram, [](const pb::UpsellSent& sent) {
+        return TelegramMessage{sent.bot_id(), sent.chat_id(), sent.text()};
+      });
   kind_.backoff = {2'000'000, 10 * 60 * 1'000'000};
   kind_.lease_us = 60 * 1'000'000;
   kind_.concurrency = 8;

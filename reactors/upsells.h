@@ -93,11 +93,11 @@ class UpsellTimers {
 
 class UpsellMessageKind {
  public:
+  // Its messages go out through `telegram` (not owned).
   explicit UpsellMessageKind(TelegramBots& telegram);
   const OutboxKind& kind() const { return kind_; }
 
  private:
-  TelegramBots& telegram_;
   OutboxKind kind_;
 };
 

@@ -15,7 +15,6 @@ namespace lb = leads::v1;
 
 constexpr char kLeadStarted[] = "tally.leads.v1.LeadStarted";
 constexpr char kIssued[] = "tally.leads.v1.WelcomeIssued";
-constexpr char kAttempted[] = "tally.leads.v1.WelcomeAttempted";
 constexpr char kSent[] = "tally.leads.v1.WelcomeSent";
 constexpr char kFailed[] = "tally.leads.v1.WelcomeFailed";
 
@@ -99,70 +98,14 @@ absl::Status WelcomeReactor::React(pqxx::transaction_base& /*txn*/,
       .status();
 }
 
-WelcomeKind::WelcomeKind(TelegramBots& telegram) : telegram_(telegram) {
+WelcomeKind::WelcomeKind(TelegramBots& telegram) {
   kind_.reactor = "welcome";
-  kind_.requested_type = kIssued;
-  kind_.attempted_type = kAttempted;
-  kind_.succeeded_type = kSent;
-  kind_.failed_type = kFailed;
-  kind_.read = [](const ledger::RecordedEvent& e) -> absl::StatusOr<OutboxEvent> {
-    OutboxEvent out;
-    if (e.type == kIssued) {
-      lb::WelcomeIssued m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("WelcomeIssued");
-      out.type = OutboxEvent::Type::kRequested;
-      out.tenant_id = m.tenant_id();
-    } else if (e.type == kAttempted) {
-      lb::WelcomeAttempted m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("WelcomeAttempted");
-      out.type = OutboxEvent::Type::kAttempted;
-      out.attempt = m.attempt();
-    } else if (e.type == kSent) {
-      out.type = OutboxEvent::Type::kSucceeded;
-    } else {
-      lb::WelcomeFailed m;
-      if (!m.ParseFromString(e.payload)) return absl::DataLossError("WelcomeFailed");
-      out.type = OutboxEvent::Type::kFailed;
-      out.attempt = m.attempt();
-      out.retry_at_us = m.retry_at_us();
-      out.terminal = m.terminal();
-      out.error = m.error();
-    }
-    return out;
-  };
-  kind_.attempted_payload = [](int attempt) {
-    lb::WelcomeAttempted m;
-    m.set_attempt(attempt);
-    return m.SerializeAsString();
-  };
-  kind_.failed_payload = [](int attempt, const SendResult& r, int64_t retry_at_us) {
-    lb::WelcomeFailed m;
-    m.set_attempt(attempt);
-    m.set_error(r.error);
-    m.set_retry_at_us(retry_at_us);
-    m.set_terminal(r.outcome == SendResult::Outcome::kTerminal);
-    m.set_http_status(r.http_status);
-    m.set_error_code(r.error_code);
-    return m.SerializeAsString();
-  };
-  kind_.pace = [this](const OutboxItem& item) {
-    lb::WelcomeIssued issued;
-    if (issued.ParseFromString(item.request)) telegram_.Pace(issued.bot_id(), issued.chat_id());
-  };
-  kind_.send = [this](const OutboxItem& item) {
-    lb::WelcomeIssued issued;
-    if (!issued.ParseFromString(item.request)) {
-      return SendResult{SendResult::Outcome::kTerminal, "", "WelcomeIssued does not parse"};
-    }
-    TelegramBots::Sent sent =
-        telegram_.SendMessage(issued.bot_id(), issued.chat_id(), issued.text());
-    if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
-      lb::WelcomeSent message;
-      message.set_telegram_message_id(sent.message_id);
-      sent.result.success_payload = message.SerializeAsString();
-    }
-    return sent.result;
-  };
+  UseStandardOutboxEvents<lb::WelcomeIssued, lb::WelcomeAttempted, lb::WelcomeSent,
+                          lb::WelcomeFailed>(kind_);
+  SendThroughTelegram<lb::WelcomeIssued, lb::WelcomeSent>(
+      kind_, telegram, [](const lb::WelcomeIssued& issued) {
+        return TelegramMessage{issued.bot_id(), issued.chat_id(), issued.text()};
+      });
   kind_.backoff = {2'000'000, 10 * 60 * 1'000'000};
   kind_.lease_us = 60 * 1'000'000;
   kind_.concurrency = 8;

@@ -43,11 +43,11 @@ class WelcomeReactor final : public Reactor {
 
 class WelcomeKind {
  public:
+  // Its messages go out through `telegram` (not owned).
   explicit WelcomeKind(TelegramBots& telegram);
   const OutboxKind& kind() const { return kind_; }
 
  private:
-  TelegramBots& telegram_;
   OutboxKind kind_;
 };
 
