@@ -114,18 +114,13 @@ TEST_CASE("an upsell reaches the buyer, its link charges once with its parent, a
   // The parent refunded: the link answers that the offer ended (checked at every opening).
   REQUIRE(h.ActOnCharge("stripe", parent.transaction_id, "refund") == 200);
   h.WaitQuiet(60s, [&] { return h.Get(h.HttpUrl() + link).status == 410; });
-  // An offer configured after the sales schedules nothing for them; a removal needs only its
-  // id.
+  // A removal needs only the offer's id.
   CommandResult later = h.Tally(
       absl::StrCat("offers set --bot ", kBotId, " --offer late --kind upsell --product extra"));
   REQUIRE_MESSAGE(later.exit_code == 0, later.output);
   CommandResult removed =
       h.Tally(absl::StrCat("offers set --bot ", kBotId, " --offer late --remove"));
   CHECK_MESSAGE(removed.exit_code == 0, removed.output);
-  h.WaitQuiet(60s);
-  for (const auto& [stream, events] : h.Streams()) {
-    CHECK(CountOf(events, "tally.payments.v1.UpsellScheduled") <= 1);
-  }
   h.StopReactors();
   h.StopHttp();
 }

@@ -235,6 +235,19 @@ TEST_CASE("seed 000: upsells for paid parents, downsells for unpaid ones, each d
   CHECK(rig.Decision(paid_late, "down1") == "cancelled: parent paid");
   CHECK(rig.Timers("state = 'fired'") == 3);
   CHECK(rig.Timers("state = 'cancelled'") == 4);
+
+  // An offer configured after these sales never reaches back to them, even when a later event
+  // of a paid one arrives (a resent paid webhook): only the event that made it paid schedules.
+  REQUIRE(tenants::ConfigureOffer(*rig.store, rig.tenant_id,
+                                  {"7501", "late", "upsell", 0, "", "extra", 0, 0, "", true})
+              .ok());
+  rig.Observed("A", pb::OBSERVED_STATUS_PAID);
+  const std::string after = rig.Created("E", 605);
+  rig.Observed("E", pb::OBSERVED_STATUS_PAID);
+  // The new sale gets it (and the downsell): three timers more, and no more than that.
+  REQUIRE(WaitUntil([&] { return rig.Timers("true") == 10; }, 30s));
+  CHECK(rig.Timers(absl::StrCat("timer_id = '", paid, ":late'")) == 0);
+  CHECK(rig.Timers(absl::StrCat("timer_id = '", after, ":late'")) == 1);
 }
 
 }  // namespace
