@@ -109,6 +109,20 @@ struct OffersSetOptions {
 // reason for an unknown bot or a field that is wrong (the field named).
 int RunOffersSet(const OffersSetOptions& options);
 
+struct PlansSetOptions {
+  std::string database_url;
+  std::string bot;
+  std::string plan;
+  std::string name;
+  int64_t price_minor = 0;
+  std::string period;  // "30d", "4w", "1m"
+  int64_t vip_chat = 0;
+  bool remove = false;
+};
+// Configures (or removes) a subscription plan of a registered bot. Exit 2 with the reason for
+// an unknown bot or a field that is wrong (the field named).
+int RunPlansSet(const PlansSetOptions& options);
+
 struct BotsMetaOptions {
   std::string database_url;
   std::string bot;

@@ -261,6 +261,31 @@ int main(int argc, char** argv) {
                        "Remove the offer: timers already scheduled are cancelled when they fire, "
                        "and links already sent answer that the offer ended");
 
+  tally::app::PlansSetOptions plans_options;
+  auto* plans_cmd = app.add_subcommand("plans", "Subscription plans of a tenant's bots.");
+  plans_cmd->require_subcommand(1);
+  auto* plans_set = plans_cmd->add_subcommand(
+      "set",
+      "Configure a subscription plan of a registered bot (the latest configuration wins). A "
+      "confirmed payment of a charge made with \"plan_id\" starts the buyer's subscription or "
+      "extends it by one period from the later of now and its current end; the buyer is warned "
+      "3 days before the end and, unless renewed, removed from the VIP chat at the end.");
+  AddDatabaseOption(plans_set, &plans_options.database_url);
+  plans_set->add_option("--bot", plans_options.bot, "Bot id (the digits before ':' in its token)")
+      ->required();
+  plans_set->add_option("--plan", plans_options.plan, "Plan id: 1-40 of A-Za-z0-9-")->required();
+  plans_set->add_option("--name", plans_options.name, "The plan's name (1-100 chars)");
+  plans_set->add_option("--price-minor", plans_options.price_minor,
+                        "The price per period in minor units (50 to 10000000)");
+  plans_set->add_option("--period", plans_options.period,
+                        "The period: <count>d (1-366 days), <count>w (1-52 weeks) or <count>m "
+                        "(1-12 calendar months)");
+  plans_set->add_option("--vip-chat", plans_options.vip_chat,
+                        "The VIP group or channel id (negative; the bot must administer it): "
+                        "subscribers get a single-use invite link and are removed at the end");
+  plans_set->add_flag("--remove", plans_options.remove,
+                      "Remove the plan: no new subscriptions; running ones keep their periods");
+
   tally::app::GatewaysSetOptions gateways_options;
   auto* gateways_cmd = app.add_subcommand("gateways", "A tenant's payment gateways.");
   gateways_cmd->require_subcommand(1);
@@ -625,6 +650,10 @@ int main(int argc, char** argv) {
   if (*offers_set) {
     if (int rc = RequireDatabase(offers_options.database_url)) return rc;
     return tally::app::RunOffersSet(offers_options);
+  }
+  if (*plans_set) {
+    if (int rc = RequireDatabase(plans_options.database_url)) return rc;
+    return tally::app::RunPlansSet(plans_options);
   }
   if (*products_set) {
     if (int rc = RequireDatabase(products_options.database_url)) return rc;

@@ -27,6 +27,7 @@
 #include "projections/runner.h"
 #include "reactors/delivery.h"
 #include "reactors/reactor_host.h"
+#include "reactors/subscriptions.h"
 #include "tenants/secret_box.h"
 
 namespace tally::app {
@@ -120,6 +121,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::TelegramIngestion> telegram;
   std::unique_ptr<http::DeliveryPage> delivery_page;
   std::unique_ptr<http::OfferPage> offer_page;
+  std::unique_ptr<http::RenewPage> renew_page;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
@@ -151,6 +153,7 @@ int RunServe(const ServeOptions& options) {
     host.public_url = public_url;
     host.delivery_secret = delivery_secret;
     host.offer_secret = offer_secret;
+    host.renew_secret = reactors::RenewSecretFromMasterKey(master_key);
     host.telegram_api_base = options.telegram_api_base;
     host.meta_api_base = options.meta_api_base;
     host.charge_settle_after_us = int64_t{options.charge_settle_after_ms} * 1000;
@@ -178,8 +181,10 @@ int RunServe(const ServeOptions& options) {
     telegram = std::make_unique<http::TelegramIngestion>(*store, clock);
     delivery_page = std::make_unique<http::DeliveryPage>(*store, clock, delivery_secret);
     offer_page = std::make_unique<http::OfferPage>(*store, clock, *charges, offer_secret);
-    endpoints = {ingestion.get(), charges.get(), telegram.get(), delivery_page.get(),
-                 offer_page.get()};
+    renew_page = std::make_unique<http::RenewPage>(*store, *charges,
+                                                   reactors::RenewSecretFromMasterKey(master_key));
+    endpoints = {ingestion.get(),     charges.get(),    telegram.get(),
+                 delivery_page.get(), offer_page.get(), renew_page.get()};
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -193,10 +198,12 @@ int RunServe(const ServeOptions& options) {
         });
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);
-    std::cout << "tally serving on http://" << server_options.host << ":" << server->port()
-              << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
-                 "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>); gateways are told "
-              << charge_options.public_url << std::endl;
+    std::cout
+        << "tally serving on http://" << server_options.host << ":" << server->port()
+        << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
+           "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>); "
+           "gateways are told "
+        << charge_options.public_url << std::endl;
   }
 
   int signal_number = 0;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "app/commands.h"
 #include "gateways/payload_fields.h"
@@ -198,6 +199,42 @@ int RunOffersSet(const OffersSetOptions& options) {
             << (options.remove ? " removed"
                                : absl::StrCat(" configured: ", options.product, " ",
                                               options.delay_s, " s after its trigger"))
+            << "\n";
+  return 0;
+}
+
+int RunPlansSet(const PlansSetOptions& options) {
+  tenants::PlanSettings plan;
+  plan.bot_id = options.bot;
+  plan.plan_id = options.plan;
+  plan.name = options.name;
+  plan.price_minor = options.price_minor;
+  plan.vip_chat_id = options.vip_chat;
+  plan.active = !options.remove;
+  if (!options.remove) {
+    absl::string_view period = options.period;
+    const char unit = period.empty() ? ' ' : period.back();
+    period.remove_suffix(period.empty() ? 0 : 1);
+    plan.period_unit = unit == 'd'   ? tenants::kPeriodDay
+                       : unit == 'w' ? tenants::kPeriodWeek
+                       : unit == 'm' ? tenants::kPeriodMonth
+                                     : "";
+    if (plan.period_unit.empty() || !absl::SimpleAtoi(period, &plan.period_count)) {
+      return Fail(2, "--period must be a count and a unit: 30d (days), 4w (weeks) or 1m (months)");
+    }
+  }
+  auto store = OpenStore(options.database_url);
+  if (!store.ok()) return Fail(2, std::string(store.status().message()));
+  auto bot = tenants::ResolveBot(**store, options.bot);
+  if (!bot.ok()) return Fail(2, std::string(bot.status().message()));
+  absl::Status status = tenants::ConfigurePlan(**store, bot->tenant_id, plan);
+  if (!status.ok()) return Fail(2, std::string(status.message()));
+  std::cout << "plan " << options.plan << " of bot " << options.bot
+            << (options.remove
+                    ? " removed"
+                    : absl::StrCat(" configured: ", options.period, " for ", options.price_minor,
+                                   " minor units",
+                                   options.vip_chat != 0 ? ", with VIP chat access" : ""))
             << "\n";
   return 0;
 }

@@ -89,6 +89,9 @@ absl::StatusOr<ParsedWebhook> Stripe::ParseWebhook(const WebhookRequest& request
   pb::Observation& o = parsed.observation;
   o.set_gateway_status(type);
   o.set_status(NormalizeStatus(type));
+  // A subscription's own events (customer.subscription.deleted, …) name no payment's status:
+  // they are recorded in the subscription object's stream for the subscriptions reactor.
+  if (absl::StartsWith(type, "customer.subscription.")) o.set_carries_no_status(true);
   o.set_gateway_transaction_id(tx);
   o.set_gateway_event_id(parsed.event_id);
   absl::StatusOr<int64_t> amount = 0;

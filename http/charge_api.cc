@@ -145,6 +145,9 @@ absl::StatusOr<std::optional<HttpResponse>> ChargeApi::Replay(const std::string&
 std::optional<HttpResponse> ChargeApi::CheckBotAndProduct(const std::string& tenant_id,
                                                           const pb::PaymentCreated& payment) {
   if (payment.bot_id().empty()) {
+    if (!payment.plan_id().empty()) {
+      return JsonError(400, "invalid_request", "plan_id needs the bot_id that sells it");
+    }
     if (payment.product_id().empty()) return std::nullopt;
     return JsonError(400, "invalid_request", "product_id needs the bot_id that sells it");
   }
@@ -167,6 +170,25 @@ std::optional<HttpResponse> ChargeApi::CheckBotAndProduct(const std::string& ten
     return JsonError(422, "unknown_product",
                      absl::StrCat("product_id: bot ", payment.bot_id(), " sells no product ",
                                   payment.product_id(), " (tally products set)"));
+  }
+  if (!payment.plan_id().empty()) {
+    auto plan = bot->plans.find(payment.plan_id());
+    if (plan == bot->plans.end()) {
+      return JsonError(422, "unknown_plan",
+                       absl::StrCat("plan_id: bot ", payment.bot_id(), " has no plan ",
+                                    payment.plan_id(), " (tally plans set)"));
+    }
+    if (!absl::StartsWith(payment.customer_id(), "tg:")) {
+      return JsonError(400, "invalid_request",
+                       "customer.id must be the subscriber's Telegram chat (\"tg:<id>\") for a "
+                       "plan");
+    }
+    if (payment.amount().amount_minor() != plan->second.price_minor ||
+        payment.amount().currency() != plan->second.currency) {
+      return JsonError(422, "amount_mismatch",
+                       absl::StrCat("amount_minor: plan ", payment.plan_id(), " costs ",
+                                    plan->second.price_minor, " ", plan->second.currency));
+    }
   }
   return std::nullopt;
 }

@@ -6,7 +6,8 @@
 //   Content-Type: application/json                  (415 otherwise)
 //   {"gateway":"pushinpay","amount_minor":1990,"currency":"BRL","description":"…",
 //    "bot_id":"…","customer":{"id":"…","name":"…","email":"…","document":"…"},
-//    "product_id":"…","parent_payment_id":"…","tracking":{"utm_source":"…","fbp":"…",…}}
+//    "product_id":"…","parent_payment_id":"…","plan_id":"…",
+//    "tracking":{"utm_source":"…","fbp":"…",…}}
 //
 // The decisions are pure (http/charge_decisions.h). The charge is created through the
 // gateway's API (gateways/gateway.h), telling the gateway
@@ -36,7 +37,9 @@
 //
 // Other answers: 400 invalid_json / invalid_request (names the field); 422
 // gateway_not_configured, unknown_bot (bot_id names no bot of this tenant), unknown_product
-// (product_id names no product of that bot: `tally products set`); 502 gateway_rejected /
+// (product_id names no product of that bot: `tally products set`), unknown_plan (plan_id names
+// no plan of that bot: `tally plans set`), amount_mismatch (a plan's charge must cost the plan's
+// price; its customer.id must be "tg:<chat>"); 502 gateway_rejected /
 // gateway_credentials_rejected / gateway_unavailable; 504 gateway_timeout (the charge may exist:
 // retry with the same key); 503 database_unavailable.
 //

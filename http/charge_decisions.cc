@@ -96,6 +96,7 @@ absl::StatusOr<ChargeInput> ParseChargeRequest(const gateways::GatewayRegistry& 
   input.customer_document = c.Text("customer.document", 32);
   p.set_product_id(c.Text("product_id", 128));
   p.set_parent_payment_id(c.Text("parent_payment_id", 64));
+  p.set_plan_id(c.Text("plan_id", 64));
   pb::Tracking* t = p.mutable_tracking();
   t->set_utm_source(c.Text("tracking.utm_source", 256));
   t->set_utm_medium(c.Text("tracking.utm_medium", 256));

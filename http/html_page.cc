@@ -1,6 +1,7 @@
 #include "http/html_page.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 
 namespace tally::http {
@@ -27,6 +28,16 @@ HttpResponse HtmlPage(int status, const std::string& title, const std::string& b
   response.headers.emplace_back("Cache-Control", "no-store");
   response.headers.emplace_back("X-Robots-Tag", "noindex");
   return response;
+}
+
+HttpResponse PixPage(const std::string& heading, int64_t amount_minor, const std::string& pix) {
+  return HtmlPage(
+      200, heading,
+      absl::StrCat(
+          "<h1>", HtmlEscape(heading), "</h1><p>",
+          HtmlEscape(absl::StrFormat("R$ %d,%02d", amount_minor / 100, amount_minor % 100)),
+          "</p><p>PIX copia e cola:</p><textarea readonly rows=\"5\">", HtmlEscape(pix),
+          "</textarea><p>Pague no app do seu banco; o acesso chega no Telegram.</p>"));
 }
 
 HttpResponse TryAgainPage() {

@@ -17,4 +17,8 @@ HttpResponse HtmlPage(int status, const std::string& title, const std::string& b
 // 503: the database is unavailable; the buyer is asked to try again.
 HttpResponse TryAgainPage();
 
+// 200: a charge to pay — `heading`, the amount (reais), the PIX copy-and-paste code (escaped
+// here) and how access arrives.
+HttpResponse PixPage(const std::string& heading, int64_t amount_minor, const std::string& pix);
+
 }  // namespace tally::http

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "gateways/payload_fields.h"
 #include "gateways/webhook_crypto.h"
 #include "http/html_page.h"
@@ -111,13 +110,7 @@ HttpResponse OfferPage::Render(const HttpRequest& request, const std::string& to
   }
   auto fields = gateways::PayloadFields::ParseJson(created.body);
   const std::string pix = fields.ok() ? fields->Text("pix_copy_paste") : "";
-  const int64_t price = sent.price().amount_minor();
-  return HtmlPage(
-      200, "Sua oferta",
-      absl::StrCat("<h1>Sua oferta</h1><p>",
-                   HtmlEscape(absl::StrFormat("R$ %d,%02d", price / 100, price % 100)),
-                   "</p><p>PIX copia e cola:</p><textarea readonly rows=\"5\">", HtmlEscape(pix),
-                   "</textarea><p>Pague no app do seu banco; o acesso chega no Telegram.</p>"));
+  return PixPage("Sua oferta", sent.price().amount_minor(), pix);
 }
 
 }  // namespace tally::http

@@ -36,6 +36,9 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
   if (absl::StartsWith(path, "/offers/") && endpoints.offers != nullptr) {
     return endpoints.offers->Handle(request, path.substr(8), std::move(respond));
   }
+  if (absl::StartsWith(path, "/renew/") && endpoints.renewals != nullptr) {
+    return endpoints.renewals->Handle(request, path.substr(7), std::move(respond));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 

@@ -1,13 +1,14 @@
 #pragma once
 // The routes of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>,
-// POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>, GET /offers/<token>. An
-// endpoint left null answers
-// 404 like an unknown path. Unknown paths: 404 not_found with a JSON error.
+// POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>, GET /offers/<token>, GET
+// /renew/<token>. An endpoint left null answers 404 like an unknown path. Unknown paths: 404
+// not_found with a JSON error.
 
 #include "http/charge_api.h"
 #include "http/delivery_page.h"
 #include "http/message.h"
 #include "http/offer_page.h"
+#include "http/renew_page.h"
 #include "http/server.h"
 #include "http/telegram_ingestion.h"
 #include "http/webhook_ingestion.h"
@@ -20,6 +21,7 @@ struct Endpoints {
   TelegramIngestion* telegram = nullptr;
   DeliveryPage* delivery = nullptr;
   OfferPage* offers = nullptr;
+  RenewPage* renewals = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);

@@ -12,6 +12,7 @@
 #include "tally/leads/v1/lead_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
+#include "tally/subscriptions/v1/subscription_events.pb.h"
 #include "tally/tenants/v1/tenant_events.pb.h"
 
 namespace tally::ledger {
@@ -76,6 +77,7 @@ EventRegistry EventRegistry::Default() {
            bots::v1::OfferConfigured::descriptor(),
            bots::v1::ProductConfigured::descriptor(),
            bots::v1::MetaConfigured::descriptor(),
+           bots::v1::PlanConfigured::descriptor(),
            leads::v1::LeadStarted::descriptor(),
            leads::v1::WelcomeIssued::descriptor(),
            leads::v1::WelcomeAttempted::descriptor(),
@@ -83,6 +85,12 @@ EventRegistry EventRegistry::Default() {
            leads::v1::WelcomeFailed::descriptor(),
        }) {
     registry.types_.insert(d->full_name());
+  }
+  // Every message of the subscriptions package is an event of it.
+  const google::protobuf::FileDescriptor* subscriptions =
+      subscriptions::v1::SubscriptionStarted::descriptor()->file();
+  for (int i = 0; i < subscriptions->message_type_count(); ++i) {
+    registry.types_.insert(subscriptions->message_type(i)->full_name());
   }
   return registry;
 }

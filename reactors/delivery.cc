@@ -126,6 +126,9 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
   if (!Deliverable(state)) return absl::OkStatus();
   const std::optional<int64_t> chat = ChatOf(created.customer_id());
   if (!chat.has_value() || created.bot_id().empty()) return absl::OkStatus();
+  // A plan's payment is delivered as its subscription's access message (with the VIP invite),
+  // by the subscriptions reactor.
+  if (!created.plan_id().empty()) return absl::OkStatus();
 
   auto product = FindProduct(store_, tenant_id, created.bot_id(), created.product_id());
   if (!product.ok()) return product.status();

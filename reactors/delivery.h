@@ -1,5 +1,6 @@
 #pragma once
-// Delivery: every confirmed paid payment is delivered to its buyer once.
+// Delivery: every confirmed paid payment is delivered to its buyer once (a subscription plan's
+// payment is delivered as its subscription's access message: reactors/subscriptions.h).
 //
 //  - DeliveryReactor (reactor "delivery") follows the log. When a payment stream's events make
 //    the payment paid AND confirmed (a signed webhook or a confirming poll; an unsigned "paid"

@@ -16,6 +16,12 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   upsell_timers_ = std::make_unique<UpsellTimers>(
       store, clock, OfferOptions{options.public_url, options.offer_secret});
   upsell_message_kind_ = std::make_unique<UpsellMessageKind>(*telegram_);
+  subscriptions_ = std::make_unique<SubscriptionReactor>(
+      store, clock,
+      SubscriptionOptions{options.public_url, options.renew_secret, options.time_scale});
+  subscription_timers_ = std::make_unique<SubscriptionTimers>(store, clock);
+  subscription_notice_kind_ = std::make_unique<SubscriptionNoticeKind>(*telegram_);
+  access_revoke_kind_ = std::make_unique<AccessRevokeKind>(store, *telegram_);
   delivery_ = std::make_unique<DeliveryReactor>(
       store, clock, DeliveryOptions{options.public_url, options.delivery_secret});
 
@@ -26,9 +32,12 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   meta_kind_ = std::make_unique<MetaKind>(store, box, transport, clock, meta);
   meta_ = std::make_unique<MetaPurchaseReactor>(store, box, clock, meta);
 
-  const std::vector<const OutboxKind*> kinds = {&delivery_kind_->kind(), &meta_kind_->kind(),
+  const std::vector<const OutboxKind*> kinds = {&delivery_kind_->kind(),
+                                                &meta_kind_->kind(),
                                                 &welcome_kind_->kind(),
-                                                &upsell_message_kind_->kind()};
+                                                &upsell_message_kind_->kind(),
+                                                &subscription_notice_kind_->kind(),
+                                                &access_revoke_kind_->kind()};
   for (int p = 0; p < options.partitions; ++p) {
     OutboxSenderOptions sender;
     sender.database_url = options.database_url;
@@ -76,7 +85,8 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     for (auto& reconciler : charge_reconcilers_) reconciler->Wake();
   });
 
-  const std::vector<const TimerKind*> timer_kinds = {&upsell_timers_->kind()};
+  const std::vector<const TimerKind*> timer_kinds = {
+      &upsell_timers_->kind(), &subscription_timers_->warning(), &subscription_timers_->expiry()};
   for (int p = 0; p < options.partitions; ++p) {
     TimerWorkerOptions worker;
     worker.database_url = options.database_url;
@@ -88,8 +98,9 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   });
 
   const std::vector<Reactor*> reactors = {
-      outbox_.get(),         delivery_.get(), meta_.get(),    reconciliation_.get(),
-      charge_intents_.get(), welcome_.get(),  upsells_.get(), timers_.get()};
+      outbox_.get(),         delivery_.get(),       meta_.get(),
+      reconciliation_.get(), charge_intents_.get(), welcome_.get(),
+      upsells_.get(),        subscriptions_.get(),  timers_.get()};
   for (int p = 0; p < options.partitions; ++p) {
     ReactorRunnerOptions runner;
     runner.database_url = options.database_url;

@@ -1,12 +1,13 @@
 #pragma once
 // The reactors role of `tally serve`: per partition, the work-list folds (outbox,
 // reconciliation queue, charge intents, timers), the decision reactors (delivery, Meta
-// Purchase, welcome, upsells), the outbox senders (Telegram deliveries, welcomes and offers,
-// Conversions API calls), the reconciliation poller, the charge reconciler and the timer worker,
-// wired to the store, the outbound client and the clock. The deciding reactors of deliveries
-// and Purchases offer each new request to the sender of its kind and partition (the outbox's
-// fast lane, reactors/outbox.h), which takes it when it leads. Start starts them all; Stop
-// stops senders first (each call in flight records its outcome), then the followers.
+// Purchase, welcome, upsells, subscriptions), the outbox senders (Telegram deliveries, welcomes,
+// offers, subscription notices and VIP removals, Conversions API calls), the reconciliation poller,
+// the charge reconciler and the timer worker, wired to the store, the outbound client and the
+// clock. The deciding reactors of deliveries and Purchases offer each new request to the sender of
+// its kind and partition (the outbox's fast lane, reactors/outbox.h), which takes it when it leads.
+// Start starts them all; Stop stops senders first (each call in flight records its outcome), then
+// the followers.
 
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
 #include "reactors/reconciliation.h"
+#include "reactors/subscriptions.h"
 #include "reactors/telegram.h"
 #include "reactors/timers.h"
 #include "reactors/upsells.h"
@@ -38,12 +40,14 @@ struct ReactorHostOptions {
   std::string public_url;
   std::string delivery_secret;
   std::string offer_secret;  // see OfferSecretFromMasterKey
+  std::string renew_secret;  // see RenewSecretFromMasterKey
   std::string telegram_api_base;
   std::string meta_api_base;     // "": Meta's production Graph API
   std::string meta_api_version;  // "": MetaOptions' default
   // From a charge intent to the charge reconciler's look-up: longer than any gateway call.
   int64_t charge_settle_after_us = 70 * 1000000;
-  // Demos and tests: configured delays (offers) pass this many times faster.
+  // Demos and tests: configured delays (offers, subscription periods) pass this many times
+  // faster.
   double time_scale = 1;
 };
 
@@ -65,6 +69,10 @@ class ReactorHost {
   std::unique_ptr<UpsellReactor> upsells_;
   std::unique_ptr<UpsellTimers> upsell_timers_;
   std::unique_ptr<UpsellMessageKind> upsell_message_kind_;
+  std::unique_ptr<SubscriptionReactor> subscriptions_;
+  std::unique_ptr<SubscriptionTimers> subscription_timers_;
+  std::unique_ptr<SubscriptionNoticeKind> subscription_notice_kind_;
+  std::unique_ptr<AccessRevokeKind> access_revoke_kind_;
   std::vector<std::unique_ptr<TimerWorker>> timer_workers_;
   std::unique_ptr<TimerFold> timers_;
   std::unique_ptr<DeliveryReactor> delivery_;

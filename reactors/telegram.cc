@@ -12,10 +12,10 @@
 namespace tally::reactors {
 namespace {
 
-// Telegram's answer: ok with a message id, or its error code, description and retry_after.
-TelegramBots::Sent Classify(const absl::StatusOr<gateways::ApiResponse>& answer,
-                            const std::string& token) {
-  TelegramBots::Sent sent;
+// Telegram's answer: ok with its result, or its error code, description and retry_after.
+TelegramBots::Answer Classify(const absl::StatusOr<gateways::ApiResponse>& answer,
+                              const std::string& token) {
+  TelegramBots::Answer sent;
   SendResult& r = sent.result;
   if (!answer.ok()) {
     r.outcome = SendResult::Outcome::kRetry;
@@ -25,7 +25,7 @@ TelegramBots::Sent Classify(const absl::StatusOr<gateways::ApiResponse>& answer,
   r.http_status = answer->status;
   auto fields = gateways::PayloadFields::ParseJson(answer->body);
   if (answer->status == 200 && fields.ok() && fields->Text("ok") == "true") {
-    (void)absl::SimpleAtoi(fields->Text("result.message_id"), &sent.message_id);
+    sent.body = answer->body;
     r.outcome = SendResult::Outcome::kSucceeded;
     return sent;
   }
@@ -78,24 +78,37 @@ absl::StatusOr<std::string> TelegramBots::BotToken(const std::string& bot_id) {
 
 TelegramBots::Sent TelegramBots::SendMessage(const std::string& bot_id, int64_t chat_id,
                                              const std::string& text) {
+  Answer answer =
+      Call(bot_id, "sendMessage",
+           absl::StrCat(R"({"chat_id":)", chat_id, R"(,"text":)", ledger::JsonQuote(text),
+                        R"(,"link_preview_options":{"is_disabled":true}})"));
+  Sent sent;
+  sent.result = std::move(answer.result);
+  if (sent.result.outcome == SendResult::Outcome::kSucceeded) {
+    auto fields = gateways::PayloadFields::ParseJson(answer.body);
+    if (fields.ok()) (void)absl::SimpleAtoi(fields->Text("result.message_id"), &sent.message_id);
+  }
+  return sent;
+}
+
+TelegramBots::Answer TelegramBots::Call(const std::string& bot_id, const std::string& method,
+                                        const std::string& json_body) {
+  Answer answer;
   absl::StatusOr<std::string> token = BotToken(bot_id);
   if (!token.ok()) {
-    Sent sent;
-    sent.result.outcome = token.status().code() == absl::StatusCode::kUnavailable
-                              ? SendResult::Outcome::kRetry
-                              : SendResult::Outcome::kTerminal;
-    sent.result.error = std::string(token.status().message());
-    return sent;
+    answer.result.outcome = token.status().code() == absl::StatusCode::kUnavailable
+                                ? SendResult::Outcome::kRetry
+                                : SendResult::Outcome::kTerminal;
+    answer.result.error = std::string(token.status().message());
+    return answer;
   }
   std::string base = options_.api_base;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  gateways::ApiRequest request{
-      "POST",
-      absl::StrCat(base, "/bot", *token, "/sendMessage"),
-      {{"Content-Type", "application/json"}},
-      absl::StrCat(R"({"chat_id":)", chat_id, R"(,"text":)", ledger::JsonQuote(text),
-                   R"(,"link_preview_options":{"is_disabled":true}})"),
-      absl::StrCat("telegram sendMessage for bot ", bot_id)};
+  gateways::ApiRequest request{"POST",
+                               absl::StrCat(base, "/bot", *token, "/", method),
+                               {{"Content-Type", "application/json"}},
+                               json_body,
+                               absl::StrCat("telegram ", method, " for bot ", bot_id)};
   return Classify(transport_(request), *token);
 }
 

@@ -45,6 +45,15 @@ class TelegramBots {
   };
   Sent SendMessage(const std::string& bot_id, int64_t chat_id, const std::string& text);
 
+  // Any Bot API method with a JSON body, its answer classified as SendMessage's is; on success
+  // `body` is Telegram's whole answer ({"ok":true,"result":…}; for createChatInviteLink it holds
+  // the invite link, a bearer credential never to be logged or recorded).
+  struct Answer {
+    SendResult result;
+    std::string body;
+  };
+  Answer Call(const std::string& bot_id, const std::string& method, const std::string& json_body);
+
  private:
   absl::StatusOr<std::string> BotToken(const std::string& bot_id);
 

@@ -29,6 +29,9 @@ http::HttpResponse ControlApi::Handle(const http::HttpRequest& request,
   if (request.method == "GET" && joined == "telegram/messages") {
     return Json(200, telegram_.MessagesJson(query));
   }
+  if (request.method == "GET" && joined == "telegram/members") {
+    return Json(200, telegram_.MembersJson(query));
+  }
   if (request.method != "POST") return Json(404, R"({"message":"unknown control call"})");
   const std::string body = request.body.empty() ? "{}" : request.body;
   auto fields = gateways::PayloadFields::ParseJson(body);

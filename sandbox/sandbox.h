@@ -56,6 +56,9 @@
 //   GET  /sandbox/telegram/messages[?bot_id=B][&chat_id=C]  the messages bots sent:
 //                               {"messages":[{"bot_id","chat_id","message_id","text",
 //                               "received_at_us"}…],"count":N}
+//   GET  /sandbox/telegram/members[?chat_id=C]  invite links created, bans and unbans in VIP
+//                               chats: {"actions":[{"bot_id","method","chat_id","user_id",
+//                               "member_limit","expire_date","at_us"}…],"count":N}
 //   POST /sandbox/meta/invalid_token {"pixel_id"}  every call for the pixel answers 400, code 190
 //   GET  /sandbox/meta/events[?pixel_id=P]  the events received, deduplicated:
 //                               {"unique":U,"raw_receipts":R,"events":[{"pixel_id","event_name",

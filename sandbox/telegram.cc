@@ -94,6 +94,11 @@ http::HttpResponse Telegram::Handle(const http::HttpRequest& request,
   }
   if (method == "sendMessage")
     return SendMessage(bot_id, bot->second, param("chat_id"), param("text"));
+  if (method == "createChatInviteLink" || method == "banChatMember" ||
+      method == "unbanChatMember") {
+    return MemberMethod(bot_id, method, param("chat_id"), param("user_id"), param("member_limit"),
+                        param("expire_date"));
+  }
   return Json(404, R"({"ok":false,"error_code":404,"description":"Not Found: method not found"})");
 }
 
@@ -129,6 +134,62 @@ http::HttpResponse Telegram::SendMessage(const std::string& bot_id, Bot& bot,
                                 R"(,"is_bot":true,"first_name":"Sandbox Bot"},"chat":{"id":)", chat,
                                 R"(,"type":"private"},"date":)", absl::ToUnixSeconds(now),
                                 R"(,"text":)", JsonQuote(text), "}}"));
+}
+
+http::HttpResponse Telegram::MemberMethod(const std::string& bot_id, const std::string& method,
+                                          const std::string& chat_id, const std::string& user_id,
+                                          const std::string& member_limit,
+                                          const std::string& expire_date) {
+  MemberAction action;
+  action.bot_id = bot_id;
+  action.method = method;
+  if (!absl::SimpleAtoi(chat_id, &action.chat_id) || action.chat_id >= 0) {
+    return Json(400,
+                R"({"ok":false,"error_code":400,"description":"Bad Request: chat not found"})");
+  }
+  const bool invite = method == "createChatInviteLink";
+  if (!invite && (!absl::SimpleAtoi(user_id, &action.user_id) || action.user_id <= 0)) {
+    return Json(
+        400,
+        R"({"ok":false,"error_code":400,"description":"Bad Request: invalid user_id specified"})");
+  }
+  if (!member_limit.empty() && (!absl::SimpleAtoi(member_limit, &action.member_limit) ||
+                                action.member_limit < 1 || action.member_limit > 99999)) {
+    return Json(
+        400, R"({"ok":false,"error_code":400,"description":"Bad Request: invalid member limit"})");
+  }
+  if (!expire_date.empty()) (void)absl::SimpleAtoi(expire_date, &action.expire_date);
+  const Faults faults = faults_.faults();
+  if (faults_.Chance(faults.telegram_error_rate)) {
+    return Json(500, R"({"ok":false,"error_code":500,"description":"Internal Server Error"})");
+  }
+  action.at_us = absl::ToUnixMicros(absl::Now());
+  member_actions_.push_back(action);
+  if (!invite) return Json(200, R"({"ok":true,"result":true})");
+  return Json(
+      200, absl::StrCat(
+               R"({"ok":true,"result":{"invite_link":"https://t.me/+sandbox)", next_invite_++,
+               R"(","creator":{"id":)", BotIdJson(bot_id),
+               R"(,"is_bot":true,"first_name":"Sandbox Bot"},)",
+               R"("creates_join_request":false,"is_primary":false,)",
+               R"("is_revoked":false,"member_limit":)",
+               action.member_limit == 0 ? 99999 : action.member_limit,
+               action.expire_date > 0 ? absl::StrCat(R"(,"expire_date":)", action.expire_date) : "",
+               "}}"));
+}
+
+std::string Telegram::MembersJson(const Query& filter) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> rows;
+  for (const MemberAction& a : member_actions_) {
+    if (filter.count("chat_id") && filter.at("chat_id") != absl::StrCat(a.chat_id)) continue;
+    rows.push_back(absl::StrCat(R"({"bot_id":)", BotIdJson(a.bot_id), R"(,"method":)",
+                                JsonQuote(a.method), R"(,"chat_id":)", a.chat_id, R"(,"user_id":)",
+                                a.user_id, R"(,"member_limit":)", a.member_limit,
+                                R"(,"expire_date":)", a.expire_date, R"(,"at_us":)", a.at_us, "}"));
+  }
+  return absl::StrCat(R"({"actions":[)", absl::StrJoin(rows, ","), R"(],"count":)", rows.size(),
+                      "}");
 }
 
 http::HttpResponse Telegram::Block(const gateways::PayloadFields& fields) {

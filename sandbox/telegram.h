@@ -1,7 +1,10 @@
 #pragma once
 // The simulated Telegram Bot API, under /telegram: /bot{token}/{getMe|setWebhook|deleteWebhook|
-// sendMessage}, by GET or POST, parameters in a JSON or form body or the query string. A token
-// it does not know is 401, as Telegram answers. sendMessage to a chat the control API blocked
+// sendMessage|createChatInviteLink|banChatMember|unbanChatMember}, by GET or POST, parameters in
+// a JSON or form body or the query string. createChatInviteLink answers a ChatInviteLink
+// ({"invite_link":"https://t.me/+…","member_limit",…}) for a chat id that is a group or channel
+// (negative); banChatMember and unbanChatMember answer true for a group/channel and a user id. A
+// token it does not know is 401, as Telegram answers. sendMessage to a chat the control API blocked
 // is 403 "bot was blocked by the user"; at the rates of the faults in force it is 429 (with
 // parameters.retry_after) or 500. The messages bots send and Telegram accepted are kept for the
 // control API; rejected ones are not. The updates the control API makes up (a user writing to
@@ -52,6 +55,12 @@ class Telegram {
   // one (as Telegram's do), else a string; received_at_us is Unix time in microseconds.
   std::string MessagesJson(const Query& filter) const;
 
+  // The control API's GET /sandbox/telegram/members[?chat_id=C]: what bots did to the members
+  // of VIP chats, oldest first: {"actions":[{"bot_id","method","chat_id","user_id",
+  // "member_limit","expire_date","at_us"},…],"count":N} — invite links created
+  // (createChatInviteLink, user_id 0), bans and unbans.
+  std::string MembersJson(const Query& filter) const;
+
  private:
   struct Bot {
     std::string webhook_url;
@@ -68,6 +77,21 @@ class Telegram {
     int64_t received_at_us = 0;
   };
 
+  struct MemberAction {
+    std::string bot_id;
+    std::string method;
+    int64_t chat_id = 0;
+    int64_t user_id = 0;
+    int64_t member_limit = 0;
+    int64_t expire_date = 0;
+    int64_t at_us = 0;
+  };
+
+  // Under mu_: createChatInviteLink, banChatMember or unbanChatMember.
+  http::HttpResponse MemberMethod(const std::string& bot_id, const std::string& method,
+                                  const std::string& chat_id, const std::string& user_id,
+                                  const std::string& member_limit, const std::string& expire_date);
+
   // Under mu_: the answer to sendMessage from `bot`, keeping the message when it is accepted.
   http::HttpResponse SendMessage(const std::string& bot_id, Bot& bot, const std::string& chat_id,
                                  const std::string& text);
@@ -77,6 +101,8 @@ class Telegram {
   mutable std::mutex mu_;
   std::map<std::string, Bot> bots_;  // by token
   std::vector<Message> messages_;
+  std::vector<MemberAction> member_actions_;
+  int64_t next_invite_ = 1;
   std::set<std::pair<std::string, int64_t>> blocked_;  // (bot id or "" for all, chat id)
 };
 

@@ -369,6 +369,95 @@ absl::Status ConfigureOffer(ledger::EventStore& store, const std::string& tenant
                              configured.SerializeAsString());
 }
 
+namespace {
+
+PlanSettings PlanFromEvent(const bots::v1::PlanConfigured& p) {
+  PlanSettings s;
+  s.bot_id = p.bot_id();
+  s.plan_id = p.plan_id();
+  s.name = p.name();
+  s.price_minor = p.price_minor();
+  s.currency = p.currency();
+  s.period_unit = p.period_unit();
+  s.period_count = p.period_count();
+  s.vip_chat_id = p.vip_chat_id();
+  s.active = true;
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, PlanSettings>> PlansOf(ledger::EventStore& store,
+                                                            const std::string& tenant_id,
+                                                            const std::string& bot_id,
+                                                            int64_t before_position) {
+  auto events = store.ReadStream(tenant_id, BotStream(bot_id));
+  if (!events.ok()) return events.status();
+  std::map<std::string, PlanSettings> plans;
+  for (const auto& e : *events) {
+    if (before_position > 0 && e.position >= before_position) break;
+    if (e.type != "tally.bots.v1.PlanConfigured") continue;
+    bots::v1::PlanConfigured p;
+    if (!p.ParseFromString(e.payload)) {
+      return absl::DataLossError(absl::StrCat("PlanConfigured at position ", e.position, " of ",
+                                              e.stream_id, " does not parse"));
+    }
+    if (p.active()) {
+      plans[p.plan_id()] = PlanFromEvent(p);
+    } else {
+      plans.erase(p.plan_id());
+    }
+  }
+  return plans;
+}
+
+absl::Status ConfigurePlan(ledger::EventStore& store, const std::string& tenant_id,
+                           const PlanSettings& p) {
+  if (p.plan_id.empty() || p.plan_id.size() > 40 ||
+      !absl::c_all_of(p.plan_id, [](char c) { return absl::ascii_isalnum(c) || c == '-'; })) {
+    return absl::InvalidArgumentError("plan_id must be 1 to 40 of [A-Za-z0-9-]");
+  }
+  bots::v1::PlanConfigured configured;
+  configured.set_bot_id(p.bot_id);
+  configured.set_plan_id(p.plan_id);
+  configured.set_active(p.active);
+  if (p.active) {
+    const int64_t name_chars = Utf8Chars(p.name, /*multi_line=*/false);
+    if (name_chars < 1 || name_chars > 100) {
+      return absl::InvalidArgumentError("name must be 1 to 100 characters of UTF-8");
+    }
+    if (p.price_minor < kMinPriceMinor || p.price_minor > kMaxOfferMinor) {
+      return absl::InvalidArgumentError(
+          "price_minor must be at least 50 (R$0.50) and at most 10000000 (R$100,000)");
+    }
+    if (p.currency != "BRL") return absl::InvalidArgumentError("currency must be BRL");
+    const int max_count = p.period_unit == kPeriodDay     ? 366
+                          : p.period_unit == kPeriodWeek  ? 52
+                          : p.period_unit == kPeriodMonth ? 12
+                                                          : 0;
+    if (max_count == 0) {
+      return absl::InvalidArgumentError("period_unit must be day, week or month");
+    }
+    if (p.period_count < 1 || p.period_count > max_count) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("period_count must be 1 to ", max_count, " (", p.period_unit, "s)"));
+    }
+    if (p.vip_chat_id > 0) {
+      return absl::InvalidArgumentError(
+          "vip_chat_id must be a group or channel id (negative, as Telegram gives them)");
+    }
+    configured.set_name(p.name);
+    configured.set_price_minor(p.price_minor);
+    configured.set_currency(p.currency);
+    configured.set_period_unit(p.period_unit);
+    configured.set_period_count(p.period_count);
+    configured.set_vip_chat_id(p.vip_chat_id);
+  }
+  if (absl::Status mine = CheckBotOfTenant(store, tenant_id, p.bot_id); !mine.ok()) return mine;
+  return AppendConfiguration(store, tenant_id, p.bot_id, "tally.bots.v1.PlanConfigured",
+                             configured.SerializeAsString());
+}
+
 int64_t OfferPriceMinor(const OfferSettings& offer, int64_t product_price_minor,
                         int64_t parent_amount_minor) {
   int64_t price = offer.price_minor;
@@ -432,6 +521,14 @@ absl::StatusOr<BotConfig> ResolveBotConfig(ledger::EventStore& store, const Secr
       s.discount_percent = o.discount_percent();
       s.text = o.text();
       s.active = true;
+    } else if (event.type == "tally.bots.v1.PlanConfigured") {
+      bots::v1::PlanConfigured p;
+      if (!p.ParseFromString(event.payload)) return corrupt(event, "PlanConfigured");
+      if (!p.active()) {
+        config.plans.erase(p.plan_id());
+        continue;
+      }
+      config.plans[p.plan_id()] = PlanFromEvent(p);
     } else if (event.type == "tally.bots.v1.WelcomeConfigured") {
       bots::v1::WelcomeConfigured configured;
       if (!configured.ParseFromString(event.payload)) return corrupt(event, "WelcomeConfigured");

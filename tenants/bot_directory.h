@@ -122,6 +122,39 @@ absl::Status ConfigureOffer(ledger::EventStore& store, const std::string& tenant
 int64_t OfferPriceMinor(const OfferSettings& offer, int64_t product_price_minor,
                         int64_t parent_amount_minor);
 
+inline constexpr char kPeriodDay[] = "day";
+inline constexpr char kPeriodWeek[] = "week";
+inline constexpr char kPeriodMonth[] = "month";
+
+// A subscription plan of a bot (seed 003): a confirmed payment for it starts or renews the
+// buyer's subscription (reactors/subscriptions.h).
+struct PlanSettings {
+  std::string bot_id;
+  std::string plan_id;      // 1–40 of [A-Za-z0-9-] (no '_': it separates a subscription's id)
+  std::string name;         // 1–100 characters
+  int64_t price_minor = 0;  // 50 (R$0.50) to 10000000
+  std::string currency = "BRL";
+  std::string period_unit;  // kPeriodDay | kPeriodWeek | kPeriodMonth
+  int period_count = 0;     // 1–366 days, 1–52 weeks, 1–12 months
+  int64_t vip_chat_id = 0;  // the VIP group or channel (negative, as Telegram's are); 0: none
+  bool active = true;
+};
+
+// Appends PlanConfigured. InvalidArgument naming the field that is wrong (a zero period, a
+// price below the floor, ...); NotFound when `bot_id` is not one of `tenant_id`'s bots. With
+// `active` false the plan is removed (running subscriptions keep their periods), and only its
+// id is checked.
+absl::Status ConfigurePlan(ledger::EventStore& store, const std::string& tenant_id,
+                           const PlanSettings& settings);
+
+// The bot's active plans as configured before log position `before_position` (0: now), read
+// from its stream without opening any secret (empty for a bot with none, or no such bot).
+// DataLoss naming the position of an event that does not parse.
+absl::StatusOr<std::map<std::string, PlanSettings>> PlansOf(ledger::EventStore& store,
+                                                            const std::string& tenant_id,
+                                                            const std::string& bot_id,
+                                                            int64_t before_position = 0);
+
 // A bot's configuration, folded from its stream.
 struct BotConfig {
   std::string bot_id;
@@ -132,6 +165,7 @@ struct BotConfig {
   std::optional<MetaSettings> meta;
   std::string welcome_text;                     // "": no welcome
   std::map<std::string, OfferSettings> offers;  // active offers, by offer id
+  std::map<std::string, PlanSettings> plans;    // active plans, by plan id
 };
 
 // NotFound for an unknown bot; DataLoss naming the event's position when an event of the
