@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve
       ->add_option("--time-scale", serve_options.time_scale,
-                   "Demos and tests only (refused unless TALLY_DEMO=1): configured delays (offers) "
-                   "pass K times faster, so minutes pass as seconds")
+                   "Demos and tests only (refused unless TALLY_DEMO=1): configured delays (offers, "
+                   "subscription periods and their warnings) pass K times faster, so days pass "
+                   "as minutes")
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
   serve

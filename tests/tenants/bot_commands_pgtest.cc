@@ -114,6 +114,55 @@ TEST_CASE("tally products set: bad input is one line and exit 2") {
   CHECK(config->products.empty());
 }
 
+TEST_CASE(
+    "tally plans set configures a plan, removes it, and refuses bad input with one line "
+    "and exit 2") {
+  Cli cli;
+  auto result = cli.Run(absl::StrCat("plans set --bot ", kBotId,
+                                     " --plan mensal --name 'Clube VIP' --price-minor 2990 "
+                                     "--period 1m --vip-chat -1001234"));
+  INFO(result.output);
+  CHECK(result.exit_code == 0);
+  CHECK(result.output == absl::StrCat("plan mensal of bot ", kBotId,
+                                      " configured: 1m for 2990 minor units, with VIP chat "
+                                      "access\n"));
+  auto plans = PlansOf(*cli.store, cli.tenant_id, kBotId);
+  REQUIRE(plans.ok());
+  REQUIRE(plans->count("mensal") == 1);
+  CHECK(plans->at("mensal").period_unit == "month");
+  CHECK(plans->at("mensal").period_count == 1);
+  CHECK(plans->at("mensal").vip_chat_id == -1001234);
+
+  const std::string plan = " --plan anual --name Anual --price-minor 19900";
+  for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {absl::StrCat("plans set --bot 999 --period 12m", plan), "unknown bot 999"},
+           {absl::StrCat("plans set --bot ", kBotId, " --period 0d", plan), "period_count"},
+           {absl::StrCat("plans set --bot ", kBotId, " --period 13m", plan), "period_count"},
+           {absl::StrCat("plans set --bot ", kBotId, " --period 2y", plan), "--period"},
+           {absl::StrCat("plans set --bot ", kBotId, " --period 12m", plan, " --vip-chat 77"),
+            "vip_chat_id"},
+           {absl::StrCat("plans set --bot ", kBotId,
+                         " --period 12m --plan anual --name Anual --price-minor 10"),
+            "price_minor"},
+           {absl::StrCat("plans set --bot ", kBotId,
+                         " --period 12m --plan a_b --name A "
+                         "--price-minor 1000"),
+            "plan_id"},
+       }) {
+    CAPTURE(args);
+    result = cli.Run(args);
+    INFO(result.output);
+    CHECK(result.exit_code == 2);
+    CHECK(Lines(result.output) == 1);
+    CHECK(result.output.find(says) != std::string::npos);
+  }
+  result = cli.Run(absl::StrCat("plans set --bot ", kBotId, " --plan mensal --remove"));
+  CHECK(result.exit_code == 0);
+  plans = PlansOf(*cli.store, cli.tenant_id, kBotId);
+  REQUIRE(plans.ok());
+  CHECK(plans->empty());  // removed, and nothing recorded by the refusals
+}
+
 TEST_CASE("tally bots meta takes the token from the environment and never prints it") {
   Cli cli;
   auto result = cli.Run(
