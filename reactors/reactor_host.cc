@@ -14,7 +14,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   welcome_ = std::make_unique<WelcomeReactor>(store, clock);
   upsells_ = std::make_unique<UpsellReactor>(store, clock, options.time_scale);
   upsell_timers_ = std::make_unique<UpsellTimers>(
-      store, clock, OfferOptions{options.public_url, options.offer_secret});
+      store, clock, OfferOptions{options.public_url, options.offer_secret, options.database_url});
   upsell_message_kind_ = std::make_unique<UpsellMessageKind>(*telegram_);
   delivery_ = std::make_unique<DeliveryReactor>(
       store, clock, DeliveryOptions{options.public_url, options.delivery_secret});

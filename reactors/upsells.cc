@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "gateways/webhook_crypto.h"
 #include "projections/payment_fold.h"
+#include "reactors/customer_purchases.h"
 #include "tally/bots/v1/bot_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
@@ -218,7 +219,11 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
 
 UpsellTimers::UpsellTimers(ledger::EventStore& store, const ledger::Clock& clock,
                            OfferOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)) {
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      readers_(std::make_unique<ledger::ConnectionPool>(options_.database_url,
+                                                        ledger::Session::kService, 2)) {
   kind_.name = "upsell";
   kind_.scheduled_type = kScheduledType;
   kind_.ended_types = {kSentType, kCancelledType};
@@ -285,6 +290,13 @@ absl::Status UpsellTimers::Fire(const TimerItem& item) {
   if (cancel_reason.empty() && scheduled.kind() == tenants::kDownsell &&
       parent->state.paid_at_us != 0) {
     cancel_reason = "parent paid";
+  }
+  if (cancel_reason.empty() && !parent->created.customer_id().empty()) {
+    auto owning = PaymentOwningProduct(*readers_, store_,
+                                       {item.partition, scheduled.tenant_id(), scheduled.bot_id(),
+                                        parent->created.customer_id(), product->product_id});
+    if (!owning.ok()) return owning.status();
+    if (!owning->empty()) cancel_reason = "buyer already has the product";
   }
 
   const std::string stream =
