@@ -76,7 +76,9 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     for (auto& reconciler : charge_reconcilers_) reconciler->Wake();
   });
 
-  const std::vector<const TimerKind*> timer_kinds = {&upsell_timers_->kind()};
+  stale_timers_ = std::make_unique<StalePaymentTimers>(store, clock);
+  const std::vector<const TimerKind*> timer_kinds = {&upsell_timers_->kind(),
+                                                     &stale_timers_->kind()};
   for (int p = 0; p < options.partitions; ++p) {
     TimerWorkerOptions worker;
     worker.database_url = options.database_url;

@@ -22,6 +22,7 @@
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
 #include "reactors/reconciliation.h"
+#include "reactors/stale_payments.h"
 #include "reactors/telegram.h"
 #include "reactors/timers.h"
 #include "reactors/upsells.h"
@@ -65,6 +66,7 @@ class ReactorHost {
   std::unique_ptr<UpsellReactor> upsells_;
   std::unique_ptr<UpsellTimers> upsell_timers_;
   std::unique_ptr<UpsellMessageKind> upsell_message_kind_;
+  std::unique_ptr<StalePaymentTimers> stale_timers_;
   std::vector<std::unique_ptr<TimerWorker>> timer_workers_;
   std::unique_ptr<TimerFold> timers_;
   std::unique_ptr<DeliveryReactor> delivery_;
