@@ -67,6 +67,12 @@ Lifecycle LifecycleGenerator::Payment(int64_t n) {
   created.set_gateway(gateway);
   created.set_gateway_transaction_id(txid);
   created.set_payment_id(absl::StrCat("pay-", n));
+  // One sale in ten is an upsell and one a downsell, made from an offer after payment n - 1.
+  if (n > 0 && (n % 10 == 3 || n % 10 == 7)) {
+    created.set_parent_payment_id(absl::StrCat("pay-", n - 1));
+    created.set_offer_kind(n % 10 == 3 ? "upsell" : "downsell");
+    created.set_offer_id(absl::StrCat("offer-", n % 10));
+  }
   created.set_expires_at_s(created_us / 1000000 + 1800);
   created.mutable_tracking()->set_utm_source("facebook");
   created.mutable_tracking()->set_utm_campaign(absl::StrCat("campaign-", n % 11));

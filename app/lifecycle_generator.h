@@ -1,8 +1,8 @@
 #pragma once
 // Realistic synthetic payment lifecycles for benchmarks: tenants (some in zones with DST),
-// bots, the five gateways, PaymentCreated, pending and paid webhooks (signed or not, some
-// duplicated), confirming polls, deliveries, Meta purchase attempts and successes, refunds,
-// expiries. Deterministic for a seed.
+// bots, the five gateways, PaymentCreated (one in ten an upsell, one a downsell), pending and paid
+// webhooks (signed or not, some duplicated), confirming polls, deliveries, Meta purchase attempts
+// and successes, refunds, expiries. Deterministic for a seed.
 
 #include <cstdint>
 #include <random>

@@ -47,15 +47,6 @@ bool Deliverable(const projections::PaymentState& state) {
 }
 
 // The buyer's Telegram chat from a customer id "tg:<chat id>"; nullopt otherwise.
-std::optional<int64_t> ChatOf(const std::string& customer_id) {
-  absl::string_view id = customer_id;
-  int64_t chat = 0;
-  if (!absl::ConsumePrefix(&id, "tg:") || !absl::SimpleAtoi(id, &chat) || chat == 0) {
-    return std::nullopt;
-  }
-  return chat;
-}
-
 // The latest configuration of `product_id` in the bot's stream, if any.
 absl::StatusOr<std::optional<bots::v1::ProductConfigured>> FindProduct(
     ledger::EventStore& store, const std::string& tenant_id, const std::string& bot_id,
@@ -124,7 +115,7 @@ absl::Status DeliveryReactor::React(pqxx::transaction_base& /*txn*/,
     if (e.type == "tally.payments.v1.PaymentCreated") created.ParseFromString(e.payload);
   }
   if (!Deliverable(state)) return absl::OkStatus();
-  const std::optional<int64_t> chat = ChatOf(created.customer_id());
+  const std::optional<int64_t> chat = TelegramChatOf(created.customer_id());
   if (!chat.has_value() || created.bot_id().empty()) return absl::OkStatus();
   // A plan's payment is delivered as its subscription's access message (with the VIP invite),
   // by the subscriptions reactor.

@@ -14,7 +14,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
   welcome_ = std::make_unique<WelcomeReactor>(store, clock);
   upsells_ = std::make_unique<UpsellReactor>(store, clock, options.time_scale);
   upsell_timers_ = std::make_unique<UpsellTimers>(
-      store, clock, OfferOptions{options.public_url, options.offer_secret});
+      store, clock, OfferOptions{options.public_url, options.offer_secret, options.database_url});
   upsell_message_kind_ = std::make_unique<UpsellMessageKind>(*telegram_);
   subscriptions_ = std::make_unique<SubscriptionReactor>(
       store, clock,
@@ -85,8 +85,10 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     for (auto& reconciler : charge_reconcilers_) reconciler->Wake();
   });
 
+  stale_timers_ = std::make_unique<StalePaymentTimers>(store, clock);
   const std::vector<const TimerKind*> timer_kinds = {
-      &upsell_timers_->kind(), &subscription_timers_->warning(), &subscription_timers_->expiry()};
+      &upsell_timers_->kind(), &subscription_timers_->warning(), &subscription_timers_->expiry(),
+      &stale_timers_->kind()};
   for (int p = 0; p < options.partitions; ++p) {
     TimerWorkerOptions worker;
     worker.database_url = options.database_url;

@@ -23,6 +23,7 @@
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
 #include "reactors/reconciliation.h"
+#include "reactors/stale_payments.h"
 #include "reactors/subscriptions.h"
 #include "reactors/telegram.h"
 #include "reactors/timers.h"
@@ -73,6 +74,7 @@ class ReactorHost {
   std::unique_ptr<SubscriptionTimers> subscription_timers_;
   std::unique_ptr<SubscriptionNoticeKind> subscription_notice_kind_;
   std::unique_ptr<AccessRevokeKind> access_revoke_kind_;
+  std::unique_ptr<StalePaymentTimers> stale_timers_;
   std::vector<std::unique_ptr<TimerWorker>> timer_workers_;
   std::unique_ptr<TimerFold> timers_;
   std::unique_ptr<DeliveryReactor> delivery_;

@@ -47,15 +47,6 @@ ledger::v1::Metadata Metadata(const std::string& actor, int64_t cause, int64_t n
   return metadata;
 }
 
-std::optional<int64_t> ChatOf(const std::string& customer_id) {
-  absl::string_view id = customer_id;
-  int64_t chat = 0;
-  if (!absl::ConsumePrefix(&id, "tg:") || !absl::SimpleAtoi(id, &chat) || chat <= 0) {
-    return std::nullopt;
-  }
-  return chat;
-}
-
 // "dd/mm/yyyy hh:mm UTC".
 std::string When(int64_t us) {
   return absl::FormatTime("%d/%m/%Y %H:%M UTC", absl::FromUnixMicros(us), absl::UTCTimeZone());
@@ -196,8 +187,9 @@ absl::Status SubscriptionReactor::OnPayment(const ledger::RecordedEvent& event) 
   if (!payment.ok()) return payment.status();
   const payments::v1::PaymentCreated& created = payment->created;
   if (!payment->state.created || created.plan_id().empty()) return absl::OkStatus();
-  const std::optional<int64_t> chat = ChatOf(created.customer_id());
-  if (!chat.has_value()) return absl::OkStatus();
+  // A subscriber is a person: a private chat, whose id is their user id (positive).
+  const std::optional<int64_t> chat = TelegramChatOf(created.customer_id());
+  if (!chat.has_value() || *chat < 0) return absl::OkStatus();
   const std::string id = SubscriptionId(created.bot_id(), created.plan_id(), *chat);
 
   if (!PaidAndConfirmed(before) && PaidAndConfirmed(payment->state)) {

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "gateways/payload_fields.h"
 #include "ledger/event_json.h"
 #include "tally/bots/v1/bot_events.pb.h"
@@ -50,6 +51,15 @@ TelegramBots::Answer Classify(const absl::StatusOr<gateways::ApiResponse>& answe
 }
 
 }  // namespace
+
+std::optional<int64_t> TelegramChatOf(const std::string& customer_id) {
+  absl::string_view id = customer_id;
+  int64_t chat = 0;
+  if (!absl::ConsumePrefix(&id, "tg:") || !absl::SimpleAtoi(id, &chat) || chat == 0) {
+    return std::nullopt;
+  }
+  return chat;
+}
 
 TelegramBots::TelegramBots(ledger::EventStore& store, tenants::SecretBox box,
                            gateways::Transport transport, TelegramOptions options)

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -64,6 +65,10 @@ class TelegramBots {
   Pacer per_bot_;
   Pacer per_chat_;
 };
+
+// The Telegram chat of a buyer's customer id "tg:<chat>" (for a private chat, the person's user
+// id); nullopt for any other customer id.
+std::optional<int64_t> TelegramChatOf(const std::string& customer_id);
 
 // What an outbox request asks Telegram to send.
 struct TelegramMessage {

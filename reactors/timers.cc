@@ -54,6 +54,7 @@ absl::Status TimerFold::React(pqxx::transaction_base& txn, const ledger::Recorde
     }
     absl::StatusOr<TimerEvent> read = kind->read(e);
     if (!read.ok()) return read.status();
+    if (read->type == TimerEvent::Type::kIgnored) continue;
     if (read->type == TimerEvent::Type::kScheduled) {
       txn.exec_params(kScheduled, e.partition, kind->name, read->timer_id, e.stream_id,
                       read->tenant_id, read->due_at_us, pqxx::binarystring(e.payload), e.position);

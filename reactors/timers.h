@@ -50,7 +50,9 @@ namespace tally::reactors {
 
 // What an event means to a timer kind.
 struct TimerEvent {
-  enum class Type { kScheduled, kEnded };
+  // kIgnored: an event of a matched type that means nothing to this timer (a kind whose
+  // timers end on some events of a type and not on others).
+  enum class Type { kScheduled, kEnded, kIgnored };
   Type type = Type::kScheduled;
   std::string timer_id;
   int64_t due_at_us = 0;   // kScheduled

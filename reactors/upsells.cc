@@ -9,6 +9,8 @@
 #include "absl/strings/strip.h"
 #include "gateways/webhook_crypto.h"
 #include "projections/payment_fold.h"
+#include "reactors/customer_purchases.h"
+#include "reactors/payment_history.h"
 #include "tally/bots/v1/bot_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
@@ -23,45 +25,6 @@ constexpr char kScheduledType[] = "tally.payments.v1.UpsellScheduled";
 constexpr char kSentType[] = "tally.payments.v1.UpsellSent";
 constexpr char kCancelledType[] = "tally.payments.v1.UpsellCancelled";
 constexpr int64_t kOfferLinkValidUs = 7LL * 24 * 3600 * 1'000'000;
-
-std::optional<int64_t> ChatOf(const std::string& customer_id) {
-  absl::string_view id = customer_id;
-  int64_t chat = 0;
-  if (!absl::ConsumePrefix(&id, "tg:") || !absl::SimpleAtoi(id, &chat) || chat == 0) {
-    return std::nullopt;
-  }
-  return chat;
-}
-
-// The payment's folded state and its PaymentCreated, from its stream.
-struct Parent {
-  projections::PaymentState state;
-  pb::PaymentCreated created;
-  int64_t created_at_us = 0;
-};
-
-// The parent folded through `through_position` (0: all of it); `before` is its state just
-// before that position's event.
-absl::StatusOr<Parent> ReadParent(ledger::EventStore& store, int partition,
-                                  const std::string& stream_id, int64_t through_position = 0,
-                                  projections::PaymentState* before = nullptr) {
-  auto events = store.ReadStreamInPartition(partition, stream_id);
-  if (!events.ok()) return events.status();
-  Parent parent;
-  for (const auto& e : *events) {
-    if (through_position > 0 && e.position > through_position) break;
-    if (before != nullptr && e.position == through_position) *before = parent.state;
-    auto applied = projections::ApplyPaymentEvent(parent.state, e);
-    if (!applied.ok()) return applied.status();
-    if (e.type == "tally.payments.v1.PaymentCreated" && parent.created_at_us == 0) {
-      if (!parent.created.ParseFromString(e.payload)) {
-        return absl::DataLossError(absl::StrCat("PaymentCreated at ", e.position));
-      }
-      parent.created_at_us = e.recorded_at_us;
-    }
-  }
-  return parent;
-}
 
 }  // namespace
 
@@ -161,18 +124,16 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
   // The payment as this event left it, and as it was just before: an upsell follows the event
   // that made it paid and confirmed, a downsell its creation — never a later event of it.
   projections::PaymentState before;
-  auto parent = ReadParent(store_, event.partition, event.stream_id, event.position, &before);
+  auto parent =
+      ReadPaymentHistory(store_, event.partition, event.stream_id, event.position, &before);
   if (!parent.ok()) return parent.status();
   const pb::PaymentCreated& payment = parent->created;
   if (!parent->state.created || !payment.parent_payment_id().empty() || payment.bot_id().empty()) {
     return absl::OkStatus();  // nothing to offer after (or an offer's own payment: no chains)
   }
-  const auto paid = [](const projections::PaymentState& s) {
-    return s.status == projections::PaymentStatus::kPaid && s.paid_confirmed;
-  };
-  const bool became_paid = !paid(before) && paid(parent->state);
+  const bool became_paid = !PaidAndConfirmed(before) && PaidAndConfirmed(parent->state);
   if (!created && !became_paid) return absl::OkStatus();
-  const std::optional<int64_t> chat = ChatOf(payment.customer_id());
+  const std::optional<int64_t> chat = TelegramChatOf(payment.customer_id());
   if (!chat.has_value()) return absl::OkStatus();
   // The offers configured before the trigger (the bot's stream shares the payment's
   // partition): configuring an offer never reaches back to earlier sales.
@@ -218,7 +179,11 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
 
 UpsellTimers::UpsellTimers(ledger::EventStore& store, const ledger::Clock& clock,
                            OfferOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)) {
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      readers_(std::make_unique<ledger::ConnectionPool>(options_.database_url,
+                                                        ledger::Session::kService, 2)) {
   kind_.name = "upsell";
   kind_.scheduled_type = kScheduledType;
   kind_.ended_types = {kSentType, kCancelledType};
@@ -253,7 +218,7 @@ absl::Status UpsellTimers::Fire(const TimerItem& item) {
   if (!scheduled.ParseFromString(item.request)) {
     return absl::DataLossError(absl::StrCat("UpsellScheduled at ", item.scheduled_position));
   }
-  auto parent = ReadParent(store_, item.partition, item.stream_id);
+  auto parent = ReadPaymentHistory(store_, item.partition, item.stream_id);
   if (!parent.ok()) return parent.status();
   // The offer as configured now: removed since, it is not sent. An unreadable configuration
   // is retried (the worker backs off and logs), never a reason to cancel.
@@ -285,6 +250,13 @@ absl::Status UpsellTimers::Fire(const TimerItem& item) {
   if (cancel_reason.empty() && scheduled.kind() == tenants::kDownsell &&
       parent->state.paid_at_us != 0) {
     cancel_reason = "parent paid";
+  }
+  if (cancel_reason.empty() && !parent->created.customer_id().empty()) {
+    auto owning = PaymentOwningProduct(*readers_, store_,
+                                       {item.partition, scheduled.tenant_id(), scheduled.bot_id(),
+                                        parent->created.customer_id(), product->product_id});
+    if (!owning.ok()) return owning.status();
+    if (!owning->empty()) cancel_reason = "buyer already has the product";
   }
 
   const std::string stream =

@@ -11,7 +11,11 @@
 //    UpsellScheduled in the payment's stream, key `upsell:<payment_id>:<offer_id>`.
 //  - UpsellTimers is the timer kind "upsell". When the timer fires, the conditions are checked
 //    again from the log: the offer still active; for an upsell the parent still paid (not
-//    refunded or charged back); for a downsell the parent still unpaid. Then UpsellSent (the
+//    refunded or charged back); for a downsell the parent still unpaid; the buyer (the parent's
+//    customer, same tenant and bot) does not already own the offer's product — a paid,
+//    confirmed, not refunded payment for it, found as reactors/customer_purchases.h says (from
+//    the payments projection plus the log it has not folded yet: exact, not lagging; a
+//    projection too far behind delays the decision, the timer is retried). Then UpsellSent (the
 //    message, with the link <public URL>/offers/<token> that creates the offer's charge,
 //    carrying the parent) or UpsellCancelled{reason}, in `offer-<payment_id>-<offer_id>`,
 //    both under the one key `offer-decision:<payment_id>:<offer_id>`: a timer fired twice
@@ -20,16 +24,17 @@
 //    through TelegramBots.
 //
 // GET /offers/<token> (http/offer_page.h) reads the decision and checks again when opened.
-// Not yet: the buyer-already-has-the-product check, and revenue per offer (issue 10 continues).
 //
 // Thread-safe as Reactor, TimerKind and OutboxKind require.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include "ledger/clock.h"
+#include "ledger/connection_pool.h"
 #include "ledger/event_store.h"
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
@@ -75,6 +80,7 @@ class UpsellReactor final : public Reactor {
 struct OfferOptions {
   std::string public_url;    // where buyers open offer links
   std::string offer_secret;  // signs offer tokens (derive from the master key)
+  std::string database_url;  // reads the payments projection (what the buyer owns)
 };
 
 class UpsellTimers {
@@ -88,6 +94,7 @@ class UpsellTimers {
   ledger::EventStore& store_;
   const ledger::Clock& clock_;
   const OfferOptions options_;
+  std::unique_ptr<ledger::ConnectionPool> readers_;
   TimerKind kind_;
 };
 

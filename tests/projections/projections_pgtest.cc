@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "app/lifecycle_generator.h"
@@ -219,7 +220,9 @@ void LiveEqualsRebuild(int partitions) {
   auto reports = RebuildProjections(targets, options);
   more.join();
   REQUIRE_MESSAGE(reports.ok(), reports.status().ToString());
-  for (const auto& report : *reports) CHECK(report.suffix.find("_v1_r") == 0);
+  for (size_t i = 0; i < reports->size(); ++i) {
+    CHECK((*reports)[i].suffix.find(SuffixFor(targets[i]->version()) + "_r") == 0);
+  }
   WaitCaughtUp(db->url());
   CheckAllEqual(db->url());
 
@@ -402,7 +405,7 @@ void RebuildKilledAt(const std::string& phase, const std::set<std::string>& swap
   pqxx::read_transaction txn(conn);
   for (const auto& row : txn.exec("SELECT name, tables_suffix FROM projection_state")) {
     INFO(row[0].as<std::string>());
-    CHECK((row[1].as<std::string>().find("_v1_r") == 0) ==
+    CHECK(absl::StrContains(row[1].as<std::string>(), "_r") ==
           swapped.contains(row[0].as<std::string>()));
   }
   // Tables of the failed rebuild are gone; the serving ones are all there.
@@ -443,16 +446,17 @@ void CorruptRevenueState(const std::string& corrupt, const std::string& expected
   Runners runners(db->url(), 1);
   AppendLifecycles(db->url(), 0, 10, 1);
   WaitCaughtUp(db->url());
+  const std::string contributions =
+      "proj_revenue_daily_payments" + SuffixFor(NewRevenueProjection()->version());
   std::string stream;
   {
     pqxx::connection conn(db->url());
     pqxx::read_transaction txn(conn);
-    stream = txn.exec1(
-                    "SELECT min(stream_id) FROM proj_revenue_daily_payments_v1 "
-                    "WHERE state LIKE '1:0%'")[0]
-                 .as<std::string>();
+    stream =
+        txn.exec1("SELECT min(stream_id) FROM " + contributions + " WHERE state LIKE '1:0%'")[0]
+            .as<std::string>();
   }
-  testing::ExecAsOwner(db->url(), "UPDATE proj_revenue_daily_payments_v1 SET state = " + corrupt +
+  testing::ExecAsOwner(db->url(), "UPDATE " + contributions + " SET state = " + corrupt +
                                       " WHERE stream_id = '" + stream + "'");
   // One more event on that payment makes the live fold load the corrupt row.
   ledger::v1::Metadata metadata;
@@ -503,6 +507,65 @@ TEST_CASE("revenue fold state that does not read back stops the projection, not 
   // Cut short: used to read past the end of the row.
   CorruptRevenueState("substr(state, 1, 20)", "packed row: bad length");
   CorruptRevenueState("'3:abc'", "a payment row has 1 columns, not 35");
+}
+
+TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until the rebuild") {
+  auto db = testing::NewDatabase(1);
+  {
+    Runners runners(db->url(), 1);
+    AppendLifecycles(db->url(), 0, 60, 1);
+    WaitCaughtUp(db->url());
+  }
+  // The database as the previous binary left it: revenue_daily v1, without the origin.
+  testing::ExecAsOwner(
+      db->url(),
+      "DROP VIEW revenue_daily; "
+      "ALTER TABLE proj_revenue_daily_v2 RENAME TO proj_revenue_daily_v1; "
+      "ALTER TABLE proj_revenue_daily_payments_v2 RENAME TO proj_revenue_daily_payments_v1; "
+      "ALTER TABLE proj_revenue_daily_tenants_v2 RENAME TO proj_revenue_daily_tenants_v1; "
+      "ALTER TABLE proj_revenue_daily_v1 DROP COLUMN origin; "
+      "ALTER TABLE proj_revenue_daily_payments_v1 DROP COLUMN origin; "
+      "CREATE VIEW revenue_daily AS SELECT *, paid_minor - refunded_minor AS net_minor "
+      "FROM proj_revenue_daily_v1; GRANT SELECT ON revenue_daily TO tally_app; "
+      "ALTER VIEW revenue_daily OWNER TO tally_projector; "
+      "UPDATE projection_state SET version = 1, tables_suffix = '_v1' "
+      "WHERE name = 'revenue_daily'");
+  auto paid_total = [&] {
+    pqxx::connection conn(db->url());
+    pqxx::read_transaction txn(conn);
+    return txn.exec1("SELECT sum(paid_minor) FROM revenue_daily")[0].as<int64_t>();
+  };
+  const int64_t v1_total = paid_total();
+
+  // The new binary: the other projections go on; revenue_daily waits, v1 still answers.
+  Runners runners(db->url(), 1);
+  AppendLifecycles(db->url(), 60, 40, 1);
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (runners.runners[1]->state() != ProjectionRunner::State::kWaitingForRebuild) {
+    REQUIRE_MESSAGE(Clock::now() < deadline, "revenue_daily did not wait for the rebuild");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto status = ReadStatus(db->url(), AllProjections());
+  REQUIRE(status.ok());
+  CHECK(
+      (*status)[1].state ==
+      "waiting: serving v1, this binary folds v2 (run `tally projections rebuild revenue_daily`)");
+  CHECK(paid_total() == v1_total);
+
+  RebuildOptions options;
+  options.database_url = db->url();
+  options.drop_old = true;
+  auto report = RebuildProjection(*NewRevenueProjection(), options);
+  REQUIRE_MESSAGE(report.ok(), report.status().ToString());
+  CHECK(report->suffix == "_v2");
+  CHECK(report->dropped == "_v1");
+  WaitCaughtUp(db->url());
+  CheckAllEqual(db->url());
+  pqxx::connection conn(db->url());
+  pqxx::read_transaction txn(conn);
+  CHECK(txn.exec1("SELECT string_agg(DISTINCT origin, ',' ORDER BY origin) FROM revenue_daily")[0]
+            .as<std::string>() == "direct,downsell,upsell");
+  CHECK(txn.exec1("SELECT sum(paid_minor) FROM revenue_daily")[0].as<int64_t>() > v1_total);
 }
 
 TEST_CASE("tally projections status, verify and rebuild from the command line") {

@@ -21,15 +21,16 @@ int64_t Micros(absl::CivilSecond local, const char* zone_name) {
   return absl::ToUnixMicros(absl::FromCivil(local, zone));
 }
 
-// "tenant|bot|gateway|day|currency" -> "paid_count paid_minor refunded_count refunded_minor"
+// "tenant|bot|gateway|day|currency|origin" ->
+// "paid_count paid_minor refunded_count refunded_minor"
 std::map<std::string, std::string> Daily(const std::vector<ledger::RecordedEvent>& events) {
   auto fold = NewRevenueProjection()->NewFold();
   for (const auto& event : events) REQUIRE(fold->Apply(event).ok());
   std::map<std::string, std::string> out;
   const std::vector<std::vector<Row>> tables = fold->AllRows();
   for (const Row& row : tables[0]) {
-    out[*row[0] + "|" + *row[1] + "|" + *row[2] + "|" + *row[3] + "|" + *row[4]] =
-        *row[5] + " " + *row[6] + " " + *row[7] + " " + *row[8];
+    out[*row[0] + "|" + *row[1] + "|" + *row[2] + "|" + *row[3] + "|" + *row[4] + "|" + *row[5]] =
+        *row[6] + " " + *row[7] + " " + *row[8] + " " + *row[9];
   }
   return out;
 }
@@ -63,8 +64,8 @@ TEST_CASE("a sale at 23:30 in Sao Paulo counts on that local day, not the UTC da
   e.Created(4990);
   PaidAt(e, Micros(absl::CivilSecond(2026, 11, 20, 23, 30, 0), "America/Sao_Paulo"), 4990);
   auto daily = Daily(e.events());
-  CHECK(daily ==
-        std::map<std::string, std::string>{{"tenant-1|bot-1|stripe|2026-11-20|BRL", "1 4990 0 0"}});
+  CHECK(daily == std::map<std::string, std::string>{
+                     {"tenant-1|bot-1|stripe|2026-11-20|BRL|direct", "1 4990 0 0"}});
 }
 
 TEST_CASE("a tenant in a zone with DST gets its local day on both sides of the change") {
@@ -79,9 +80,9 @@ TEST_CASE("a tenant in a zone with DST gets its local day on both sides of the c
   PaidAt(b, Micros(absl::CivilSecond(2026, 3, 8, 23, 30, 0), "America/New_York"), 2000);
   for (auto* p : {&a, &b}) events.insert(events.end(), p->events().begin(), p->events().end());
   auto daily = Daily(events);
-  CHECK(daily ==
-        std::map<std::string, std::string>{{"tenant-1|bot-1|stripe|2026-03-07|BRL", "1 1000 0 0"},
-                                           {"tenant-1|bot-1|stripe|2026-03-08|BRL", "1 2000 0 0"}});
+  CHECK(daily == std::map<std::string, std::string>{
+                     {"tenant-1|bot-1|stripe|2026-03-07|BRL|direct", "1 1000 0 0"},
+                     {"tenant-1|bot-1|stripe|2026-03-08|BRL|direct", "1 2000 0 0"}});
 }
 
 TEST_CASE("refunds count on the refund day, unconfirmed and unpaid payments do not count") {
@@ -108,9 +109,9 @@ TEST_CASE("refunds count on the refund day, unconfirmed and unpaid payments do n
     events.insert(events.end(), p->events().begin(), p->events().end());
   }
   auto daily = Daily(events);
-  CHECK(daily ==
-        std::map<std::string, std::string>{{"tenant-1|bot-1|stripe|2026-11-01|BRL", "1 3000 0 0"},
-                                           {"tenant-1|bot-1|stripe|2026-11-03|BRL", "0 0 1 3000"}});
+  CHECK(daily == std::map<std::string, std::string>{
+                     {"tenant-1|bot-1|stripe|2026-11-01|BRL|direct", "1 3000 0 0"},
+                     {"tenant-1|bot-1|stripe|2026-11-03|BRL|direct", "0 0 1 3000"}});
 }
 
 TEST_CASE("a payment whose paid is contradicted leaves no revenue row behind") {
@@ -124,6 +125,61 @@ TEST_CASE("a payment whose paid is contradicted leaves no revenue row behind") {
   f.Webhook("atomopay", pb::OBSERVED_STATUS_PAID, 990, false);
   f.Poll("atomopay", pb::OBSERVED_STATUS_PENDING);
   CHECK(Daily(f.events()).empty());
+}
+
+// A charge made from an offer link, paid at `at_us`.
+ledger::RecordedEvent OfferSale(testing::PaymentEvents& e, const std::string& kind, int64_t amount,
+                                int64_t at_us) {
+  pb::PaymentCreated created;
+  created.set_tenant_id("tenant-1");
+  created.set_bot_id("bot-1");
+  created.set_customer_id("customer-1");
+  created.set_product_id("product-2");
+  created.mutable_amount()->set_amount_minor(amount);
+  created.mutable_amount()->set_currency("BRL");
+  created.set_gateway("stripe");
+  created.set_payment_id("pay-offer-" + kind);
+  created.set_parent_payment_id("pay-parent");
+  created.set_offer_id("offer-" + kind);
+  created.set_offer_kind(kind);
+  e.Event(created);
+  return PaidAt(e, at_us, amount);
+}
+
+TEST_CASE(
+    "revenue tells direct, upsell and downsell sales apart, whatever order events arrive in") {
+  const int64_t day = Micros(absl::CivilSecond(2026, 11, 10, 15, 0, 0), "America/Sao_Paulo");
+  testing::PaymentEvents direct("payment-stripe-direct");
+  direct.Created(4990);
+  PaidAt(direct, day, 4990);
+  testing::PaymentEvents upsell("payment-stripe-up");
+  OfferSale(upsell, "upsell", 2990, day);
+  testing::PaymentEvents downsell("payment-stripe-down");
+  OfferSale(downsell, "downsell", 1495, day);
+  // Refunded the next day: the refund is the downsell's too.
+  pb::GatewayWebhookReceived refund;
+  refund.set_gateway("stripe");
+  refund.set_authenticity(pb::AUTHENTICITY_SIGNED);
+  refund.mutable_observation()->set_status(pb::OBSERVED_STATUS_REFUNDED);
+  refund.mutable_observation()->set_occurred_at_us(day + 86400LL * 1000000);
+  downsell.Event(refund);
+
+  std::vector<ledger::RecordedEvent> events;
+  for (auto* p : {&direct, &upsell, &downsell}) {
+    events.insert(events.end(), p->events().begin(), p->events().end());
+  }
+  const std::map<std::string, std::string> expected = {
+      {"tenant-1|bot-1|stripe|2026-11-10|BRL|direct", "1 4990 0 0"},
+      {"tenant-1|bot-1|stripe|2026-11-10|BRL|upsell", "1 2990 0 0"},
+      {"tenant-1|bot-1|stripe|2026-11-10|BRL|downsell", "1 1495 0 0"},
+      {"tenant-1|bot-1|stripe|2026-11-11|BRL|downsell", "0 0 1 1495"}};
+  CHECK(Daily(events) == expected);
+
+  // The paid webhook before PaymentCreated: counted as direct at first, moved to the upsell
+  // once PaymentCreated says what the sale was.
+  std::vector<ledger::RecordedEvent> reordered = events;
+  std::swap(reordered[2], reordered[3]);  // the upsell's paid webhook, then its PaymentCreated
+  CHECK(Daily(reordered) == expected);
 }
 
 }  // namespace

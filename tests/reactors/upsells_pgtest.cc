@@ -12,6 +12,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "projections/projection.h"
+#include "projections/runner.h"
+#include "reactors/customer_purchases.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tenants/bot_directory.h"
 #include "tenants/tenant_directory.h"
@@ -68,8 +71,8 @@ struct Rig {
 
   void Start() {
     reactor = std::make_unique<UpsellReactor>(*store, clock);
-    timers = std::make_unique<UpsellTimers>(*store, clock,
-                                            OfferOptions{"https://pay.example.com", "secret"});
+    timers = std::make_unique<UpsellTimers>(
+        *store, clock, OfferOptions{"https://pay.example.com", "secret", db->url()});
     TimerWorkerOptions options;
     options.database_url = db->url();
     options.poll_interval = 30s;  // woken, never polled
@@ -124,6 +127,15 @@ struct Rig {
     auto r = store->Append(
         {tenant_id, stream, ledger::ExpectedVersion::Any(), {{type, payload, ""}}, ""});
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  }
+  // How far the payments projection has folded partition 0, and the log's head.
+  std::pair<int64_t, int64_t> PaymentsCheckpointAndHead() {
+    pqxx::connection c(db->url());
+    pqxx::read_transaction txn(c);
+    auto row = txn.exec(
+        "SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = 'payments' "
+        "AND partition_id = 0), -1), (SELECT position FROM ledger_heads WHERE partition_id = 0)");
+    return {row[0][0].as<int64_t>(), row[0][1].as<int64_t>()};
   }
   int64_t Timers(const std::string& where) {
     pqxx::connection c(db->url());
@@ -248,6 +260,80 @@ TEST_CASE("seed 000: upsells for paid parents, downsells for unpaid ones, each d
   REQUIRE(WaitUntil([&] { return rig.Timers("true") == 10; }, 30s));
   CHECK(rig.Timers(absl::StrCat("timer_id = '", paid, ":late'")) == 0);
   CHECK(rig.Timers(absl::StrCat("timer_id = '", after, ":late'")) == 1);
+}
+
+TEST_CASE("an upsell is cancelled for a buyer who already owns its product, past the projection") {
+  Rig rig;
+  REQUIRE(tenants::ConfigureOffer(*rig.store, rig.tenant_id,
+                                  {"7501", "up1", "upsell", 120, "vip", "extra", 0, 0, "", true})
+              .ok());
+  rig.Start();
+  // The payments projection folds the first purchases of "extra", then stops: whatever comes
+  // after is only in the log.
+  const auto projection = projections::NewPaymentsProjection();
+  {
+    projections::RunnerOptions options;
+    options.database_url = rig.db->url();
+    options.poll_interval = 100ms;
+    options.lock_retry = 100ms;
+    projections::ProjectionRunner runner(*projection, options);
+    runner.Start();
+    rig.Created("X1", 701, "extra");
+    rig.Observed("X1", pb::OBSERVED_STATUS_PAID);
+    rig.Created("X2", 702, "extra");
+    rig.Observed("X2", pb::OBSERVED_STATUS_PAID);
+    REQUIRE(WaitUntil(
+        [&] {
+          auto [checkpoint, head] = rig.PaymentsCheckpointAndHead();
+          return checkpoint == head;
+        },
+        30s));
+    runner.Stop();
+  }
+  const int64_t folded = rig.PaymentsCheckpointAndHead().first;
+  rig.Observed("X2", pb::OBSERVED_STATUS_REFUNDED);  // the projection still says paid
+  std::map<int64_t, std::string> parents;
+  for (int64_t chat : {701, 702, 703, 704, 705}) {
+    const std::string txid = absl::StrCat("P", chat);
+    parents[chat] = rig.Created(txid, chat, "vip");
+    rig.Observed(txid, pb::OBSERVED_STATUS_PAID);
+  }
+  rig.Created("X3", 703, "extra");  // bought after the projection stopped
+  rig.Observed("X3", pb::OBSERVED_STATUS_PAID);
+  rig.Created("X4", 799, "extra");  // someone else bought it
+  rig.Observed("X4", pb::OBSERVED_STATUS_PAID);
+  rig.Created("X5", 705, "extra");  // asked for, never paid
+  REQUIRE(rig.PaymentsCheckpointAndHead().first == folded);
+
+  REQUIRE(WaitUntil([&] { return rig.Timers("true") == 5; }, 30s));
+  rig.clock.Advance(10 * 60 * kSecond);
+  rig.worker->Wake();
+  REQUIRE(WaitUntil([&] { return rig.Timers("state = 'scheduled'") == 0; }, 30s));
+  CHECK(rig.Decision(parents[701], "up1") == "cancelled: buyer already has the product");
+  CHECK(rig.Decision(parents[702], "up1") == "sent");  // refunded after the projection stopped
+  CHECK(rig.Decision(parents[703], "up1") == "cancelled: buyer already has the product");
+  CHECK(rig.Decision(parents[704], "up1") == "sent");
+  CHECK(rig.Decision(parents[705], "up1") == "sent");
+
+  // The lookup itself: the payment that owns it; none for others; and a projection further
+  // behind than allowed is an error to retry, not a guess.
+  ledger::ConnectionPool readers(rig.db->url(), ledger::Session::kService, 1);
+  auto owner = [&](int64_t chat) {
+    return ProductOwner{0, rig.tenant_id, "7501", absl::StrCat("tg:", chat), "extra"};
+  };
+  auto found = PaymentOwningProduct(readers, *rig.store, owner(701));
+  REQUIRE(found.ok());
+  CHECK(*found == "payment-stripe-X1");
+  found = PaymentOwningProduct(readers, *rig.store, owner(703));
+  REQUIRE(found.ok());
+  CHECK(*found == "payment-stripe-X3");
+  for (int64_t chat : {702, 704, 705}) {
+    found = PaymentOwningProduct(readers, *rig.store, owner(chat));
+    REQUIRE(found.ok());
+    CHECK_MESSAGE(found->empty(), chat);
+  }
+  found = PaymentOwningProduct(readers, *rig.store, owner(701), /*max_unfolded_events=*/5);
+  CHECK(found.status().code() == absl::StatusCode::kUnavailable);
 }
 
 }  // namespace
