@@ -79,6 +79,12 @@ struct TimerKind {
   // Decides and appends the ending event, keyed by the timer's identity. OK once it is
   // durable (or was already there); an error leaves the timer due (fired again later).
   std::function<absl::Status(const TimerItem&)> fire;
+  // How many of this kind's timers one worker fires at once. 1: one after another, on the
+  // worker's thread, each called in due order. More: `fire` is called from that many pool
+  // threads at once (it must be thread-safe, as it already must be for several partitions),
+  // each firing started in due order, so their appends share the event store's group commits
+  // instead of each waiting for a commit of its own.
+  int concurrency = 1;
 };
 
 // Folds the timers of every kind. Name "timers".
