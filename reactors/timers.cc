@@ -36,6 +36,7 @@ constexpr const char* kNextDue =
     "SELECT min(due_at_us) FROM timers WHERE partition_id = $1 AND state = 'scheduled' "
     "AND due_at_us > $2 AND kind = ANY($3::text[])";
 constexpr int64_t kRetryBaseUs = 5'000'000;
+constexpr auto kRoundGap = std::chrono::milliseconds(10);
 constexpr int64_t kRetryCapUs = 10 * 60 * 1'000'000;
 constexpr const char* kTryLead = "SELECT pg_try_advisory_lock(hashtext($1), $2)";
 
@@ -231,8 +232,14 @@ absl::Status TimerWorker::LeadAndFire() {
     // Declared after what its firings use: destroyed (joined) first.
     FirePool pool(pool_threads);
 
+    // The pace lets as many firings start together as a kind fires at once (their appends
+    // share a commit), and at most fire_per_second on average.
+    int burst = 1;
+    for (const auto& [name, kind] : kinds_) burst = std::max(burst, kind->concurrency);
+    const auto tolerance = spacing * (burst - 1);
     auto next_slot = std::chrono::steady_clock::now();
     while (true) {
+      const auto round_start = std::chrono::steady_clock::now();
       const int64_t now = clock_.NowMicros();
       int64_t next_due = 0;
       int64_t next_retry = 0;
@@ -272,7 +279,7 @@ absl::Status TimerWorker::LeadAndFire() {
             }
             // Paced: a backlog after downtime drains at fire_per_second, oldest first; and no
             // more of a kind under way at once than it allows.
-            if (cv_.wait_until(lock, next_slot, [this] { return stopping_; })) {
+            if (cv_.wait_until(lock, next_slot - tolerance, [this] { return stopping_; })) {
               return absl::OkStatus();
             }
             cv_.wait(lock, [&] {
@@ -324,6 +331,9 @@ absl::Status TimerWorker::LeadAndFire() {
         wait = std::min(wait, until + std::chrono::microseconds(1000));
       }
       cv_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
+      // Rounds at most every kRoundGap: timers due close together (or folded close together)
+      // fire in one round, and their appends share commits.
+      cv_.wait_until(lock, round_start + kRoundGap, [this] { return stopping_; });
       woken_ = false;
       if (stopping_) return absl::OkStatus();
     }

@@ -16,7 +16,12 @@
 // timer never fires again. After any downtime every overdue timer fires once, at restart, in
 // due order. A kind may fire several at once (TimerKind::concurrency), each started in due order.
 //
-// Pacing: at most `fire_per_second` firings start per partition (default 500). The pace
+// A round (every due timer, page by page) starts at most every 10 ms, so timers that come due
+// close together fire together and their appends share commits: a timer may fire up to about
+// 10 ms after its time on top of the round's own work.
+//
+// Pacing: at most `fire_per_second` firings start per partition on average (default 500), in
+// bursts of up to the largest concurrency of its kinds, which share a commit. The pace
 // protects the database and the deciding reads, not Telegram: an upsell firing is two stream
 // reads, a durable append and the fold's update (about 2 ms of PostgreSQL CPU on the 2-core
 // benchmark machine, where 500/s takes about one core: docs/PERFORMANCE.md, `tally bench
