@@ -217,6 +217,19 @@ struct BenchReconcileOptions {
 // Exit 1 when, with limits on, a limit was broken or a payment was not polled twice.
 int RunBenchReconcile(const BenchReconcileOptions& options);
 
+struct BenchTimersOptions {
+  std::string database_url;
+  int64_t timers = 100000;
+  int window_seconds = 120;  // over which the running half comes due
+  // The worker's pace; < 0: TimerWorkerOptions' default; 0: unpaced.
+  double fire_per_second = -1;
+  bool json = false;
+  bool pgbench = true;
+};
+// Exit 1 when a timer was not decided, or decided twice, or an offer was sent for a refunded
+// parent (the lateness target is reported, not enforced).
+int RunBenchTimers(const BenchTimersOptions& options);
+
 struct SandboxCommandOptions {
   std::string listen = "127.0.0.1:8090";
   uint64_t seed = 1;

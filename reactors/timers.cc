@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <pqxx/pqxx>
 #include <set>
@@ -33,8 +36,54 @@ constexpr const char* kNextDue =
     "SELECT min(due_at_us) FROM timers WHERE partition_id = $1 AND state = 'scheduled' "
     "AND due_at_us > $2 AND kind = ANY($3::text[])";
 constexpr int64_t kRetryBaseUs = 5'000'000;
+constexpr auto kRoundGap = std::chrono::milliseconds(10);
 constexpr int64_t kRetryCapUs = 10 * 60 * 1'000'000;
 constexpr const char* kTryLead = "SELECT pg_try_advisory_lock(hashtext($1), $2)";
+
+// Runs tasks on a fixed set of threads. The destructor drops what has not started and joins.
+class FirePool {
+ public:
+  explicit FirePool(int threads) {
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "timer-fire");
+        while (true) {
+          std::function<void()> task;
+          {
+            std::unique_lock<std::mutex> lock(mu_);
+            ready_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+            if (stopping_) return;
+            task = std::move(tasks_.front());
+            tasks_.pop_front();
+          }
+          task();
+        }
+      });
+    }
+  }
+  ~FirePool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  void Run(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    ready_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace
 
@@ -121,8 +170,10 @@ void TimerWorker::Run() {
 absl::Status TimerWorker::LeadAndFire() {
   auto connection = ledger::Connect(options_.database_url, ledger::Session::kService);
   if (!connection.ok()) return connection.status();
-  const auto spacing = std::chrono::microseconds(
-      static_cast<int64_t>(1e6 / std::max(0.001, options_.fire_per_second)));
+  const auto spacing =
+      options_.fire_per_second > 0
+          ? std::chrono::microseconds(static_cast<int64_t>(1e6 / options_.fire_per_second))
+          : std::chrono::microseconds(0);
   try {
     pqxx::connection& c = **connection;
     {
@@ -135,22 +186,66 @@ absl::Status TimerWorker::LeadAndFire() {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.leading = true;
     }
-    // Timers fired here whose ending event the fold may not have folded yet.
+    // Under mu_ while a pool thread may be firing: timers fired here whose ending event the
+    // fold may not have folded yet; timers whose firing failed: (failures, not before this
+    // clock time); firings under way, per kind.
     std::set<std::pair<std::string, std::string>> fired_here;
-    // Timers whose firing failed: (failures, not before this clock time).
     std::map<std::pair<std::string, std::string>, std::pair<int, int64_t>> failed;
+    std::map<std::string, int> in_flight;
+    int total_in_flight = 0;
     std::string known = "{";
+    int pool_threads = 0;
     for (const auto& [name, kind] : kinds_) {
       absl::StrAppend(&known, known.size() > 1 ? "," : "", "\"", name, "\"");
+      if (kind->concurrency > 1) pool_threads += kind->concurrency;
     }
     known += "}";
+    // Fires one timer (on the pool's thread or this one) and records the outcome.
+    auto fire = [&](const TimerItem& item) {
+      absl::Status fired;
+      try {
+        fired = kinds_.at(item.kind)->fire(item);
+      } catch (const std::exception& e) {
+        fired = absl::InternalError(absl::StrCat("timer ", item.kind, " fire threw: ", e.what()));
+      }
+      const auto key = std::make_pair(item.kind, item.timer_id);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --in_flight[item.kind];
+        --total_in_flight;
+        if (fired.ok()) {
+          fired_here.insert(key);
+          failed.erase(key);
+          ++stats_.fired;
+        } else {
+          ++stats_.errors;
+          auto& [failures, not_before] = failed[key];
+          ++failures;
+          const int64_t delay = std::min(kRetryCapUs, kRetryBaseUs << std::min(failures - 1, 10));
+          not_before = clock_.NowMicros() + static_cast<int64_t>(delay * options_.time_scale);
+          spdlog::log(failures >= 5 ? spdlog::level::err : spdlog::level::warn,
+                      "timer {} {} not fired ({} failures), retried later: {}", item.kind,
+                      item.timer_id, failures, std::string(fired.message()));
+        }
+      }
+      cv_.notify_all();
+    };
+    // Declared after what its firings use: destroyed (joined) first.
+    FirePool pool(pool_threads);
+
+    // The pace lets as many firings start together as a kind fires at once (their appends
+    // share a commit), and at most fire_per_second on average.
+    int burst = 1;
+    for (const auto& [name, kind] : kinds_) burst = std::max(burst, kind->concurrency);
+    const auto tolerance = spacing * (burst - 1);
     auto next_slot = std::chrono::steady_clock::now();
     while (true) {
+      const auto round_start = std::chrono::steady_clock::now();
       const int64_t now = clock_.NowMicros();
       int64_t next_due = 0;
       int64_t next_retry = 0;
       std::set<std::pair<std::string, std::string>> still_due;
-      // One round: every due timer, page by page.
+      // One round: every due timer, page by page, each firing started in due order.
       int64_t after_due = std::numeric_limits<int64_t>::min(), after_position = 0;
       while (true) {
         std::vector<TimerItem> due;
@@ -170,48 +265,56 @@ absl::Status TimerWorker::LeadAndFire() {
             due.push_back(std::move(item));
           }
         }
-        for (const TimerItem& item : due) {
+        for (TimerItem& item : due) {
           const auto key = std::make_pair(item.kind, item.timer_id);
           still_due.insert(key);
-          if (fired_here.count(key)) continue;
-          if (auto f = failed.find(key);
-              f != failed.end() && f->second.second > clock_.NowMicros()) {
-            next_retry =
-                next_retry == 0 ? f->second.second : std::min(next_retry, f->second.second);
-            continue;
-          }
+          const TimerKind& kind = *kinds_.at(item.kind);
           {
-            // Paced: a backlog after downtime drains at fire_per_second, oldest first.
             std::unique_lock<std::mutex> lock(mu_);
-            if (cv_.wait_until(lock, next_slot, [this] { return stopping_; })) {
+            if (fired_here.count(key)) continue;
+            if (auto f = failed.find(key);
+                f != failed.end() && f->second.second > clock_.NowMicros()) {
+              next_retry =
+                  next_retry == 0 ? f->second.second : std::min(next_retry, f->second.second);
+              continue;
+            }
+            // Paced: a backlog after downtime drains at fire_per_second, oldest first; and no
+            // more of a kind under way at once than it allows.
+            if (cv_.wait_until(lock, next_slot - tolerance, [this] { return stopping_; })) {
               return absl::OkStatus();
             }
+            cv_.wait(lock, [&] {
+              return stopping_ || in_flight[item.kind] < std::max(1, kind.concurrency);
+            });
+            if (stopping_) return absl::OkStatus();
+            ++in_flight[item.kind];
+            ++total_in_flight;
           }
           next_slot = std::max(next_slot, std::chrono::steady_clock::now()) + spacing;
-          absl::Status fired = kinds_.at(item.kind)->fire(item);
-          std::lock_guard<std::mutex> lock(mu_);
-          if (fired.ok()) {
-            fired_here.insert(key);
-            failed.erase(key);
-            ++stats_.fired;
-            continue;
+          if (kind.concurrency > 1) {
+            pool.Run([&fire, item = std::move(item)] { fire(item); });
+          } else {
+            fire(item);
           }
-          ++stats_.errors;
-          auto& [failures, not_before] = failed[key];
-          ++failures;
-          const int64_t delay = std::min(kRetryCapUs, kRetryBaseUs << std::min(failures - 1, 10));
-          not_before = clock_.NowMicros() + static_cast<int64_t>(delay * options_.time_scale);
-          spdlog::log(failures >= 5 ? spdlog::level::err : spdlog::level::warn,
-                      "timer {} {} not fired ({} failures), retried later: {}", item.kind,
-                      item.timer_id, failures, std::string(fired.message()));
         }
         if (due.size() < static_cast<size_t>(kBatch)) break;
         after_due = due.back().due_at_us;
         after_position = due.back().scheduled_position;
       }
-      // What is no longer due was folded (fired or cancelled): forget it.
-      std::erase_if(fired_here, [&](const auto& k) { return !still_due.count(k); });
-      std::erase_if(failed, [&](const auto& f) { return !still_due.count(f.first); });
+      {
+        // The round's firings end before what is no longer due is forgotten.
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || total_in_flight == 0; });
+        if (stopping_) return absl::OkStatus();
+        // What is no longer due was folded (fired or cancelled): forget it.
+        std::erase_if(fired_here, [&](const auto& k) { return !still_due.count(k); });
+        std::erase_if(failed, [&](const auto& f) { return !still_due.count(f.first); });
+        for (const auto& [key, f] : failed) {
+          if (f.second > clock_.NowMicros()) {
+            next_retry = next_retry == 0 ? f.second : std::min(next_retry, f.second);
+          }
+        }
+      }
       {
         pqxx::nontransaction txn(c);
         auto next = txn.exec_params(kNextDue, options_.partition, clock_.NowMicros(), known);
@@ -229,6 +332,9 @@ absl::Status TimerWorker::LeadAndFire() {
         wait = std::min(wait, until + std::chrono::microseconds(1000));
       }
       cv_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
+      // Rounds at most every kRoundGap: timers due close together (or folded close together)
+      // fire in one round, and their appends share commits.
+      cv_.wait_until(lock, round_start + kRoundGap, [this] { return stopping_; });
       woken_ = false;
       if (stopping_) return absl::OkStatus();
     }

@@ -14,8 +14,21 @@
 // ending event with a key derived from the timer's identity — so firing twice (a crash between
 // the append and the fold, a standby taking over) appends nothing new: a fired or cancelled
 // timer never fires again. After any downtime every overdue timer fires once, at restart, in
-// due order, at most `fire_per_second` per partition so a backlog drains at a pace the
-// services downstream accept (the Telegram sends themselves are paced again by their sender).
+// due order. A kind may fire several at once (TimerKind::concurrency), each started in due order.
+//
+// A round (every due timer, page by page) starts at most every 10 ms, so timers that come due
+// close together fire together and their appends share commits: a timer may fire up to about
+// 10 ms after its time on top of the round's own work.
+//
+// Pacing: at most `fire_per_second` firings start per partition on average (default 500), in
+// bursts of up to the largest concurrency of its kinds, which share a commit. The pace
+// protects the database and the deciding reads, not Telegram: an upsell firing is two stream
+// reads, a durable append and the fold's update (about 2 ms of PostgreSQL CPU on the 2-core
+// benchmark machine, where 500/s takes about one core: docs/PERFORMANCE.md, `tally bench
+// timers`), so a backlog after downtime drains at about half that machine rather than starving
+// webhook ingestion. The messages a firing decides go out through the outbox, whose sender paces
+// them again per bot and per chat (reactors/telegram.h). The pace is also the highest rate at
+// which one partition's timers may come due without firing late.
 //
 // A timer whose firing fails is retried with exponential backoff (5 s doubling, capped at
 // 10 min; logged as an error from the fifth failure) while the timers behind it keep firing:
@@ -81,6 +94,12 @@ struct TimerKind {
   // Decides and appends the ending event, keyed by the timer's identity. OK once it is
   // durable (or was already there); an error leaves the timer due (fired again later).
   std::function<absl::Status(const TimerItem&)> fire;
+  // How many of this kind's timers one worker fires at once. 1: one after another, on the
+  // worker's thread, each called in due order. More: `fire` is called from that many pool
+  // threads at once (it must be thread-safe, as it already must be for several partitions),
+  // each firing started in due order, so their appends share the event store's group commits
+  // instead of each waiting for a commit of its own.
+  int concurrency = 1;
 };
 
 // Folds the timers of every kind. Name "timers".
@@ -102,8 +121,8 @@ struct TimerWorkerOptions {
   // The longest real sleep between two reads of the due rows.
   std::chrono::milliseconds poll_interval{1000};
   std::chrono::milliseconds lock_retry{1000};
-  double fire_per_second = 50;
-  double time_scale = 1;  // clock time per real time
+  double fire_per_second = 500;  // per partition; 0: unpaced
+  double time_scale = 1;         // clock time per real time
 };
 
 struct TimerWorkerStats {
