@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/database.h"
+#include "reactors/job_control.h"
 
 namespace tally::reactors {
 namespace {
@@ -97,6 +98,24 @@ void TimerWorker::Wake() {
   cv_.notify_all();
 }
 
+bool TimerWorker::KindPaused(const std::string& kind) const {
+  return options_.jobs != nullptr && options_.jobs->Paused(TimerJobName(kind));
+}
+
+std::string TimerWorker::RunnableKinds() const {
+  std::vector<std::string> names;
+  for (const auto& [name, kind] : kinds_) {
+    if (!KindPaused(name)) names.push_back(name);
+  }
+  return ledger::TextArrayLiteral(names);
+}
+
+std::vector<std::string> TimerWorker::kind_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, kind] : kinds_) names.push_back(name);
+  return names;
+}
+
 TimerWorkerStats TimerWorker::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -138,13 +157,9 @@ absl::Status TimerWorker::LeadAndFire() {
     std::set<std::pair<std::string, std::string>> fired_here;
     // Timers whose firing failed: (failures, not before this clock time).
     std::map<std::pair<std::string, std::string>, std::pair<int, int64_t>> failed;
-    std::string known = "{";
-    for (const auto& [name, kind] : kinds_) {
-      absl::StrAppend(&known, known.size() > 1 ? "," : "", "\"", name, "\"");
-    }
-    known += "}";
     auto next_slot = std::chrono::steady_clock::now();
     while (true) {
+      const std::string known = RunnableKinds();
       const int64_t now = clock_.NowMicros();
       int64_t next_due = 0;
       int64_t next_retry = 0;
@@ -172,7 +187,7 @@ absl::Status TimerWorker::LeadAndFire() {
         for (const TimerItem& item : due) {
           const auto key = std::make_pair(item.kind, item.timer_id);
           still_due.insert(key);
-          if (fired_here.count(key)) continue;
+          if (fired_here.count(key) || KindPaused(item.kind)) continue;
           if (auto f = failed.find(key);
               f != failed.end() && f->second.second > clock_.NowMicros()) {
             next_retry =
