@@ -36,6 +36,10 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
   if (absl::StartsWith(path, "/offers/") && endpoints.offers != nullptr) {
     return endpoints.offers->Handle(request, path.substr(8), std::move(respond));
   }
+  if ((path == "/v1/admin/jobs" || absl::StartsWith(path, "/v1/admin/jobs/")) &&
+      endpoints.jobs != nullptr) {
+    return endpoints.jobs->Handle(request, path, std::move(respond));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 
