@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/job_commands.h"
 
 namespace {
 
@@ -559,6 +560,8 @@ int main(int argc, char** argv) {
       ->add_option("--telegram-error-rate", faults.telegram_error_rate, "sendMessage answered 500")
       ->check(CLI::Range(0.0, 1.0));
 
+  const tally::app::ChosenCommand job_commands = tally::app::AddJobCommands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -569,6 +572,7 @@ int main(int argc, char** argv) {
   }
 
   if (*sandbox) return tally::app::RunSandbox(sandbox_options);
+  if (std::optional<int> rc = job_commands()) return *rc;
 
   if (*migrate) {
     if (int rc = RequireDatabase(migrate_url)) return rc;
