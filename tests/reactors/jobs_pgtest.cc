@@ -1,10 +1,12 @@
 // Jobs (reactors/job_control.h) on real PostgreSQL, in one process: a pause recorded while a
 // reactor follows the log stops its checkpoint where it is, and a resume lets it handle what
-// accumulated, once each, in order; the jobs stream folds into who paused what and when; a
-// JobControl that has not read the stream yet holds every job.
+// accumulated, once each, in order; a paused timer kind does not fire while other kinds do,
+// and fires once on resume; the jobs stream folds into who paused what and when; a JobControl
+// that has not read the stream yet holds every job.
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -13,6 +15,8 @@
 #include "reactors/job_control.h"
 #include "reactors/job_status.h"
 #include "reactors/reactor.h"
+#include "reactors/timers.h"
+#include "tally/payments/v1/payment_events.pb.h"
 #include "tests/support/pg.h"
 
 namespace tally::reactors {
@@ -112,6 +116,106 @@ TEST_CASE("a paused reactor keeps its checkpoint, and on resume handles what wai
   runner.Stop();
   CHECK(recorder.seen() ==
         std::vector<std::string>{"work-1", "work-2", "work-3", "work-4", "work-5"});
+}
+
+// A timer kind whose timers are due when scheduled (`scheduled_type` events, whatever their
+// payload), ended by `ended_type` events its firing appends; counts its firings per timer.
+struct CountingKind {
+  ledger::EventStore* store = nullptr;
+  std::mutex mu;
+  std::map<std::string, int> fired;
+  TimerKind kind;
+
+  CountingKind(const std::string& name, const std::string& scheduled_type,
+               const std::string& ended_type, const std::string& ended_payload) {
+    kind.name = name;
+    kind.scheduled_type = scheduled_type;
+    kind.ended_types = {ended_type};
+    kind.read = [scheduled_type](const ledger::RecordedEvent& e) -> absl::StatusOr<TimerEvent> {
+      TimerEvent out;
+      out.type = e.type == scheduled_type ? TimerEvent::Type::kScheduled : TimerEvent::Type::kEnded;
+      out.timer_id = e.stream_id;
+      out.due_at_us = e.recorded_at_us;
+      out.tenant_id = "tenant-1";
+      return out;
+    };
+    kind.fire = [this, name, ended_type, ended_payload](const TimerItem& item) -> absl::Status {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ++fired[item.timer_id];
+      }
+      return store
+          ->Append({item.tenant_id,
+                    item.stream_id,
+                    ledger::ExpectedVersion::Any(),
+                    {{ended_type, ended_payload, ""}},
+                    absl::StrCat(name, ":", item.timer_id)})
+          .status();
+    };
+  }
+  int Fired(const std::string& timer) {
+    std::lock_guard<std::mutex> lock(mu);
+    return fired[timer];
+  }
+};
+
+TEST_CASE("a paused timer kind fires nothing while other kinds fire, and fires once on resume") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  ledger::SystemClock clock;
+  payments::v1::UpsellSent sent;
+  CountingKind early("early", "tally.payments.v1.UpsellScheduled", "tally.payments.v1.UpsellSent",
+                     sent.SerializeAsString());
+  payments::v1::PaymentAbandoned abandoned;
+  CountingKind late("late", "tally.payments.v1.PaymentCreated",
+                    "tally.payments.v1.PaymentAbandoned", abandoned.SerializeAsString());
+  early.store = late.store = store.get();
+
+  REQUIRE(
+      RecordJobCommand(*store, TimerJobName("early"), JobCommand::kPause, "", Admin("key_a")).ok());
+  JobControl control(*store, {db->url()});
+  REQUIRE(control.Refresh().ok());
+
+  // The paused kind's timer is due first: were it not paused, it would fire first.
+  payments::v1::UpsellScheduled scheduled;
+  scheduled.set_offer_id("o1");
+  REQUIRE(store
+              ->Append({"tenant-1",
+                        "timer-early",
+                        ledger::ExpectedVersion::Any(),
+                        {{"tally.payments.v1.UpsellScheduled", scheduled.SerializeAsString(), ""}},
+                        ""})
+              .ok());
+  AppendWork(*store, "timer-late");
+
+  const std::vector<const TimerKind*> kinds = {&early.kind, &late.kind};
+  TimerWorkerOptions worker_options;
+  worker_options.database_url = db->url();
+  worker_options.poll_interval = 50ms;
+  worker_options.jobs = &control;
+  TimerWorker worker(kinds, clock, worker_options);
+  TimerFold fold(kinds, [&worker] { worker.Wake(); });
+  ReactorRunnerOptions runner_options;
+  runner_options.database_url = db->url();
+  runner_options.poll_interval = 50ms;
+  ReactorRunner runner(fold, runner_options);
+  runner.Start();
+  worker.Start();
+
+  REQUIRE(WaitFor([&] { return late.Fired("timer-late") == 1; }));
+  CHECK(early.Fired("timer-early") == 0);
+
+  REQUIRE(RecordJobCommand(*store, TimerJobName("early"), JobCommand::kResume, "", Admin("key_a"))
+              .ok());
+  REQUIRE(control.Refresh().ok());
+  worker.Wake();  // what the host's listener on the JobControl does
+  REQUIRE(WaitFor([&] { return early.Fired("timer-early") == 1; }));
+  const int64_t head = AppendWork(*store, "work-after");
+  REQUIRE(WaitFor([&] { return runner.position() >= head; }));
+  worker.Stop();
+  runner.Stop();
+  CHECK(early.Fired("timer-early") == 1);
+  CHECK(late.Fired("timer-late") == 1);
 }
 
 TEST_CASE("the jobs stream says who paused, resumed and triggered which job, and when") {
