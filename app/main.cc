@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/job_commands.h"
 
 namespace {
 
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand(
       "serve",
       "Run the HTTP server (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, "
-      "POST /telegram/<bot>, GET /delivery/<token>, GET /offers/<token>), the projection runners "
+      "POST /telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, the admin jobs API "
+      "/v1/admin/jobs), the projection runners "
       "and the reactors "
       "(reconciliation polls, the charge reconciler, delivery of confirmed sales through Telegram, "
       "Meta Purchase events, welcomes, upsell and downsell timers). "
@@ -615,6 +617,8 @@ int main(int argc, char** argv) {
       ->add_option("--telegram-error-rate", faults.telegram_error_rate, "sendMessage answered 500")
       ->check(CLI::Range(0.0, 1.0));
 
+  const tally::app::ChosenCommand job_commands = tally::app::AddJobCommands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -625,6 +629,7 @@ int main(int argc, char** argv) {
   }
 
   if (*sandbox) return tally::app::RunSandbox(sandbox_options);
+  if (std::optional<int> rc = job_commands()) return *rc;
 
   if (*migrate) {
     if (int rc = RequireDatabase(migrate_url)) return rc;

@@ -2,6 +2,7 @@
 // stops accepting, finishes in-flight requests and exits.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "app/commands.h"
 #include "gateways/registry.h"
@@ -31,6 +33,16 @@
 #include "tenants/secret_box.h"
 
 namespace tally::app {
+namespace {
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "unknown host";
+  return name;
+}
+
+}  // namespace
+
 int RunServe(const ServeOptions& options) {
   auto listen = ParseListen(options.listen);
   if (!listen.ok()) return Fail(2, std::string(listen.status().message()));
@@ -71,6 +83,11 @@ int RunServe(const ServeOptions& options) {
   if ((http_role || reactors_role) && master_key == nullptr) {
     return Fail(2, "TALLY_MASTER_KEY is not set (64 hex digits; it seals gateway secrets)");
   }
+
+  // Every session names this process, so that the jobs API can say which process leads a job
+  // (a connection URL that sets application_name keeps its own).
+  setenv("PGAPPNAME",
+         absl::StrCat("tally serve pid ", getpid(), " on ", HostName()).substr(0, 63).c_str(), 0);
 
   // Logs go through a background thread that drops the oldest lines when it cannot keep up:
   // a stalled stdout (a full pipe, a stuck collector) must never stall an append.
@@ -123,6 +140,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::OfferPage> offer_page;
   std::unique_ptr<http::RenewPage> renew_page;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
+  std::unique_ptr<http::JobsApi> jobs_api;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
@@ -146,7 +164,9 @@ int RunServe(const ServeOptions& options) {
     client_options.ca_file = options.ca_file;
     client = std::make_unique<http::HttpClient>(client_options);
   }
-  if (reactors_role) {
+  // The http role lists the reactors role's jobs (the admin jobs API) from a host it wires and
+  // never starts.
+  if (reactors_role || http_role) {
     reactors::ReactorHostOptions host;
     host.database_url = options.database_url;
     host.partitions = partitions;
@@ -162,6 +182,8 @@ int RunServe(const ServeOptions& options) {
         *store, clock, *box, gateways,
         http::GatewayTransport(*client, std::chrono::milliseconds(options.gateway_timeout_ms)),
         host);
+  }
+  if (reactors_role) {
     reactor_host->Start();
     std::cout << "tally: " << reactor_host->runner_count() << " reactor runners (" << partitions
               << " partitions)" << std::endl;
@@ -183,8 +205,10 @@ int RunServe(const ServeOptions& options) {
     offer_page = std::make_unique<http::OfferPage>(*store, clock, *charges, offer_secret);
     renew_page = std::make_unique<http::RenewPage>(*store, *charges,
                                                    reactors::RenewSecretFromMasterKey(master_key));
-    endpoints = {ingestion.get(),     charges.get(),    telegram.get(),
-                 delivery_page.get(), offer_page.get(), renew_page.get()};
+    jobs_api = std::make_unique<http::JobsApi>(*store, clock, options.database_url,
+                                               reactor_host->Jobs(), partitions);
+    endpoints = {ingestion.get(),  charges.get(),    telegram.get(), delivery_page.get(),
+                 offer_page.get(), renew_page.get(), jobs_api.get()};
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -198,12 +222,11 @@ int RunServe(const ServeOptions& options) {
         });
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);
-    std::cout
-        << "tally serving on http://" << server_options.host << ":" << server->port()
-        << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
-           "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>); "
-           "gateways are told "
-        << charge_options.public_url << std::endl;
+    std::cout << "tally serving on http://" << server_options.host << ":" << server->port()
+              << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
+                 "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
+                 "/v1/admin/jobs); gateways are told "
+              << charge_options.public_url << std::endl;
   }
 
   int signal_number = 0;

@@ -209,6 +209,9 @@ void ChargeApi::Handle(const HttpRequest& request, Responder respond) {
                  request.remote_address);
     return respond(JsonError(401, "unauthorized", "unknown API key"));
   }
+  if (principal->scope != tenants::kOwnerScope) {
+    return respond(JsonError(403, "forbidden", "charges are created with a tenant's owner key"));
+  }
   if (!absl::StrContains(absl::AsciiStrToLower(HeaderValue(request, "content-type")),
                          "application/json")) {
     return respond(JsonError(415, "unsupported_media_type", "send application/json"));

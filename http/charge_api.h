@@ -1,7 +1,7 @@
 #pragma once
 // POST /v1/payments: a tenant creates a PIX charge at one of its gateways.
 //
-//   Authorization: Bearer <tenant API key>        (401 unauthorized)
+//   Authorization: Bearer <tenant API key>        (401 unauthorized; 403 forbidden: not owner)
 //   Idempotency-Key: <1..200 printable characters>  (optional, recommended)
 //   Content-Type: application/json                  (415 otherwise)
 //   {"gateway":"pushinpay","amount_minor":1990,"currency":"BRL","description":"…",

@@ -39,6 +39,10 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
   if (absl::StartsWith(path, "/renew/") && endpoints.renewals != nullptr) {
     return endpoints.renewals->Handle(request, path.substr(7), std::move(respond));
   }
+  if ((path == "/v1/admin/jobs" || absl::StartsWith(path, "/v1/admin/jobs/")) &&
+      endpoints.jobs != nullptr) {
+    return endpoints.jobs->Handle(request, path, std::move(respond));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 

@@ -1,11 +1,12 @@
 #pragma once
 // The routes of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>,
 // POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>, GET /offers/<token>, GET
-// /renew/<token>. An endpoint left null answers 404 like an unknown path. Unknown paths: 404
-// not_found with a JSON error.
+// /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]]. An endpoint left null
+// answers 404 like an unknown path. Unknown paths: 404 not_found with a JSON error.
 
 #include "http/charge_api.h"
 #include "http/delivery_page.h"
+#include "http/jobs_api.h"
 #include "http/message.h"
 #include "http/offer_page.h"
 #include "http/renew_page.h"
@@ -22,6 +23,7 @@ struct Endpoints {
   DeliveryPage* delivery = nullptr;
   OfferPage* offers = nullptr;
   RenewPage* renewals = nullptr;
+  JobsApi* jobs = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tally/bots/v1/bot_events.pb.h"
+#include "tally/jobs/v1/job_events.pb.h"
 #include "tally/leads/v1/lead_events.pb.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
@@ -83,6 +84,9 @@ EventRegistry EventRegistry::Default() {
            leads::v1::WelcomeAttempted::descriptor(),
            leads::v1::WelcomeSent::descriptor(),
            leads::v1::WelcomeFailed::descriptor(),
+           jobs::v1::JobPaused::descriptor(),
+           jobs::v1::JobResumed::descriptor(),
+           jobs::v1::JobTriggered::descriptor(),
        }) {
     registry.types_.insert(d->full_name());
   }

@@ -12,6 +12,7 @@
 #include "ledger/database.h"
 #include "projections/payment_fold.h"
 #include "reactors/backoff.h"
+#include "reactors/job_control.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tenants/tenant_directory.h"
@@ -184,7 +185,7 @@ absl::Status ChargeReconciler::LeadAndSettle() {
     }
     while (true) {
       std::vector<Due> due;
-      {
+      if (options_.jobs == nullptr || !options_.jobs->Paused(kChargeReconcilerJob)) {
         pqxx::nontransaction txn(c);
         for (const auto& row : txn.exec_params(kDue, options_.partition, clock_.NowMicros())) {
           due.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
@@ -195,6 +196,7 @@ absl::Status ChargeReconciler::LeadAndSettle() {
         {
           std::lock_guard<std::mutex> lock(mu_);
           if (stopping_) return absl::OkStatus();
+          if (options_.jobs != nullptr && options_.jobs->Paused(kChargeReconcilerJob)) break;
           auto waiting = backoff_.find(d.payment_id);
           if (waiting != backoff_.end() && waiting->second.second > clock_.NowMicros()) continue;
         }

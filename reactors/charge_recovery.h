@@ -56,6 +56,8 @@ class ChargeIntentFold final : public Reactor {
   std::function<void()> on_committed_;
 };
 
+class JobControl;  // reactors/job_control.h
+
 struct ChargeReconcilerOptions {
   std::string database_url;
   int partition = 0;
@@ -64,6 +66,8 @@ struct ChargeReconcilerOptions {
   std::chrono::milliseconds lock_retry{1000};
   // As the fold's: an intent younger than this is never looked up (its call may still run).
   int64_t settle_after_us = 70 * 1000000;
+  // While it says "charge_reconciler" is paused, no intent is looked up. Not owned.
+  const JobControl* jobs = nullptr;
 };
 
 struct ChargeReconcilerStats {

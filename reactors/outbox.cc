@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/database.h"
+#include "reactors/job_control.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
 
@@ -138,6 +139,12 @@ void OutboxSender::Work() {
       item = std::move(queue_.front());
       queue_.pop_front();
     }
+    if (Paused()) {
+      // Queued before the pause and not started: it stays due in the table for the resume.
+      std::lock_guard<std::mutex> lock(mu_);
+      in_flight_.erase(item.stream_id);
+      continue;
+    }
     SendOne(item);
   }
 }
@@ -159,7 +166,12 @@ void OutboxSender::Wake() {
   cv_.notify_all();
 }
 
+bool OutboxSender::Paused() const {
+  return options_.jobs != nullptr && options_.jobs->Paused(OutboxJobName(kind_.reactor));
+}
+
 bool OutboxSender::Offer(OutboxItem item) {
+  if (Paused()) return false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // A standby, or a leader stopping, leaves the item to whoever sends from the table.
@@ -231,7 +243,7 @@ absl::Status OutboxSender::LeadAndSend() {
     std::map<std::string, int> finished;
     while (true) {
       std::vector<OutboxItem> due;
-      {
+      if (!Paused()) {
         pqxx::nontransaction txn(c);
         pqxx::result rows = txn.exec_params(kDueItems, kind_.reactor, options_.partition,
                                             clock_.NowMicros(), kind_.concurrency * 4);

@@ -199,6 +199,8 @@ class OutboxFold final : public Reactor {
   std::function<void()> on_committed_;
 };
 
+class JobControl;  // reactors/job_control.h
+
 struct OutboxSenderOptions {
   std::string database_url;
   int partition = 0;
@@ -206,6 +208,9 @@ struct OutboxSenderOptions {
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds lock_retry{1000};
   uint64_t seed = 0;  // 0: random
+  // While it says the job "outbox:<kind>" is paused, no item is taken (from the table or
+  // offered); calls in flight finish. Not owned.
+  const JobControl* jobs = nullptr;
 };
 
 struct OutboxSenderStats {
@@ -240,8 +245,10 @@ class OutboxSender {
   // process) that append is a duplicate and nothing is called.
   bool Offer(OutboxItem item);
   OutboxSenderStats stats() const;
+  const OutboxKind& kind() const { return kind_; }
 
  private:
+  bool Paused() const;
   void Run();
   void Work();
   absl::Status LeadAndSend();

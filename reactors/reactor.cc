@@ -5,13 +5,15 @@
 #include "absl/strings/str_cat.h"
 #include "ledger/database.h"
 #include "reactors/checkpoints.h"
+#include "reactors/job_control.h"
 
 namespace tally::reactors {
 
 class ReactorRunner::Handler final : public ledger::BatchHandler {
  public:
-  Handler(Reactor& reactor, int partition)
-      : reactor_(reactor), name_(reactor.name()), partition_(partition) {}
+  Handler(Reactor& reactor, int partition, const JobControl* jobs)
+      : reactor_(reactor), name_(reactor.name()), partition_(partition), jobs_(jobs) {}
+  const std::string& name() const { return name_; }
 
   absl::StatusOr<int64_t> Resume(pqxx::transaction_base& txn) override {
     return ReadCheckpoint(txn, name_, partition_, /*lock=*/false);
@@ -19,6 +21,7 @@ class ReactorRunner::Handler final : public ledger::BatchHandler {
 
   absl::StatusOr<ledger::BatchOutcome> Handle(pqxx::transaction_base& txn,
                                               const ledger::LogBatch& batch) override {
+    if (jobs_ != nullptr && jobs_->Paused(name_)) return ledger::BatchOutcome::Wait();
     absl::StatusOr<int64_t> at = ReadCheckpoint(txn, name_, partition_, /*lock=*/true);
     if (!at.ok()) return at.status();
     if (*at != batch.after) return ledger::BatchOutcome::Moved(*at);
@@ -69,10 +72,11 @@ class ReactorRunner::Handler final : public ledger::BatchHandler {
   Reactor& reactor_;
   const std::string name_;
   const int partition_;
+  const JobControl* const jobs_;
 };
 
 ReactorRunner::ReactorRunner(Reactor& reactor, ReactorRunnerOptions options)
-    : handler_(std::make_unique<Handler>(reactor, options.partition)) {
+    : handler_(std::make_unique<Handler>(reactor, options.partition, options.jobs)) {
   ledger::LogFollowerOptions follower;
   follower.database_url = options.database_url;
   follower.session = ledger::Session::kProjector;
@@ -91,5 +95,6 @@ void ReactorRunner::Stop() { follower_->Stop(); }
 ledger::LogFollower::State ReactorRunner::state() const { return follower_->state(); }
 int64_t ReactorRunner::position() const { return follower_->position(); }
 absl::Status ReactorRunner::status() const { return follower_->status(); }
+const std::string& ReactorRunner::reactor_name() const { return handler_->name(); }
 
 }  // namespace tally::reactors

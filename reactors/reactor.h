@@ -40,6 +40,8 @@
 
 namespace tally::reactors {
 
+class JobControl;  // reactors/job_control.h
+
 class Reactor {
  public:
   virtual ~Reactor() = default;
@@ -61,6 +63,9 @@ struct ReactorRunnerOptions {
   size_t batch_size = 500;
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds retry_interval{1000};
+  // While it says the job (the reactor's name) is paused, a batch is answered Wait: the
+  // checkpoint stays and the batch is offered again after retry_interval. Not owned.
+  const JobControl* jobs = nullptr;
 };
 
 class ReactorRunner {
@@ -74,6 +79,7 @@ class ReactorRunner {
   ledger::LogFollower::State state() const;
   int64_t position() const;
   absl::Status status() const;
+  const std::string& reactor_name() const;
 
  private:
   class Handler;

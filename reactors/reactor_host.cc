@@ -1,10 +1,13 @@
 #include "reactors/reactor_host.h"
 
+#include <set>
+
 namespace tally::reactors {
 
 ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
                          tenants::SecretBox box, const gateways::GatewayRegistry& gateways,
-                         gateways::Transport transport, ReactorHostOptions options) {
+                         gateways::Transport transport, ReactorHostOptions options)
+    : jobs_(std::make_unique<JobControl>(store, JobControlOptions{options.database_url})) {
   TelegramOptions telegram;
   if (!options.telegram_api_base.empty()) telegram.api_base = options.telegram_api_base;
   telegram_ = std::make_unique<TelegramBots>(store, box, transport, telegram);
@@ -42,6 +45,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     OutboxSenderOptions sender;
     sender.database_url = options.database_url;
     sender.partition = p;
+    sender.jobs = jobs_.get();
     for (const OutboxKind* kind : kinds) {
       senders_.push_back(std::make_unique<OutboxSender>(*kind, store, clock, sender));
     }
@@ -65,6 +69,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     ReconciliationPollerOptions poller;
     poller.database_url = options.database_url;
     poller.partition = p;
+    poller.jobs = jobs_.get();
     poller.unlimited = options.unlimited_polls;
     pollers_.push_back(
         std::make_unique<ReconciliationPoller>(gateways, store, box, transport, clock, poller));
@@ -77,6 +82,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     ChargeReconcilerOptions reconciler;
     reconciler.database_url = options.database_url;
     reconciler.partition = p;
+    reconciler.jobs = jobs_.get();
     reconciler.settle_after_us = options.charge_settle_after_us;
     charge_reconcilers_.push_back(
         std::make_unique<ChargeReconciler>(gateways, store, box, transport, clock, reconciler));
@@ -93,6 +99,7 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     TimerWorkerOptions worker;
     worker.database_url = options.database_url;
     worker.partition = p;
+    worker.jobs = jobs_.get();
     timer_workers_.push_back(std::make_unique<TimerWorker>(timer_kinds, clock, worker));
   }
   timers_ = std::make_unique<TimerFold>(timer_kinds, [this] {
@@ -107,15 +114,55 @@ ReactorHost::ReactorHost(ledger::EventStore& store, const ledger::Clock& clock,
     ReactorRunnerOptions runner;
     runner.database_url = options.database_url;
     runner.partition = p;
+    runner.jobs = jobs_.get();
     for (Reactor* reactor : reactors) {
       runners_.push_back(std::make_unique<ReactorRunner>(*reactor, runner));
     }
   }
+  // A resume or a trigger wakes the workers at once.
+  jobs_->AddListener([this] {
+    for (auto& sender : senders_) sender->Wake();
+    for (auto& poller : pollers_) poller->Wake();
+    for (auto& reconciler : charge_reconcilers_) reconciler->Wake();
+    for (auto& worker : timer_workers_) worker->Wake();
+  });
 }
 
 ReactorHost::~ReactorHost() { Stop(); }
 
+std::vector<JobSpec> ReactorHost::Jobs() const {
+  std::vector<JobSpec> jobs;
+  std::set<std::string> seen;
+  auto add = [&](JobSpec spec) {
+    if (seen.insert(spec.name).second) jobs.push_back(std::move(spec));
+  };
+  for (const auto& runner : runners_) {
+    const std::string& name = runner->reactor_name();
+    add({name, "reactor", name, "tally.reactor." + name, "log", ""});
+  }
+  for (const auto& sender : senders_) {
+    const std::string& kind = sender->kind().reactor;
+    add({OutboxJobName(kind), "outbox", "outbox", "tally.sender." + kind, "outbox", kind});
+  }
+  for (const auto& worker : timer_workers_) {
+    for (const std::string& kind : worker->kind_names()) {
+      add({TimerJobName(kind), "timer", "timers", "tally.timers", "timers", kind});
+    }
+  }
+  if (!pollers_.empty()) {
+    add({kReconciliationJob, "poller", "reconciliation_queue", "tally.reconciliation",
+         "reconciliation_queue", ""});
+  }
+  if (!charge_reconcilers_.empty()) {
+    add({kChargeReconcilerJob, "poller", "charge_intents", "tally.charge_reconciler",
+         "charge_intents", ""});
+  }
+  return jobs;
+}
+
 void ReactorHost::Start() {
+  // Every pause is known before anything runs.
+  jobs_->Start();
   for (auto& runner : runners_) runner->Start();
   for (auto& sender : senders_) sender->Start();
   for (auto& poller : pollers_) poller->Start();
@@ -129,6 +176,7 @@ void ReactorHost::Stop() {
   for (auto& poller : pollers_) poller->Stop();
   for (auto& sender : senders_) sender->Stop();
   for (auto& runner : runners_) runner->Stop();
+  jobs_->Stop();
 }
 
 }  // namespace tally::reactors

@@ -8,6 +8,10 @@
 // its kind and partition (the outbox's fast lane, reactors/outbox.h), which takes it when it leads.
 // Start starts them all; Stop stops senders first (each call in flight records its outcome), then
 // the followers.
+//
+// Every reactor, outbox kind, timer kind and poller wired here is a job (reactors/
+// job_control.h): Jobs() lists them from what was wired, and one JobControl, read before
+// anything starts, pauses them and wakes them on a resume or a trigger.
 
 #include <memory>
 #include <string>
@@ -19,6 +23,7 @@
 #include "ledger/event_store.h"
 #include "reactors/charge_recovery.h"
 #include "reactors/delivery.h"
+#include "reactors/job_control.h"
 #include "reactors/meta_purchase.h"
 #include "reactors/outbox.h"
 #include "reactors/reactor.h"
@@ -61,8 +66,11 @@ class ReactorHost {
   void Start();
   void Stop();
   size_t runner_count() const { return runners_.size(); }
+  // The jobs wired here (reactors, then senders, timer kinds, pollers); needs no Start.
+  std::vector<JobSpec> Jobs() const;
 
  private:
+  std::unique_ptr<JobControl> jobs_;  // outlives everything that reads it
   std::unique_ptr<TelegramBots> telegram_;
   std::unique_ptr<DeliveryKind> delivery_kind_;
   std::unique_ptr<WelcomeKind> welcome_kind_;

@@ -10,6 +10,7 @@
 #include "gateways/payload_fields.h"
 #include "ledger/database.h"
 #include "projections/payment_fold.h"
+#include "reactors/job_control.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tenants/tenant_directory.h"
@@ -72,6 +73,16 @@ constexpr const char* kDue =
     "SELECT *, row_number() OVER (PARTITION BY tenant_id, gateway ORDER BY next_poll_at_us) "
     "AS n FROM reconciliation_queue "
     "WHERE partition_id = $1 AND state = 'pending' AND next_poll_at_us <= $2) due "
+    "WHERE n <= $3 ORDER BY next_poll_at_us LIMIT 500";
+// Payments owed a poll by an operator's trigger at $4 (pending then, not polled since) that
+// kDue does not return (not due yet), oldest due first, at most $3 per account.
+constexpr const char* kOwedToTrigger =
+    "SELECT stream_id, tenant_id, gateway, transaction_id, transaction_hash, polls, "
+    "expires_at_us, last_poll_at_us FROM ("
+    "SELECT *, row_number() OVER (PARTITION BY tenant_id, gateway ORDER BY next_poll_at_us) "
+    "AS n FROM reconciliation_queue "
+    "WHERE partition_id = $1 AND state = 'pending' AND next_poll_at_us > $2 "
+    "AND created_at_us <= $4 AND last_poll_at_us < $4) owed "
     "WHERE n <= $3 ORDER BY next_poll_at_us LIMIT 500";
 constexpr const char* kTryLead = "SELECT pg_try_advisory_lock(hashtext($1), $2)";
 
@@ -304,17 +315,31 @@ absl::Status ReconciliationPoller::LeadAndPoll() {
       stats_.leading = true;
     }
     std::map<std::string, int> finished;  // stream -> highest poll number made here
+    int64_t trigger_done = 0;             // the last trigger whose polls are all made or due
     while (true) {
       const int64_t now = clock_.NowMicros();
       std::vector<std::pair<Due, int64_t>> rows;  // with expires_at
       std::vector<int64_t> last_polls;
-      {
+      const bool paused = options_.jobs != nullptr && options_.jobs->Paused(kReconciliationJob);
+      const int64_t triggered =
+          options_.jobs == nullptr ? 0 : options_.jobs->TriggeredAtUs(kReconciliationJob);
+      if (!paused) {
         pqxx::nontransaction txn(c);
-        for (const auto& row : txn.exec_params(kDue, options_.partition, now, 32)) {
-          Due due{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                  row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<int>() + 1};
-          rows.emplace_back(std::move(due), row[6].as<int64_t>());
-          last_polls.push_back(row[7].as<int64_t>());
+        auto take = [&](const pqxx::result& result) {
+          for (const auto& row : result) {
+            Due due{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                    row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<int>() + 1};
+            rows.emplace_back(std::move(due), row[6].as<int64_t>());
+            last_polls.push_back(row[7].as<int64_t>());
+          }
+        };
+        take(txn.exec_params(kDue, options_.partition, now, 32));
+        if (triggered > trigger_done) {
+          pqxx::result owed =
+              txn.exec_params(kOwedToTrigger, options_.partition, now, 32, triggered);
+          // Nothing owed that is not due anyway: this trigger is done.
+          if (owed.empty()) trigger_done = triggered;
+          take(owed);
         }
       }
       std::vector<Due> to_abandon;

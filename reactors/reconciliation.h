@@ -65,6 +65,8 @@ class ReconciliationFold final : public Reactor {
   std::function<void()> on_committed_;
 };
 
+class JobControl;  // reactors/job_control.h
+
 struct ReconciliationPollerOptions {
   std::string database_url;
   int partition = 0;
@@ -73,6 +75,10 @@ struct ReconciliationPollerOptions {
   int workers = 8;
   // Lifts the per-account limits (benchmarks measuring raw poll throughput only).
   bool unlimited = false;
+  // While it says "reconciliation" is paused, no payment is taken. After a trigger of it,
+  // every payment pending at the trigger's time and not polled since is polled as soon as
+  // its gateway's limits allow. Not owned.
+  const JobControl* jobs = nullptr;
 };
 
 struct ReconciliationStats {

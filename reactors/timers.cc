@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/database.h"
+#include "reactors/job_control.h"
 
 namespace tally::reactors {
 namespace {
@@ -147,6 +148,24 @@ void TimerWorker::Wake() {
   cv_.notify_all();
 }
 
+bool TimerWorker::KindPaused(const std::string& kind) const {
+  return options_.jobs != nullptr && options_.jobs->Paused(TimerJobName(kind));
+}
+
+std::string TimerWorker::RunnableKinds() const {
+  std::vector<std::string> names;
+  for (const auto& [name, kind] : kinds_) {
+    if (!KindPaused(name)) names.push_back(name);
+  }
+  return ledger::TextArrayLiteral(names);
+}
+
+std::vector<std::string> TimerWorker::kind_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, kind] : kinds_) names.push_back(name);
+  return names;
+}
+
 TimerWorkerStats TimerWorker::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -193,13 +212,10 @@ absl::Status TimerWorker::LeadAndFire() {
     std::map<std::pair<std::string, std::string>, std::pair<int, int64_t>> failed;
     std::map<std::string, int> in_flight;
     int total_in_flight = 0;
-    std::string known = "{";
     int pool_threads = 0;
     for (const auto& [name, kind] : kinds_) {
-      absl::StrAppend(&known, known.size() > 1 ? "," : "", "\"", name, "\"");
       if (kind->concurrency > 1) pool_threads += kind->concurrency;
     }
-    known += "}";
     // Fires one timer (on the pool's thread or this one) and records the outcome.
     auto fire = [&](const TimerItem& item) {
       absl::Status fired;
@@ -241,6 +257,8 @@ absl::Status TimerWorker::LeadAndFire() {
     auto next_slot = std::chrono::steady_clock::now();
     while (true) {
       const auto round_start = std::chrono::steady_clock::now();
+      // The kinds to fire this round: the known ones whose job is not paused.
+      const std::string known = RunnableKinds();
       const int64_t now = clock_.NowMicros();
       int64_t next_due = 0;
       int64_t next_retry = 0;
@@ -268,6 +286,7 @@ absl::Status TimerWorker::LeadAndFire() {
         for (TimerItem& item : due) {
           const auto key = std::make_pair(item.kind, item.timer_id);
           still_due.insert(key);
+          if (KindPaused(item.kind)) continue;
           const TimerKind& kind = *kinds_.at(item.kind);
           {
             std::unique_lock<std::mutex> lock(mu_);

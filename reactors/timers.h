@@ -115,6 +115,8 @@ class TimerFold final : public Reactor {
   std::function<void()> on_committed_;
 };
 
+class JobControl;  // reactors/job_control.h
+
 struct TimerWorkerOptions {
   std::string database_url;
   int partition = 0;
@@ -123,6 +125,9 @@ struct TimerWorkerOptions {
   std::chrono::milliseconds lock_retry{1000};
   double fire_per_second = 500;  // per partition; 0: unpaced
   double time_scale = 1;         // clock time per real time
+  // Timers of a kind whose job ("timer:<kind>") it says is paused are not fired (nor read)
+  // until it is resumed. Not owned.
+  const JobControl* jobs = nullptr;
 };
 
 struct TimerWorkerStats {
@@ -140,10 +145,14 @@ class TimerWorker {
   void Stop();
   void Wake();
   TimerWorkerStats stats() const;
+  std::vector<std::string> kind_names() const;
 
  private:
   void Run();
   absl::Status LeadAndFire();
+  bool KindPaused(const std::string& kind) const;
+  // The kinds to fire now (the known ones not paused), as a text[] literal.
+  std::string RunnableKinds() const;
 
   std::map<std::string, const TimerKind*> kinds_;
   const ledger::Clock& clock_;

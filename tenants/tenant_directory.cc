@@ -5,6 +5,7 @@
 #include <optional>
 #include "absl/strings/escaping.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateways/webhook_crypto.h"
@@ -29,6 +30,9 @@ std::string TokenKey(const std::string& token) {
 std::string ApiKeyKey(const std::string& key) { return absl::StrCat("api-key:", Sha256Hex(key)); }
 
 constexpr char kTenantStreamPrefix[] = "tenant-";
+
+// The scopes of keys that belong to no tenant (issued in the admin-keys stream).
+bool IsSystemScope(const std::string& scope) { return scope == kAdminScope; }
 
 std::string AdminMetadata() {
   ledger::v1::Metadata metadata;
@@ -117,6 +121,29 @@ absl::StatusOr<std::string> IssueApiKey(ledger::EventStore& store, const std::st
   return key;
 }
 
+absl::StatusOr<IssuedApiKey> IssueSystemApiKey(ledger::EventStore& store,
+                                               const std::string& scope) {
+  if (!IsSystemScope(scope)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown system API key scope \"", scope, "\" (scopes: admin)"));
+  }
+  IssuedApiKey key;
+  key.api_key = absl::StrCat("tly_", absl::WebSafeBase64Escape(RandomBytes(32)));
+  key.key_id = absl::StrCat("key_", absl::BytesToHexString(RandomBytes(6)));
+  tenants::v1::ApiKeyIssued issued;
+  issued.set_key_id(key.key_id);
+  issued.set_scope(scope);
+  issued.set_key_sha256(Sha256Hex(key.api_key));
+  auto result = store.Append(
+      {kSystemTenantKey,
+       kAdminKeysStream,
+       ledger::ExpectedVersion::Any(),
+       {{"tally.tenants.v1.ApiKeyIssued", issued.SerializeAsString(), AdminMetadata()}},
+       ApiKeyKey(key.api_key)});
+  if (!result.ok()) return result.status();
+  return key;
+}
+
 absl::StatusOr<ApiPrincipal> ResolveApiKey(ledger::EventStore& store, const std::string& api_key) {
   auto issued_event = store.FindByIdempotencyKey(ApiKeyKey(api_key));
   if (!issued_event.ok()) return issued_event.status();
@@ -128,7 +155,16 @@ absl::StatusOr<ApiPrincipal> ResolveApiKey(ledger::EventStore& store, const std:
     return absl::DataLossError("ApiKeyIssued does not parse");
   }
   ApiPrincipal principal;
-  principal.tenant_id = (*issued_event)->stream_id.substr(sizeof(kTenantStreamPrefix) - 1);
+  const std::string& stream = (*issued_event)->stream_id;
+  if (stream == kAdminKeysStream) {
+    if (!IsSystemScope(issued.scope())) return absl::NotFoundError("unknown API key");
+  } else {
+    // Only owner keys are issued in a tenant's stream: no other scope is taken from one.
+    if (!absl::StartsWith(stream, kTenantStreamPrefix) || issued.scope() != kOwnerScope) {
+      return absl::NotFoundError("unknown API key");
+    }
+    principal.tenant_id = stream.substr(sizeof(kTenantStreamPrefix) - 1);
+  }
   principal.scope = issued.scope();
   principal.key_id = issued.key_id();
   return principal;

@@ -9,6 +9,12 @@
 // so that charges can tell gateways the tenant's webhook URL. API keys work the same way
 // (ApiKeyIssued, "api-key:<hex>"), and are never kept in the clear at all. Gateway secrets are
 // sealed with the master key (SecretBox). Thread-safe (stateless; the EventStore is).
+//
+// Keys have a scope: "owner" keys belong to a tenant (its own data and charges); system keys
+// ("admin": the admin API) belong to no tenant and live in the `admin-keys` stream. Streams
+// that belong to no tenant (`admin-keys`, `jobs`) are appended under the tenant key "system",
+// which the event store partitions like any tenant key; tenant ids are "t_<hex>", so no tenant
+// shares it.
 
 #include <string>
 
@@ -19,6 +25,11 @@
 #include "tenants/secret_box.h"
 
 namespace tally::tenants {
+
+inline constexpr char kSystemTenantKey[] = "system";
+inline constexpr char kAdminKeysStream[] = "admin-keys";
+inline constexpr char kOwnerScope[] = "owner";
+inline constexpr char kAdminScope[] = "admin";
 
 struct NewTenant {
   std::string tenant_id;
@@ -35,13 +46,22 @@ absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const SecretBo
 absl::StatusOr<std::string> IssueApiKey(ledger::EventStore& store, const std::string& tenant_id,
                                         const std::string& scope);
 
+struct IssuedApiKey {
+  std::string api_key;  // show once; stored only as its SHA-256
+  std::string key_id;   // names the key in event metadata (the actor)
+};
+
+// A new system key of `scope` ("admin"), belonging to no tenant. InvalidArgument for a scope
+// that is not a system scope.
+absl::StatusOr<IssuedApiKey> IssueSystemApiKey(ledger::EventStore& store, const std::string& scope);
+
 struct ApiPrincipal {
-  std::string tenant_id;
+  std::string tenant_id;  // "" for system keys
   std::string scope;
   std::string key_id;
 };
 
-// The tenant and scope of an API key; NotFound for an unknown key.
+// The tenant and scope of an API key (a system key has no tenant); NotFound for an unknown key.
 absl::StatusOr<ApiPrincipal> ResolveApiKey(ledger::EventStore& store, const std::string& api_key);
 
 struct GatewaySettings {

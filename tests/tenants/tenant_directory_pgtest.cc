@@ -61,5 +61,42 @@ TEST_CASE("gateways are checked against the registry") {
         absl::string_view::npos);
 }
 
+TEST_CASE(
+    "an admin key belongs to no tenant and is known only by its hash, and no tenant key is one") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto box = *SecretBox::FromHex(kMasterKey);
+  auto tenant = CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
+  REQUIRE(tenant.ok());
+
+  auto admin = IssueSystemApiKey(*store, "admin");
+  REQUIRE_MESSAGE(admin.ok(), admin.status().ToString());
+  auto principal = ResolveApiKey(*store, admin->api_key);
+  REQUIRE(principal.ok());
+  CHECK(principal->scope == "admin");
+  CHECK(principal->tenant_id.empty());
+  CHECK(principal->key_id == admin->key_id);
+
+  auto owner = ResolveApiKey(*store, tenant->api_key);
+  REQUIRE(owner.ok());
+  CHECK(owner->scope == "owner");
+  CHECK(owner->tenant_id == tenant->tenant_id);
+
+  // Owner keys are issued for tenants only, system keys of system scopes only.
+  CHECK(IssueSystemApiKey(*store, "owner").status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(IssueApiKey(*store, tenant->tenant_id, "admin").status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(ResolveApiKey(*store, admin->api_key + "x").status().code() == absl::StatusCode::kNotFound);
+
+  // The key itself is nowhere in the log.
+  pqxx::connection c(db->url());
+  pqxx::nontransaction txn(c);
+  auto rows = txn.exec_params(
+      "SELECT count(*) FROM events WHERE stream_id = 'admin-keys' AND position(convert_to($1, "
+      "'UTF8') IN payload) = 0 AND position($1 IN idempotency_key) = 0",
+      admin->api_key);
+  CHECK(rows[0][0].as<int>() == 1);
+}
+
 }  // namespace
 }  // namespace tally::tenants
