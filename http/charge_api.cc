@@ -9,6 +9,7 @@
 #include "gateways/webhook_crypto.h"
 #include "http/charge_decisions.h"
 #include "http/request_metadata.h"
+#include "reactors/telegram.h"
 #include "tenants/bot_directory.h"
 
 namespace tally::http {
@@ -178,10 +179,15 @@ std::optional<HttpResponse> ChargeApi::CheckBotAndProduct(const std::string& ten
                        absl::StrCat("plan_id: bot ", payment.bot_id(), " has no plan ",
                                     payment.plan_id(), " (tally plans set)"));
     }
-    if (!absl::StartsWith(payment.customer_id(), "tg:")) {
+    const std::optional<int64_t> chat = reactors::TelegramChatOf(payment.customer_id());
+    if (!chat.has_value() || *chat < 0) {
       return JsonError(400, "invalid_request",
-                       "customer.id must be the subscriber's Telegram chat (\"tg:<id>\") for a "
-                       "plan");
+                       "customer.id must be the subscriber's Telegram user (\"tg:<positive id>\") "
+                       "for a plan");
+    }
+    if (!payment.product_id().empty()) {
+      return JsonError(400, "invalid_request",
+                       "a charge is for a product_id or a plan_id, not both");
     }
     if (payment.amount().amount_minor() != plan->second.price_minor ||
         payment.amount().currency() != plan->second.currency) {

@@ -48,6 +48,7 @@ class Folder {
     s_.bot_id = created.bot_id();
     s_.customer_id = created.customer_id();
     s_.product_id = created.product_id();
+    s_.plan_id = created.plan_id();
     s_.amount_minor = created.amount().amount_minor();
     s_.currency = created.amount().currency();
     if (s_.gateway.empty()) s_.gateway = created.gateway();

@@ -53,6 +53,7 @@ struct PaymentState {
   std::string bot_id;
   std::string customer_id;
   std::string product_id;
+  std::string plan_id;  // a subscription plan's charge (reactors/subscriptions.h)
   bool created = false;
   int64_t amount_minor = 0;  // as created
   std::string currency;

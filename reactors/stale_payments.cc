@@ -1,5 +1,6 @@
 #include "reactors/stale_payments.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "projections/payment_fold.h"
 #include "tally/ledger/v1/metadata.pb.h"
@@ -59,6 +60,12 @@ absl::StatusOr<TimerEvent> Read(const ledger::RecordedEvent& e) {
     if (!m.ok()) return m.status();
     settles = m->authenticity() == pb::AUTHENTICITY_SIGNED && Settles(m->observation().status());
     out.tenant_id = m->tenant_id();
+    // A Stripe subscription object's own events (customer.subscription.*) share the payment
+    // streams' naming but are no charge: nothing there can become stale.
+    if (e.stream_version == 1 &&
+        absl::StartsWith(m->observation().gateway_status(), "customer.subscription.")) {
+      return out;
+    }
   } else if (e.type == kPolledType) {
     auto m = Parse<pb::GatewayStatusPolled>(e);
     if (!m.ok()) return m.status();
@@ -88,6 +95,7 @@ StalePaymentTimers::StalePaymentTimers(ledger::EventStore& store, const ledger::
   kind_.ended_types = {kWebhookType, kPolledType, kAbandonedType};
   kind_.read = Read;
   kind_.fire = [this](const TimerItem& item) { return Fire(item); };
+  kind_.concurrency = 8;  // stateless: each firing reads its own stream
 }
 
 absl::Status StalePaymentTimers::Fire(const TimerItem& item) {

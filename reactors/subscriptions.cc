@@ -128,12 +128,10 @@ absl::StatusOr<SubscriptionState> ReadSubscription(ledger::EventStore& store,
       s.chat_id = m.chat_id();
       s.vip_chat_id = m.vip_chat_id();
       s.ends_at_us = m.ends_at_us();
-      s.period_from_us = m.starts_at_us();
       s.payments = {{m.payment_id(), m.ends_at_us()}};
     } else if (e.type == TypeOf<pb::SubscriptionRenewed>()) {
       pb::SubscriptionRenewed m;
       if (!m.ParseFromString(e.payload)) return corrupt();
-      s.period_from_us = m.previous_ends_at_us();
       s.ends_at_us = m.ends_at_us();
       if (!m.gateway().empty()) s.gateway = m.gateway();
       s.payments[m.payment_id()] = m.ends_at_us();
@@ -161,7 +159,7 @@ std::string RenewToken(const std::string& secret, const std::string& subscriptio
 
 SubscriptionReactor::SubscriptionReactor(ledger::EventStore& store, const ledger::Clock& clock,
                                          SubscriptionOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)) {}
+    : store_(store), clock_(clock), options_(std::move(options)), states_(store) {}
 
 absl::Status SubscriptionReactor::React(pqxx::transaction_base& /*txn*/,
                                         const ledger::RecordedEvent& event) {
@@ -171,16 +169,20 @@ absl::Status SubscriptionReactor::React(pqxx::transaction_base& /*txn*/,
       absl::StartsWith(event.stream_id, "payment-stripe-")) {
     if (absl::Status s = OnStripe(event); !s.ok()) return s;
   }
-  if (event.type == "tally.payments.v1.PaymentCreated" ||
-      event.type == "tally.payments.v1.GatewayWebhookReceived" ||
-      event.type == "tally.payments.v1.GatewayStatusPolled" ||
-      event.type == "tally.payments.v1.PaymentAbandoned") {
-    return OnPayment(event);
-  }
-  return absl::OkStatus();
+  // Every event of the stream passes the gate's fold, in order.
+  return OnPayment(event);
 }
 
 absl::Status SubscriptionReactor::OnPayment(const ledger::RecordedEvent& event) {
+  // Most payments are not a plan's: their streams are folded as they pass, never read back.
+  auto through = states_.Through(event);
+  if (!through.ok()) return through.status();
+  if (!through->created || through->plan_id.empty()) return absl::OkStatus();
+  if (event.type != "tally.payments.v1.PaymentCreated" &&
+      event.type != "tally.payments.v1.GatewayWebhookReceived" &&
+      event.type != "tally.payments.v1.GatewayStatusPolled") {
+    return absl::OkStatus();  // no other event makes a payment paid, confirmed or refunded
+  }
   projections::PaymentState before;
   auto payment =
       ReadPaymentHistory(store_, event.partition, event.stream_id, event.position, &before);
@@ -192,7 +194,10 @@ absl::Status SubscriptionReactor::OnPayment(const ledger::RecordedEvent& event) 
   if (!chat.has_value() || *chat < 0) return absl::OkStatus();
   const std::string id = SubscriptionId(created.bot_id(), created.plan_id(), *chat);
 
-  if (!PaidAndConfirmed(before) && PaidAndConfirmed(payment->state)) {
+  const auto eligible = [](const projections::PaymentState& s) {
+    return s.created && PaidAndConfirmed(s);
+  };
+  if (!eligible(before) && eligible(payment->state)) {
     // The plan as configured when the charge was created: what the buyer paid for.
     auto plans =
         tenants::PlansOf(store_, created.tenant_id(), created.bot_id(), payment->created_position);
@@ -213,6 +218,8 @@ absl::Status SubscriptionReactor::OnPayment(const ledger::RecordedEvent& event) 
     auto sub = ReadSubscription(store_, created.tenant_id(), id);
     if (!sub.ok()) return sub.status();
     if (!sub->active || !sub->payments.count(created.payment_id())) return absl::OkStatus();
+    // A refund of a period already served takes nothing away now.
+    if (sub->payments.at(created.payment_id()) <= clock_.NowMicros()) return absl::OkStatus();
     const ledger::v1::Metadata metadata =
         Metadata("subscriptions", event.position, clock_.NowMicros());
     pb::SubscriptionRevoked revoked;
@@ -253,6 +260,15 @@ absl::Status SubscriptionReactor::OnStripe(const ledger::RecordedEvent& event) {
     spdlog::warn("subscriptions: Stripe {} names no subscription ({})", type, named.substr(0, 80));
     return absl::OkStatus();
   }
+  // The tenant signed this event with its own secret: it may only name its own bots.
+  auto bot = tenants::ResolveBot(store_, sub_of->bot_id);
+  if (bot.status().code() == absl::StatusCode::kNotFound ||
+      (bot.ok() && bot->tenant_id != webhook.tenant_id())) {
+    spdlog::warn("subscriptions: Stripe {} of tenant {} names bot {}, not one of its bots", type,
+                 webhook.tenant_id(), sub_of->bot_id);
+    return absl::OkStatus();
+  }
+  if (!bot.ok()) return bot.status();
   if (type == "customer.subscription.deleted") {
     auto sub = ReadSubscription(store_, webhook.tenant_id(), named);
     if (!sub.ok()) return sub.status();
@@ -272,6 +288,7 @@ absl::Status SubscriptionReactor::OnStripe(const ledger::RecordedEvent& event) {
   if (webhook.observation().status() != payments::v1::OBSERVED_STATUS_PAID) {
     return absl::OkStatus();
   }
+  if (webhook.observation().amount().amount_minor() <= 0) return absl::OkStatus();  // a trial
   auto plans = tenants::PlansOf(store_, webhook.tenant_id(), sub_of->bot_id);
   if (!plans.ok()) return plans.status();
   auto plan = plans->find(sub_of->plan_id);
@@ -363,24 +380,24 @@ absl::Status SubscriptionReactor::OnSubscription(const ledger::RecordedEvent& ev
   // Who and where never change for one id; the partition holds the tenant's streams.
   auto events = store_.ReadStreamInPartition(event.partition, event.stream_id);
   if (!events.ok()) return events.status();
+  // The latest start at or before the event: who, and which VIP chat.
   pb::SubscriptionStarted first;
   int64_t ends = 0;
   for (const auto& e : *events) {
-    if (e.type == TypeOf<pb::SubscriptionStarted>() && first.subscription_id().empty() &&
-        !first.ParseFromString(e.payload)) {
+    if (e.position > event.position) break;
+    if (e.type == TypeOf<pb::SubscriptionStarted>() && !first.ParseFromString(e.payload)) {
       return absl::DataLossError(absl::StrCat("SubscriptionStarted at ", e.position));
     }
-    if (e.position == event.position) break;
   }
   if (first.subscription_id().empty()) {
     return absl::DataLossError(absl::StrCat(event.stream_id, " has no SubscriptionStarted"));
   }
   const std::string& tenant_id = first.tenant_id();
-  std::string plan_name = "sua assinatura";
   auto plans = tenants::PlansOf(store_, tenant_id, first.bot_id());
   if (!plans.ok()) return plans.status();
   const bool plan_sold = plans->count(first.plan_id()) > 0;
-  if (plan_sold) plan_name = plans->at(first.plan_id()).name;
+  // " <name>" after "Assinatura"/"Sua assinatura"; nothing for a plan no longer sold.
+  const std::string plan_name = plan_sold ? " " + plans->at(first.plan_id()).name : "";
 
   const int64_t now = clock_.NowMicros();
   const ledger::v1::Metadata metadata = Metadata("subscriptions", event.position, now);
@@ -407,8 +424,8 @@ absl::Status SubscriptionReactor::OnSubscription(const ledger::RecordedEvent& ev
       if (!m.ParseFromString(event.payload)) return corrupt();
       ends = m.ends_at_us();
     }
-    notice.set_text(absl::StrCat("Assinatura ", plan_name, started ? " ativa" : " renovada",
-                                 " até ", When(ends), "."));
+    notice.set_text(absl::StrCat("Assinatura", plan_name, started ? " ativa" : " renovada", " até ",
+                                 When(ends), "."));
     if (started && first.vip_chat_id() != 0) {
       notice.set_vip_chat_id(first.vip_chat_id());
       notice.set_invite_until_us(ends);
@@ -418,7 +435,7 @@ absl::Status SubscriptionReactor::OnSubscription(const ledger::RecordedEvent& ev
   } else if (warned) {
     pb::SubscriptionExpiryWarned m;
     if (!m.ParseFromString(event.payload)) return corrupt();
-    notice.set_text(absl::StrCat("Sua assinatura ", plan_name, " termina em ", When(m.ends_at_us()),
+    notice.set_text(absl::StrCat("Sua assinatura", plan_name, " termina em ", When(m.ends_at_us()),
                                  ".", renew_link(m.ends_at_us())));
   } else {
     int64_t period_end = 0;
@@ -428,7 +445,7 @@ absl::Status SubscriptionReactor::OnSubscription(const ledger::RecordedEvent& ev
       if (!m.ParseFromString(event.payload)) return corrupt();
       period_end = m.ends_at_us();
       notice.set_text(
-          absl::StrCat("Sua assinatura ", plan_name, " terminou.", renew_link(period_end)));
+          absl::StrCat("Sua assinatura", plan_name, " terminou.", renew_link(period_end)));
     } else {
       pb::SubscriptionRevoked m;
       if (!m.ParseFromString(event.payload)) return corrupt();
@@ -530,6 +547,9 @@ SubscriptionTimers::SubscriptionTimers(ledger::EventStore& store, const ledger::
                          TypeOf<pb::SubscriptionTimersCancelled>()};
   expiry_.read = read;
   expiry_.fire = [this](const TimerItem& item) { return Fire(item, /*expiry=*/true); };
+  // Stateless firings; two of one subscription racing make one retry (expected version).
+  warning_.concurrency = 8;
+  expiry_.concurrency = 8;
 }
 
 absl::Status SubscriptionTimers::Fire(const TimerItem& item, bool expiry) {

@@ -7,7 +7,8 @@
 // carries `plan_id`. Subscription "<bot>_<plan>_<chat>" lives in `subscription-<id>`:
 //
 //  - SubscriptionReactor (reactor "subscriptions") follows the log.
-//    * The event that makes a plan's payment paid and confirmed appends, under key
+//    * The event after which a plan's payment is created, paid and confirmed (whichever of its
+//      PaymentCreated and its confirming webhook or poll came last) appends, under key
 //      `sub-pay:<payment stream>` and the stream version it read (a racing timer makes one of
 //      the two retry): SubscriptionStarted (none running: from now) or SubscriptionRenewed (one
 //      running: from the later of now and its end, plus one period; the running period's timers
@@ -51,6 +52,7 @@
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
 #include "reactors/outbox.h"
+#include "reactors/payment_states.h"
 #include "reactors/reactor.h"
 #include "reactors/telegram.h"
 #include "reactors/timers.h"
@@ -78,8 +80,7 @@ struct SubscriptionState {
   int64_t chat_id = 0;
   int64_t vip_chat_id = 0;
   int64_t ends_at_us = 0;
-  int64_t period_from_us = 0;  // when the running period began (its start or its renewal)
-  int64_t version = 0;         // the stream's version
+  int64_t version = 0;  // the stream's version
   // Payment id -> the end of the period it paid, for every payment since the latest start.
   std::map<std::string, int64_t> payments;
 };
@@ -118,6 +119,7 @@ class SubscriptionReactor final : public Reactor {
   ledger::EventStore& store_;
   const ledger::Clock& clock_;
   const SubscriptionOptions options_;
+  PaymentStates states_;  // the gate: only a plan's payment is read back
 };
 
 class SubscriptionTimers {

@@ -4,8 +4,8 @@
 // at once. The HTTP process (charges, webhooks, projections) is another process, never killed.
 // After a final restart and a bounded wait until the reactors are quiet: every confirmed
 // payment has exactly one DeliveryIssued, the Telegram simulator received its message at least
-// once, and messages received more than once are no more than the kills; each of them is an
-// attempt lost in a crash, which `tally reactors status` counts as unresolved.
+// once, and each message received more than once follows an attempt lost in a crash (which
+// `tally reactors status` counts as unresolved), a few at most per kill.
 
 #include <doctest/doctest.h>
 
@@ -122,12 +122,13 @@ TEST_CASE(
   CHECK(messages.size() == static_cast<size_t>(kPayments));  // no message to anyone else
   // A message is sent again only after an attempt was lost, and only a kill loses one.
   CHECK(duplicates_beyond_lost == 0);
-  CHECK(duplicates <= kills);
-  CHECK(lost <= kills * kDeliveryConcurrency);
-  // And an attempt is recorded right before its call, not before waiting for its turn: what
-  // a kill leaves unresolved is the call it cut, so the possible duplicates operators are
-  // shown stay within what the kills allow.
-  CHECK(lost <= kills);
+  CHECK(duplicates <= lost);
+  // And an attempt is recorded right before its call, not before waiting for its turn (the
+  // bot's pace, 30/s): what a kill leaves unresolved is the calls under way. On an idle machine
+  // that is about one (a call and its outcome's commit take a few ms, 33 ms apart); on a loaded
+  // one (CI's 2 cores) two or three; an attempt recorded before the wait would leave every one
+  // of the sender's kDeliveryConcurrency (16) slots unresolved at each kill.
+  CHECK(lost <= kills * 4);
   // The crashes happened while there was work: otherwise this proves nothing.
   CHECK(kills >= 10);
 

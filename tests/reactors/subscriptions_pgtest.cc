@@ -251,6 +251,8 @@ TEST_CASE(
   CHECK(absl::StrContains(s.Texts()[0], "Clube VIP ativa"));
   CHECK(absl::StrContains(s.Texts()[0], "https://t.me/+sandbox"));
   CHECK(s.Member("createChatInviteLink") == 1);
+  // Its outcome recorded (the success event too must not hold the link).
+  REQUIRE(s.WaitFor([&] { return s.CountAll(T<pb::SubscriptionNoticeSent>()) == 1; }));
   for (const auto& e : testing::AllEvents(s.db->url())) {
     CHECK_FALSE(absl::StrContains(e.payload, "t.me/+sandbox"));
   }
@@ -342,12 +344,14 @@ TEST_CASE(
 }
 
 // A Stripe event as Stripe signs it, posted to the tenant's webhook URL.
-ClientResponse PostStripe(Stack& s, const std::string& body) {
+ClientResponse PostStripe(Stack& s, const std::string& body,
+                          const std::string& secret = "secret-stripe", std::string token = "") {
+  if (token.empty()) token = s.token;
   const std::string t = absl::StrCat(ledger::SystemClock().NowMicros() / 1'000'000);
   const std::string signature =
-      absl::StrCat("t=", t, ",v1=", gateways::HmacSha256Hex("secret-stripe", t + "." + body));
+      absl::StrCat("t=", t, ",v1=", gateways::HmacSha256Hex(secret, t + "." + body));
   auto r = s.client.Send({"POST",
-                          s.Url("/webhooks/stripe/" + s.token),
+                          s.Url("/webhooks/stripe/" + token),
                           {{"Content-Type", "application/json"}, {"Stripe-Signature", signature}},
                           body,
                           10000ms});
@@ -364,11 +368,25 @@ TEST_CASE(
       R"("id":"in_1","object":"invoice","payment_intent":"pi_inv1","subscription":"sub_1",)",
       R"("amount_paid":2990,"currency":"brl","status":"paid",)",
       R"("subscription_details":{"metadata":{"tally_subscription":")", kSub, R"("}}}}})");
+  // Another tenant signs with its own secret an invoice naming this tenant's bot: nothing.
+  auto other = tenants::CreateTenant(*s.store, s.box, "Outra Loja", "America/Sao_Paulo");
+  REQUIRE(other.ok());
+  REQUIRE(tenants::ConfigureGateway(*s.store, s.box, s.registry, other->tenant_id,
+                                    {"stripe", "secret-other", "key-other", ""})
+              .ok());
+  const std::string forged = absl::StrCat(
+      R"({"id":"evt_forged","type":"invoice.paid","created":1700000000,"data":{"object":{)",
+      R"("id":"in_9","object":"invoice","payment_intent":"pi_forged","subscription":"sub_9",)",
+      R"("amount_paid":2990,"currency":"brl","status":"paid",)",
+      R"("subscription_details":{"metadata":{"tally_subscription":")", kSub, R"("}}}}})");
+  REQUIRE(PostStripe(s, forged, "secret-other", other->webhook_token).status == 200);
+
   ClientResponse posted = PostStripe(s, invoice);
   REQUIRE_MESSAGE(posted.status == 200, posted.body);
   REQUIRE(s.WaitFor([&] { return s.Count(kStream, T<pb::SubscriptionStarted>()) == 1; }));
   const auto started = Last<pb::SubscriptionStarted>(s.Events(kStream));
   CHECK(started.gateway() == "stripe");
+  CHECK(started.payment_stream() == "payment-stripe-pi_inv1");  // not the forged one
   // Stripe sends it again (another delivery of the same invoice): still one period.
   const std::string again = absl::StrCat(
       R"({"id":"evt_inv1b","type":"invoice.paid","created":1700000001,"data":{"object":{)",
