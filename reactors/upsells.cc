@@ -131,7 +131,10 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
   if (!parent->state.created || !payment.parent_payment_id().empty() || payment.bot_id().empty()) {
     return absl::OkStatus();  // nothing to offer after (or an offer's own payment: no chains)
   }
-  const bool became_paid = !PaidAndConfirmed(before) && PaidAndConfirmed(parent->state);
+  // Created, paid and confirmed after this event and not before it (a webhook may beat the
+  // PaymentCreated: then it is the creation that completes the three).
+  const bool became_paid =
+      !(before.created && PaidAndConfirmed(before)) && PaidAndConfirmed(parent->state);
   if (!created && !became_paid) return absl::OkStatus();
   const std::optional<int64_t> chat = TelegramChatOf(payment.customer_id());
   if (!chat.has_value()) return absl::OkStatus();
