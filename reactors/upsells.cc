@@ -128,8 +128,10 @@ absl::Status UpsellReactor::React(pqxx::transaction_base& /*txn*/,
       ReadPaymentHistory(store_, event.partition, event.stream_id, event.position, &before);
   if (!parent.ok()) return parent.status();
   const pb::PaymentCreated& payment = parent->created;
-  if (!parent->state.created || !payment.parent_payment_id().empty() || payment.bot_id().empty()) {
-    return absl::OkStatus();  // nothing to offer after (or an offer's own payment: no chains)
+  // Nothing is offered after an offer's own payment (no chains) nor a subscription plan's.
+  if (!parent->state.created || !payment.parent_payment_id().empty() || payment.bot_id().empty() ||
+      !payment.plan_id().empty()) {
+    return absl::OkStatus();
   }
   // Created, paid and confirmed after this event and not before it (a webhook may beat the
   // PaymentCreated: then it is the creation that completes the three).

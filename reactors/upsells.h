@@ -4,10 +4,10 @@
 // durable timer (reactors/timers.h):
 //
 //  - UpsellReactor (reactor "upsells") follows the log. On the event that makes a payment (not
-//    itself an offer's: no chains) paid AND confirmed, each upsell offer its bot had at that
-//    point of the log — for its product, or for any when the offer names no trigger — is
-//    scheduled at paid time + delay; on a charge's creation, each downsell offer likewise, at
-//    creation + delay (an offer configured later never reaches back to earlier sales):
+//    itself an offer's — no chains — nor a subscription plan's) paid AND confirmed, each upsell
+//    offer its bot had at that point of the log — for its product, or for any when the offer names
+//    no trigger — is scheduled at paid time + delay; on a charge's creation, each downsell offer
+//    likewise, at creation + delay (an offer configured later never reaches back to earlier sales):
 //    UpsellScheduled in the payment's stream, key `upsell:<payment_id>:<offer_id>`.
 //  - UpsellTimers is the timer kind "upsell". When the timer fires, the conditions are checked
 //    again from the log: the offer still active; for an upsell the parent still paid (not
