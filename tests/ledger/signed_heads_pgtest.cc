@@ -214,6 +214,20 @@ TEST_CASE("a superuser who deletes the latest events and moves the head back is 
   CHECK(Contains(result.output, "partition 1: verified "));
 }
 
+TEST_CASE("a statement checked against another log fails for each partition it names") {
+  SignedLog log;
+  auto other = testing::NewDatabase(1);
+  AppendPayments(*testing::OpenStore(other->url()), 2, 1, "other");
+  auto result =
+      SignedLog::Tally(absl::StrCat("audit verify --statement ", log.statement, " --public-key ",
+                                    log.public_key, " --database '", other->url(), "'"));
+  INFO(result.output);
+  CHECK(result.exit_code == 1);
+  CHECK(Contains(result.output, absl::StrCat("partition 0: position ", log.signed_positions[0],
+                                             " beyond the log (it holds 2 events)\n")));
+  CHECK(Contains(result.output, "partition 1: not in the log\n"));
+}
+
 TEST_CASE("events appended after signing leave the statement verified") {
   SignedLog log;
   AppendPayments(*log.store, 8, 2, "after");
