@@ -90,6 +90,10 @@ int RunSign(const AuditCli& cli) {
   if (cli.database_url.empty()) {
     return Fail(2, "no database: pass --database or set TALLY_DATABASE_URL");
   }
+  // Refused now rather than after reading the whole log (WriteNewFile refuses it again).
+  if (!cli.out.empty() && access(cli.out.c_str(), F_OK) == 0) {
+    return Fail(2, absl::StrCat(cli.out, " already exists; not replacing a statement"));
+  }
   // Only a chain that verifies is signed: a statement vouches for the log as it was.
   auto verified = ledger::VerifyLog(cli.database_url);
   if (!verified.ok()) return Fail(2, std::string(verified.status().message()));

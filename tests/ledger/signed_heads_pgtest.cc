@@ -336,6 +336,8 @@ TEST_CASE("bad input to audit sign and audit verify exits 2 with the reason") {
       {absl::StrCat("audit sign --key ", ec_key, database), "not an Ed25519 key"},
       {absl::StrCat("audit sign --key ", log.public_key, database), "not an unencrypted PEM"},
       {absl::StrCat("audit sign --key ", log.key), "no database"},
+      {absl::StrCat("audit sign --key ", log.key, " --out ", log.statement, database),
+       "already exists"},
   };
   for (const Case& c : cases) {
     auto result = SignedLog::Tally(c.args);
