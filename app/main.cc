@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "app/audit_commands.h"
 #include "app/commands.h"
 #include "app/job_commands.h"
 
@@ -113,15 +114,7 @@ int main(int argc, char** argv) {
   events->add_option("--partition", events_options.partition, "Only this partition")
       ->check(CLI::NonNegativeNumber);
 
-  std::string audit_url;
-  auto* audit = app.add_subcommand("audit", "Auditor commands.");
-  audit->require_subcommand(1);
-  auto* verify = audit->add_subcommand(
-      "verify",
-      "Recompute the hash chain of every partition. Exit 0 and 'verified N events, head <hex>' "
-      "per partition; exit 1 and 'hash mismatch at partition P position N' on the first bad "
-      "event.");
-  AddDatabaseOption(verify, &audit_url);
+  const tally::app::ChosenCommand audit_commands = tally::app::AddAuditCommands(app);
 
   std::string tenants_url;
   std::string tenant_name;
@@ -630,6 +623,7 @@ int main(int argc, char** argv) {
 
   if (*sandbox) return tally::app::RunSandbox(sandbox_options);
   if (std::optional<int> rc = job_commands()) return *rc;
+  if (std::optional<int> rc = audit_commands()) return *rc;
 
   if (*migrate) {
     if (int rc = RequireDatabase(migrate_url)) return rc;
@@ -655,10 +649,6 @@ int main(int argc, char** argv) {
   if (*events) {
     if (int rc = RequireDatabase(events_options.database_url)) return rc;
     return tally::app::RunEvents(events_options);
-  }
-  if (*verify) {
-    if (int rc = RequireDatabase(audit_url)) return rc;
-    return tally::app::RunAuditVerify(audit_url);
   }
   if (*tenants_create) {
     if (int rc = RequireDatabase(tenants_url)) return rc;
