@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   tally::app::ServeOptions serve_options;
   auto* serve = app.add_subcommand(
       "serve",
-      "Run the HTTP server (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, "
+      "Run the HTTP server (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST "
+      "/v1/payments, "
       "POST /telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, the admin jobs API "
       "/v1/admin/jobs), the projection runners "
       "and the reactors "

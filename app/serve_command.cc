@@ -139,6 +139,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::DeliveryPage> delivery_page;
   std::unique_ptr<http::OfferPage> offer_page;
   std::unique_ptr<http::RenewPage> renew_page;
+  std::unique_ptr<http::Readiness> readiness;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   std::unique_ptr<http::JobsApi> jobs_api;
   http::Endpoints endpoints;
@@ -207,8 +208,10 @@ int RunServe(const ServeOptions& options) {
                                                    reactors::RenewSecretFromMasterKey(master_key));
     jobs_api = std::make_unique<http::JobsApi>(*store, clock, options.database_url,
                                                reactor_host->Jobs(), partitions);
+    readiness = std::make_unique<http::Readiness>(
+        http::ReadinessOptions{options.database_url, ledger::EmbeddedMigrations()});
     endpoints = {ingestion.get(),  charges.get(),    telegram.get(), delivery_page.get(),
-                 offer_page.get(), renew_page.get(), jobs_api.get()};
+                 offer_page.get(), renew_page.get(), jobs_api.get(), readiness.get()};
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -222,11 +225,12 @@ int RunServe(const ServeOptions& options) {
         });
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);
-    std::cout << "tally serving on http://" << server_options.host << ":" << server->port()
-              << " (GET /healthz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
-                 "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
-                 "/v1/admin/jobs); gateways are told "
-              << charge_options.public_url << std::endl;
+    std::cout
+        << "tally serving on http://" << server_options.host << ":" << server->port()
+        << " (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
+           "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
+           "/v1/admin/jobs); gateways are told "
+        << charge_options.public_url << std::endl;
   }
 
   int signal_number = 0;

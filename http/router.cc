@@ -15,6 +15,12 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
     }
     return respond({200, "application/json", "{\"status\":\"ok\"}"});
   }
+  if (path == "/readyz" && endpoints.readiness != nullptr) {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return respond(JsonError(405, "method_not_allowed", "use GET"));
+    }
+    return respond(endpoints.readiness->Check());
+  }
   if (absl::StartsWith(path, "/webhooks/") && endpoints.webhooks != nullptr) {
     std::vector<std::string> parts = absl::StrSplit(path.substr(10), '/');
     if (parts.size() == 2 && !parts[0].empty() && !parts[1].empty()) {

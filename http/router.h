@@ -1,14 +1,16 @@
 #pragma once
-// The routes of `tally serve`: GET /healthz, POST /webhooks/<gateway>/<token>,
-// POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>, GET /offers/<token>, GET
-// /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]]. An endpoint left null
-// answers 404 like an unknown path. Unknown paths: 404 not_found with a JSON error.
+// The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), POST
+// /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
+// GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]]. An
+// endpoint left null answers 404 like an unknown path. Unknown paths: 404 not_found with a JSON
+// error.
 
 #include "http/charge_api.h"
 #include "http/delivery_page.h"
 #include "http/jobs_api.h"
 #include "http/message.h"
 #include "http/offer_page.h"
+#include "http/readiness.h"
 #include "http/renew_page.h"
 #include "http/server.h"
 #include "http/telegram_ingestion.h"
@@ -24,6 +26,7 @@ struct Endpoints {
   OfferPage* offers = nullptr;
   RenewPage* renewals = nullptr;
   JobsApi* jobs = nullptr;
+  Readiness* readiness = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);
