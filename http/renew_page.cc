@@ -6,18 +6,14 @@
 #include "absl/strings/str_cat.h"
 #include "gateways/payload_fields.h"
 #include "gateways/webhook_crypto.h"
-#include "http/charge_decisions.h"
 #include "http/html_page.h"
 #include "http/request_metadata.h"
-#include "projections/payment_fold.h"
 #include "reactors/subscriptions.h"
 #include "reactors/upsells.h"
 #include "tenants/bot_directory.h"
 
 namespace tally::http {
 namespace {
-
-constexpr int kAttempts = 5;
 
 HttpResponse NotFound() {
   return HtmlPage(404, "Link não encontrado",
@@ -77,31 +73,7 @@ HttpResponse RenewPage::Render(const HttpRequest& request, const std::string& to
   payment.set_plan_id(sub->plan_id);
   payment.set_customer_id(absl::StrCat("tg:", sub->chat_id));
   payment.set_description(absl::StrCat("Renovação ", plan->second.name).substr(0, 200));
-  // The period's charge, or, when its PIX can no longer be paid (expired, cancelled, refused,
-  // abandoned), the next attempt's: at most kAttempts per period.
-  std::string name;
-  for (int attempt = 0;; ++attempt) {
-    if (attempt == kAttempts)
-      return Gone("Não conseguimos gerar um novo PIX. Fale com o vendedor.");
-    name =
-        absl::StrCat("renew:", id, ":", period_end, attempt == 0 ? "" : absl::StrCat(":", attempt));
-    auto identity = IdentifyCharge(bot->tenant_id, name);
-    if (!identity.ok()) return TryAgainPage();
-    auto found = store_.FindByIdempotencyKey(identity->append_key);
-    if (!found.ok()) return TryAgainPage();
-    if (!found->has_value()) break;  // never charged under this name
-    auto events = store_.ReadStream(bot->tenant_id, (*found)->stream_id);
-    if (!events.ok()) return TryAgainPage();
-    projections::PaymentState state;
-    for (const auto& e : *events) {
-      if (!projections::ApplyPaymentEvent(state, e).ok()) return TryAgainPage();
-    }
-    using projections::PaymentStatus;
-    const bool closed =
-        state.status == PaymentStatus::kExpired || state.status == PaymentStatus::kCancelled ||
-        state.status == PaymentStatus::kRefused || state.status == PaymentStatus::kAbandoned;
-    if (!closed) break;  // still payable (or paid): shown again
-  }
+  const std::string name = absl::StrCat("renew:", id, ":", period_end);
   HttpResponse created = charges_.Create(request, NewRequestId(), bot->tenant_id, "renew_page",
                                          gateways::Sha256Hex(name), name, std::move(input));
   if (created.status != 200 && created.status != 201) {

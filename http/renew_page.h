@@ -8,9 +8,7 @@
 // the gateway that took the subscription's last payment, for the plan's price, carrying
 // `plan_id` (its payment renews the subscription once confirmed, or starts it again after it
 // ended), under the Idempotency-Key `renew:<subscription>:<period end>` — opening the link
-// again shows the same PIX code — and the page shows the PIX copy-and-paste code. Once that
-// charge can no longer be paid (its PIX expired, or it was cancelled, refused or abandoned),
-// opening the link makes the next attempt's charge (`…:<n>`, at most 5 per period). Failures are
+// again shows the same PIX code — and the page shows the PIX copy-and-paste code. Failures are
 // pages, as on the offer page (http/offer_page.h): never an internal message.
 //
 // Handle blocks on the database and the gateway: call it from a worker thread. Thread-safe.
