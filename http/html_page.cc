@@ -1,5 +1,7 @@
 #include "http/html_page.h"
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
@@ -38,6 +40,20 @@ HttpResponse PixPage(const std::string& heading, int64_t amount_minor, const std
           HtmlEscape(absl::StrFormat("R$ %d,%02d", amount_minor / 100, amount_minor % 100)),
           "</p><p>PIX copia e cola:</p><textarea readonly rows=\"5\">", HtmlEscape(pix),
           "</textarea><p>Pague no app do seu banco; o acesso chega no Telegram.</p>"));
+}
+
+HttpResponse TokenPage(const HttpRequest& request, const char* page, const std::string& token,
+                       const std::function<HttpResponse()>& render) {
+  if (request.method != "GET") {
+    return HtmlPage(405, "Método não permitido", "<h1>Método não permitido</h1>");
+  }
+  try {
+    return render();
+  } catch (const std::exception& e) {
+    spdlog::error("{} page failed token_prefix={} error=\"{}\"", page, token.substr(0, 8),
+                  e.what());
+    return TryAgainPage();
+  }
 }
 
 HttpResponse TryAgainPage() {

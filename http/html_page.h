@@ -2,6 +2,7 @@
 // The small HTML pages buyers open from their Telegram messages (delivery and offer links):
 // escaped text, no cache, no indexing, and never an internal message or a stack trace.
 
+#include <functional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -16,6 +17,12 @@ HttpResponse HtmlPage(int status, const std::string& title, const std::string& b
 
 // 503: the database is unavailable; the buyer is asked to try again.
 HttpResponse TryAgainPage();
+
+// A page opened from a link carrying `token`: 405 unless GET; otherwise `render`'s page, or,
+// when it throws, an error in the log naming `page` and the token's first 8 characters and the
+// TryAgainPage — never the exception's text.
+HttpResponse TokenPage(const HttpRequest& request, const char* page, const std::string& token,
+                       const std::function<HttpResponse()>& render);
 
 // 200: a charge to pay — `heading`, the amount (reais), the PIX copy-and-paste code (escaped
 // here) and how access arrives.

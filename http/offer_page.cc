@@ -29,17 +29,7 @@ OfferPage::OfferPage(ledger::EventStore& store, const ledger::Clock& clock, Char
     : store_(store), clock_(clock), charges_(charges), secret_(std::move(offer_secret)) {}
 
 void OfferPage::Handle(const HttpRequest& request, const std::string& token, Responder respond) {
-  if (request.method != "GET") {
-    return respond(HtmlPage(405, "Método não permitido", "<h1>Método não permitido</h1>"));
-  }
-  HttpResponse response;
-  try {
-    response = Render(request, token);
-  } catch (const std::exception& e) {
-    spdlog::error("offer page failed token_prefix={} error=\"{}\"", token.substr(0, 8), e.what());
-    response = TryAgainPage();
-  }
-  respond(std::move(response));
+  respond(TokenPage(request, "offer", token, [&] { return Render(request, token); }));
 }
 
 HttpResponse OfferPage::Render(const HttpRequest& request, const std::string& token) {

@@ -32,17 +32,7 @@ RenewPage::RenewPage(ledger::EventStore& store, ChargeApi& charges, std::string 
     : store_(store), charges_(charges), secret_(std::move(renew_secret)) {}
 
 void RenewPage::Handle(const HttpRequest& request, const std::string& token, Responder respond) {
-  if (request.method != "GET") {
-    return respond(HtmlPage(405, "Método não permitido", "<h1>Método não permitido</h1>"));
-  }
-  HttpResponse response;
-  try {
-    response = Render(request, token);
-  } catch (const std::exception& e) {
-    spdlog::error("renew page failed token_prefix={} error=\"{}\"", token.substr(0, 8), e.what());
-    response = TryAgainPage();
-  }
-  respond(std::move(response));
+  respond(TokenPage(request, "renew", token, [&] { return Render(request, token); }));
 }
 
 HttpResponse RenewPage::Render(const HttpRequest& request, const std::string& token) {
