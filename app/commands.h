@@ -35,7 +35,7 @@ struct ServeOptions {
   // A hot standby (streaming replica) for the read API; "": read from the primary.
   std::string read_database_url;
   // Requests a second per API key on /v1/ (burst: twice that); 0: no limit.
-  double api_rate_limit = 100;
+  double api_rate_limit = 1000;
 };
 int RunServe(const ServeOptions& options);
 

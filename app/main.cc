@@ -332,7 +332,7 @@ int main(int argc, char** argv) {
       "then swap the views in one transaction. Progress on stderr. Triggers no side effect.");
   AddDatabaseOption(projections_rebuild, &projections_url);
   projections_rebuild
-      ->add_option("name", projection_name, "payments | revenue_daily | purchase_tracking")
+      ->add_option("name", projection_name, "payments | revenue_daily | purchase_tracking | leads | subscriptions")
       ->required();
   projections_rebuild->add_option("--version", projection_version,
                                   "Version to build (default: the one this binary folds)");

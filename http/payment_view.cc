@@ -12,9 +12,7 @@ const char* const kPaymentViewColumns =
     "payment_id, stream_id, gateway, gateway_transaction_id, bot_id, product_id, customer_id, "
     "plan_id, origin, amount_minor, paid_amount_minor, currency, status, status_source, "
     "paid_confirmed, created_at, first_seen_at, expires_at, paid_at, refunded_at, "
-    "delivery_state, purchase_state, purchase_sent, meta_event_id, late, amount_mismatch, "
-    "first_seen_at::text AS order_first_seen, partition_id AS order_partition, "
-    "stream_id AS order_stream";
+    "delivery_state, purchase_state, purchase_sent, meta_event_id, late, amount_mismatch";
 
 namespace {
 

@@ -22,8 +22,8 @@ class row;
 
 namespace tally::http {
 
-// The SELECT list (over the payments view) PaymentViewJson reads, in its order. Its last three
-// columns are the listing order (first_seen_at as PostgreSQL's text, partition_id, stream_id).
+// The SELECT list (over the payments view) PaymentViewJson reads, in its order (26 columns;
+// more may follow it in a SELECT).
 extern const char* const kPaymentViewColumns;
 
 std::string PaymentViewJson(const pqxx::row& row);

@@ -18,8 +18,8 @@
 namespace tally::http {
 
 struct RateLimit {
-  double per_second = 100;  // 0: no limit
-  double burst = 200;
+  double per_second = 1000;  // 0: no limit
+  double burst = 2000;
   size_t max_keys = 100'000;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <map>
 #include <optional>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
@@ -124,6 +126,12 @@ std::string TextOrNull(const pqxx::field& f) {
   return f.is_null() || f.c_str()[0] == '\0' ? "null" : Quote(f.c_str());
 }
 
+std::string TimeOrNull(const pqxx::field& f) {
+  if (f.is_null()) return "null";
+  return Quote(
+      ledger::FormatMicros(projections::ParseTimestamp(std::optional<std::string>(f.c_str()))));
+}
+
 // The cursor: the listing order's values of the last payment of a page.
 struct Cursor {
   std::string first_seen;  // RFC 3339
@@ -201,53 +209,95 @@ class Reader {
                         "::timestamptz");
       }
     }
-    int limit = kDefaultLimit;
-    if (auto value = query_.Get("limit")) {
-      if (!absl::SimpleAtoi(*value, &limit) || limit < 1 || limit > kMaxLimit) {
-        return BadParameter(absl::StrCat("limit: not a whole number from 1 to ", kMaxLimit));
+    return Page("payments", kPaymentViewColumns, "payments", "first_seen_at", std::move(where),
+                std::move(params), PaymentViewJson);
+  }
+
+  HttpResponse ListLeads() {
+    if (absl::Status s = query_.Only({"bot_id", "started_from", "started_to", "limit", "cursor"});
+        !s.ok()) {
+      return BadParameter(std::string(s.message()));
+    }
+    std::vector<std::string> params = {tenant_.id};
+    std::string where = "tenant_id = $1";
+    if (auto value = query_.Get("bot_id")) {
+      params.push_back(*value);
+      absl::StrAppend(&where, " AND bot_id = $", params.size());
+    }
+    for (const auto& [name, op] : std::vector<std::pair<std::string, std::string>>{
+             {"started_from", " >= "}, {"started_to", " < "}}) {
+      if (auto value = query_.Get(name)) {
+        absl::StatusOr<int64_t> bound = ParseBound(name, *value, tenant_.zone);
+        if (!bound.ok()) return BadParameter(std::string(bound.status().message()));
+        params.push_back(ledger::FormatMicros(*bound));
+        absl::StrAppend(&where, " AND first_started_at", op, "$", params.size(), "::timestamptz");
       }
     }
-    if (auto value = query_.Get("cursor")) {
-      absl::StatusOr<Cursor> cursor = DecodeCursor(*value);
-      if (!cursor.ok()) return BadParameter(std::string(cursor.status().message()));
-      const std::string at = bind(cursor->first_seen);
-      const std::string partition = bind(std::to_string(cursor->partition));
-      const std::string stream = bind(cursor->stream_id);
-      absl::StrAppend(&where, " AND (first_seen_at, partition_id, stream_id) < (", at,
-                      "::timestamptz, ", partition, "::int, ", stream, ")");
+    return Page(
+        "leads",
+        "bot_id, telegram_user_id, first_name, username, start_payload, "
+        "first_started_at, last_started_at, starts",
+        "leads", "first_started_at", std::move(where), std::move(params), [](const pqxx::row& r) {
+          return absl::StrCat(
+              "{\"bot_id\":", TextOrNull(r[0]), ",\"telegram_user_id\":", r[1].c_str(),
+              ",\"first_name\":", TextOrNull(r[2]), ",\"username\":", TextOrNull(r[3]),
+              ",\"start_payload\":", TextOrNull(r[4]), ",\"first_started_at\":", TimeOrNull(r[5]),
+              ",\"last_started_at\":", TimeOrNull(r[6]), ",\"starts\":", r[7].c_str(), "}");
+        });
+  }
+
+  HttpResponse ListSubscriptions() {
+    if (absl::Status s = query_.Only({"status", "bot_id", "plan_id", "limit", "cursor"}); !s.ok()) {
+      return BadParameter(std::string(s.message()));
     }
-    const std::string sql = absl::StrCat(
-        "SELECT ", kPaymentViewColumns, " FROM payments WHERE ", where,
-        " ORDER BY first_seen_at DESC, partition_id DESC, stream_id DESC LIMIT ", limit + 1);
-    pqxx::result rows = txn_.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-    std::string body = "{\"payments\":[";
-    const int shown = std::min<int>(limit, rows.size());
-    for (int i = 0; i < shown; ++i) {
-      absl::StrAppend(&body, i == 0 ? "" : ",", PaymentViewJson(rows[i]));
+    std::vector<std::string> params = {tenant_.id};
+    std::string where = "tenant_id = $1";
+    if (auto status = query_.Get("status")) {
+      for (absl::string_view s : absl::StrSplit(*status, ',')) {
+        if (s != "active" && s != "expired" && s != "revoked") {
+          return BadParameter(
+              absl::StrCat("status: unknown status \"", s, "\" (one of active, expired, revoked)"));
+        }
+      }
+      params.push_back(*status);
+      absl::StrAppend(&where, " AND status = ANY(string_to_array($", params.size(), ", ','))");
     }
-    body += "],\"next_cursor\":";
-    if (static_cast<int>(rows.size()) > limit) {
-      const pqxx::row& last = rows[shown - 1];
-      absl::StrAppend(&body, Quote(EncodeCursor(last[26], last[27], last[28])));
-    } else {
-      body += "null";
+    for (const char* column : {"bot_id", "plan_id"}) {
+      if (auto value = query_.Get(column)) {
+        params.push_back(*value);
+        absl::StrAppend(&where, " AND ", column, " = $", params.size());
+      }
     }
-    body += "}";
-    return {200, "application/json", std::move(body)};
+    return Page(
+        "subscriptions",
+        "subscription_id, bot_id, plan_id, customer_id, status, cancelled, started_at, "
+        "ends_at, renewals, last_payment_id",
+        "subscriptions", "started_at", std::move(where), std::move(params), [](const pqxx::row& r) {
+          return absl::StrCat(
+              "{\"subscription_id\":", TextOrNull(r[0]), ",\"bot_id\":", TextOrNull(r[1]),
+              ",\"plan_id\":", TextOrNull(r[2]), ",\"customer_id\":", TextOrNull(r[3]),
+              ",\"status\":", TextOrNull(r[4]),
+              ",\"cancelled\":", r[5].c_str()[0] == 't' ? "true" : "false",
+              ",\"started_at\":", TimeOrNull(r[6]), ",\"ends_at\":", TimeOrNull(r[7]),
+              ",\"renewals\":", r[8].c_str(), ",\"last_payment_id\":", TextOrNull(r[9]), "}");
+        });
   }
 
   HttpResponse ShowPayment(const std::string& id, const ledger::EventRegistry& registry) {
     if (absl::Status s = query_.Only({}); !s.ok()) return BadParameter(std::string(s.message()));
     pqxx::result rows =
         id.rfind("payment-", 0) == 0
-            ? txn_.exec_params(absl::StrCat("SELECT ", kPaymentViewColumns,
-                                            " FROM payments WHERE partition_id = $1 AND "
-                                            "stream_id = $2 AND tenant_id = $3"),
-                               tenant_.partition, id, tenant_.id)
-            : txn_.exec_params(absl::StrCat("SELECT ", kPaymentViewColumns,
-                                            " FROM payments WHERE tenant_id = $1 AND "
-                                            "payment_id = $2 ORDER BY first_seen_at LIMIT 1"),
-                               tenant_.id, id);
+            ? txn_.exec_params(
+                  absl::StrCat(
+                      "SELECT ", kPaymentViewColumns,
+                      ", partition_id, stream_id FROM payments WHERE partition_id = $1 AND "
+                      "stream_id = $2 AND tenant_id = $3"),
+                  tenant_.partition, id, tenant_.id)
+            : txn_.exec_params(
+                  absl::StrCat("SELECT ", kPaymentViewColumns,
+                               ", partition_id, stream_id FROM payments WHERE tenant_id = $1 AND "
+                               "payment_id = $2 ORDER BY first_seen_at LIMIT 1"),
+                  tenant_.id, id);
     if (rows.empty()) {
       return JsonError(404, "payment_not_found", "no payment " + id + " of this tenant");
     }
@@ -258,7 +308,7 @@ class Reader {
                                       " FROM events WHERE partition_id = $1 AND stream_id = $2 "
                                       "ORDER BY stream_version LIMIT ",
                                       kMaxHistory),
-                         row[27].as<int>(), row[28].as<std::string>());
+                         row[26].as<int>(), row[27].as<std::string>());
     for (size_t i = 0; i < events.size(); ++i) {
       absl::StrAppend(&body, i == 0 ? "" : ",",
                       ledger::EventToJson(ledger::RecordedEventFromRow(events[i]), registry));
@@ -388,6 +438,24 @@ class Reader {
              tenant_.id, start, end)) {
       stats[row[0].as<std::string>()].buyers = row[1].as<int64_t>();
     }
+    // Conversion: distinct paying customers (any currency) over the leads that first pressed
+    // /start in the same days.
+    const int64_t leads =
+        txn_.exec_params1(
+                "SELECT count(*) FROM leads WHERE tenant_id = $1 AND first_started_at "
+                ">= $2::timestamptz AND first_started_at < $3::timestamptz",
+                tenant_.id, start, end)[0]
+            .as<int64_t>();
+    const int64_t buyers =
+        txn_.exec_params1(absl::StrCat("SELECT count(DISTINCT customer_id) FROM payments WHERE "
+                                       "tenant_id = $1 AND ",
+                                       kSaleCondition,
+                                       " AND paid_at >= $2::timestamptz AND paid_at < "
+                                       "$3::timestamptz"),
+                          tenant_.id, start, end)[0]
+            .as<int64_t>();
+    const std::string conversion =
+        leads == 0 ? "null" : absl::StrFormat("%.4f", static_cast<double>(buyers) / leads);
     auto render = [](const std::string& currency, const CurrencyStats& s) {
       std::string out = absl::StrCat(
           "\"currency\":", Quote(currency), ",\"sales\":", s.sales,
@@ -422,12 +490,56 @@ class Reader {
     for (const auto& [currency, s] : stats) {
       absl::StrAppend(&currencies, currencies.empty() ? "" : ",", "{", render(currency, s), "}");
     }
-    return {200, "application/json",
-            absl::StrCat("{", RangeJson(*range), ",", render(main, stats[main]),
-                         ",\"currencies\":[", currencies, "]}")};
+    return {
+        200, "application/json",
+        absl::StrCat("{", RangeJson(*range), ",", render(main, stats[main]), ",\"leads\":", leads,
+                     ",\"conversion\":", conversion, ",\"currencies\":[", currencies, "]}")};
   }
 
  private:
+  // One page of `view` rows of the tenant, newest `order_column` first, then partition and
+  // stream (unique): {"<key>":[...],"next_cursor":...}. `where` and `params` hold the filters.
+  HttpResponse Page(const std::string& key, const std::string& columns, const std::string& view,
+                    const std::string& order_column, std::string where,
+                    std::vector<std::string> params,
+                    const std::function<std::string(const pqxx::row&)>& render) {
+    int limit = kDefaultLimit;
+    if (auto value = query_.Get("limit")) {
+      if (!absl::SimpleAtoi(*value, &limit) || limit < 1 || limit > kMaxLimit) {
+        return BadParameter(absl::StrCat("limit: not a whole number from 1 to ", kMaxLimit));
+      }
+    }
+    if (auto value = query_.Get("cursor")) {
+      absl::StatusOr<Cursor> cursor = DecodeCursor(*value);
+      if (!cursor.ok()) return BadParameter(std::string(cursor.status().message()));
+      params.push_back(cursor->first_seen);
+      params.push_back(std::to_string(cursor->partition));
+      params.push_back(cursor->stream_id);
+      const size_t n = params.size();
+      absl::StrAppend(&where, " AND (", order_column, ", partition_id, stream_id) < ($", n - 2,
+                      "::timestamptz, $", n - 1, "::int, $", n, ")");
+    }
+    const std::string sql = absl::StrCat(
+        "SELECT ", columns, ", ", order_column,
+        "::text AS order_at, partition_id AS order_partition, stream_id AS order_stream FROM ",
+        view, " WHERE ", where, " ORDER BY ", order_column,
+        " DESC, partition_id DESC, stream_id DESC LIMIT ", limit + 1);
+    pqxx::result rows = txn_.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    std::string body = absl::StrCat("{\"", key, "\":[");
+    const int shown = std::min<int>(limit, rows.size());
+    for (int i = 0; i < shown; ++i) absl::StrAppend(&body, i == 0 ? "" : ",", render(rows[i]));
+    body += "],\"next_cursor\":";
+    if (static_cast<int>(rows.size()) > limit) {
+      const pqxx::row& last = rows[shown - 1];
+      const auto n = static_cast<pqxx::row::size_type>(last.size());
+      absl::StrAppend(&body, Quote(EncodeCursor(last[n - 3], last[n - 2], last[n - 1])));
+    } else {
+      body += "null";
+    }
+    body += "}";
+    return {200, "application/json", std::move(body)};
+  }
+
   std::string RangeJson(const DayRange& range) const {
     return absl::StrCat("\"from\":", Quote(absl::FormatCivilTime(range.from)),
                         ",\"to\":", Quote(absl::FormatCivilTime(range.to)),
@@ -483,6 +595,8 @@ void ReadApi::Handle(const HttpRequest& request, const std::string& path, Respon
       }
       return reader.ShowPayment(*id, registry_);
     }
+    if (path == "/v1/leads") return reader.ListLeads();
+    if (path == "/v1/subscriptions") return reader.ListSubscriptions();
     if (path == "/v1/revenue") return reader.Revenue();
     if (path == "/v1/stats") return reader.Stats();
     return JsonError(404, "not_found", "no route for " + path);

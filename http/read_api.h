@@ -36,6 +36,15 @@
 //     by paid day (refunds on their own day, as in revenue); the top-level figures are those of
 //     the tenant's main currency (the one with most sales; "currencies" has all of them);
 //     paying_buyers counts distinct customers with a sale; by_hour is the local hour of day.
+//     "leads" counts the leads whose first /start fell in those days and "conversion" is
+//     distinct paying customers (any currency) / leads, 4 decimals (null without leads).
+//   GET /v1/leads?bot_id=&started_from=&started_to=&limit=&cursor=
+//     {"leads":[{"bot_id","telegram_user_id","first_name","username","start_payload",
+//     "first_started_at","last_started_at","starts"}],"next_cursor"}, newest first /start.
+//   GET /v1/subscriptions?status=active,expired,revoked&bot_id=&plan_id=&limit=&cursor=
+//     {"subscriptions":[{"subscription_id","bot_id","plan_id","customer_id","status",
+//     "cancelled" (ends at ends_at, not renewed),"started_at","ends_at","renewals",
+//     "last_payment_id"}],"next_cursor"}, newest first.
 //
 // Bad parameters: 400 invalid_parameter, the message naming the parameter (unknown parameters
 // too). Handle blocks on the database: call it from a worker thread. Thread-safe.
@@ -56,7 +65,8 @@ class ReadApi {
  public:
   ReadApi(ledger::EventStore& store, const ledger::Clock& clock, ReadDatabase& database);
 
-  // GET /v1/payments[/<id>], /v1/revenue, /v1/stats (`path` without the query).
+  // GET /v1/payments[/<id>], /v1/revenue, /v1/stats, /v1/leads, /v1/subscriptions (`path`
+  // without the query).
   void Handle(const HttpRequest& request, const std::string& path, Responder respond);
 
  private:

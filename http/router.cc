@@ -34,7 +34,7 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
   }
   if (endpoints.reads != nullptr && request.method != "POST" &&
       (path == "/v1/payments" || absl::StartsWith(path, "/v1/payments/") || path == "/v1/revenue" ||
-       path == "/v1/stats")) {
+       path == "/v1/stats" || path == "/v1/leads" || path == "/v1/subscriptions")) {
     return endpoints.reads->Handle(request, path, std::move(respond));
   }
   if (path == "/v1/payments" && endpoints.charges != nullptr) {

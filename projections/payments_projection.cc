@@ -91,6 +91,8 @@ std::vector<std::unique_ptr<Projection>> AllProjections() {
   all.push_back(NewPaymentsProjection());
   all.push_back(NewRevenueProjection());
   all.push_back(NewPurchaseTrackingProjection());
+  all.push_back(NewLeadsProjection());
+  all.push_back(NewSubscriptionsProjection());
   return all;
 }
 

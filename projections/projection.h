@@ -50,11 +50,13 @@ class Projection {
   virtual std::unique_ptr<ProjectionFold> NewFold() const = 0;
 };
 
-// payments (+ anomalies), revenue_daily, purchase_tracking.
+// payments (+ anomalies), revenue_daily, purchase_tracking, leads, subscriptions.
 std::vector<std::unique_ptr<Projection>> AllProjections();
 
 std::unique_ptr<Projection> NewPaymentsProjection();
 std::unique_ptr<Projection> NewRevenueProjection();
 std::unique_ptr<Projection> NewPurchaseTrackingProjection();
+std::unique_ptr<Projection> NewLeadsProjection();
+std::unique_ptr<Projection> NewSubscriptionsProjection();
 
 }  // namespace tally::projections

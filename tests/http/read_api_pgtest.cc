@@ -27,7 +27,9 @@
 #include "http/server.h"
 #include "projections/catalog.h"
 #include "projections/runner.h"
+#include "tally/leads/v1/lead_events.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
+#include "tally/subscriptions/v1/subscription_events.pb.h"
 #include "tenants/tenant_directory.h"
 #include "tests/support/http_client.h"
 #include "tests/support/pg.h"
@@ -101,8 +103,11 @@ struct Stack {
       REQUIRE(status.ok());
       bool done = true;
       for (const auto& p : *status) {
-        for (const auto& part : p.partitions)
+        // A projection not yet initialized has no partitions: not caught up.
+        done = done && p.partitions.size() == heads.size();
+        for (const auto& part : p.partitions) {
           done = done && part.checkpoint >= heads[part.partition];
+        }
       }
       if (done) return;
       REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "projections did not catch up");
@@ -251,6 +256,39 @@ TEST_CASE("read API: each tenant sees only its own payments, revenue and stats")
   a2.Created(4990, "bot-2", "mentoria").AppendTo(*stack.store);
   Payment b1(bia, "pushinpay", "b1");
   b1.Created(9990).Observed(pb::OBSERVED_STATUS_PAID, "signed", 9990, noon).AppendTo(*stack.store);
+  for (const auto& [tenant, user] : std::vector<std::pair<std::string, int64_t>>{
+           {ana, 101}, {ana, 102}, {ana, 101}, {bia, 201}}) {
+    leads::v1::LeadStarted lead;
+    lead.set_tenant_id(tenant);
+    lead.set_bot_id("bot-1");
+    lead.set_telegram_user_id(user);
+    lead.set_first_name("Maria");
+    lead.set_start_payload("camp1");
+    REQUIRE(stack.store
+                ->Append({tenant,
+                          absl::StrCat("lead-bot-1-", user),
+                          ledger::ExpectedVersion::Any(),
+                          {{"tally.leads.v1.LeadStarted", lead.SerializeAsString(), ""}},
+                          ""})
+                .ok());
+  }
+  subscriptions::v1::SubscriptionStarted started;
+  started.set_subscription_id("bot-1_clube_101");
+  started.set_tenant_id(ana);
+  started.set_bot_id("bot-1");
+  started.set_plan_id("clube");
+  started.set_chat_id(101);
+  started.set_customer_id("tg:101");
+  started.set_starts_at_us(noon);
+  started.set_ends_at_us(noon + 30LL * 86400 * 1000000);
+  REQUIRE(stack.store
+              ->Append({ana,
+                        "subscription-bot-1_clube_101",
+                        ledger::ExpectedVersion::Any(),
+                        {{"tally.subscriptions.v1.SubscriptionStarted", started.SerializeAsString(),
+                          ""}},
+                        ""})
+              .ok());
   stack.WaitCaughtUp();
   const int port = stack.server->port();
 
@@ -343,6 +381,27 @@ TEST_CASE("read API: each tenant sees only its own payments, revenue and stats")
   auto empty = stack.Get(bia, "/v1/stats?from=2026-11-21&to=2026-11-30");
   CHECK(Field(empty.body, "sales") == "0");
   CHECK(stack.Get(ana, "/v1/revenue").status == 200);  // the last 30 days by default
+
+  // Leads, subscriptions and conversion: each tenant its own.
+  auto leads = stack.Get(ana, "/v1/leads");
+  REQUIRE(leads.status == 200);
+  CHECK(Count(leads.body, "\"telegram_user_id\":") == 2);
+  CHECK(absl::StrContains(leads.body, R"("telegram_user_id":101,)"));
+  CHECK(absl::StrContains(leads.body, R"("starts":2)"));
+  CHECK(Count(stack.Get(bia, "/v1/leads").body, "\"telegram_user_id\":") == 1);
+  CHECK(Count(stack.Get(ana, "/v1/leads?limit=1").body, "\"telegram_user_id\":") == 1);
+  auto subscriptions = stack.Get(ana, "/v1/subscriptions?status=active");
+  REQUIRE(subscriptions.status == 200);
+  CHECK(Field(subscriptions.body, "subscription_id") == "bot-1_clube_101");
+  CHECK(Field(subscriptions.body, "ends_at") == "2026-12-20T15:00:00.000000Z");
+  CHECK(Count(stack.Get(ana, "/v1/subscriptions?status=expired").body, "subscription_id") == 0);
+  CHECK(Count(stack.Get(bia, "/v1/subscriptions").body, "subscription_id") == 0);
+  CHECK(stack.Get(ana, "/v1/subscriptions?status=gone").status == 400);
+  auto month = stack.Get(ana, "/v1/stats?from=2026-11-15&to=2026-12-31");
+  CHECK(Field(month.body, "sales") == "1");
+  CHECK(Field(month.body, "leads") == "2");
+  CHECK(Field(month.body, "conversion") == "0.5000");
+  CHECK(Field(stats.body, "conversion") == "null");  // no lead started on 2026-11-20
   CHECK(testing::HttpFetch(port, "DELETE", "/v1/stats",
                            {{"Authorization", "Bearer " + stack.keys.at(ana)}})
             .status == 405);

@@ -120,7 +120,11 @@ void CheckAllEqual(const std::string& url) {
       INFO(projection->name(), " ", table.table, " differs at ",
            table.differing_keys.empty() ? "" : table.differing_keys[0]);
       CHECK(table.equal);
-      if (table.table != "anomalies") CHECK(table.live_rows > 0);
+      // The generated lifecycles have payments only: no leads, no subscriptions.
+      if (table.table != "anomalies" && projection->name() != "leads" &&
+          projection->name() != "subscriptions") {
+        CHECK(table.live_rows > 0);
+      }
     }
   }
 }
@@ -419,7 +423,7 @@ void RebuildKilledAt(const std::string& phase, const std::set<std::string>& swap
        txn.exec("SELECT 'proj_' || t || s.tables_suffix FROM projection_state s, "
                 "unnest(CASE s.name WHEN 'payments' THEN '{payments,anomalies}'::text[] "
                 "WHEN 'revenue_daily' THEN '{revenue_daily,revenue_daily_payments,"
-                "revenue_daily_tenants}'::text[] ELSE '{purchase_tracking}'::text[] END) t "
+                "revenue_daily_tenants}'::text[] ELSE ARRAY[s.name] END) t "
                 "ORDER BY 1")) {
     expected.push_back(row[0].as<std::string>());
   }
