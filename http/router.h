@@ -2,10 +2,11 @@
 // The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), POST
 // /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
 // GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
-// GET /v1/health (http/owner_health.h), the dashboard (GET /, GET /dashboard/<file>;
-// http/dashboard_page.h). The live feed, GET /v1/live, is the server's WebSocket route
-// (http/live_feed.h), not a request routed here. An endpoint left null answers 404 like an unknown
-// path. Unknown paths: 404 not_found with a JSON error.
+// GET /v1/payments[/<id>], /v1/revenue, /v1/stats (http/read_api.h), GET /v1/health
+// (http/owner_health.h), the dashboard (GET /, GET /dashboard/<file>; http/dashboard_page.h). The
+// live feed, GET /v1/live, is the server's WebSocket route (http/live_feed.h), not a request
+// routed here. An endpoint left null answers 404 like an unknown path. Unknown paths: 404
+// not_found with a JSON error.
 
 #include "http/charge_api.h"
 #include "http/delivery_page.h"
@@ -13,6 +14,8 @@
 #include "http/message.h"
 #include "http/offer_page.h"
 #include "http/owner_health.h"
+#include "http/rate_limiter.h"
+#include "http/read_api.h"
 #include "http/readiness.h"
 #include "http/renew_page.h"
 #include "http/server.h"
@@ -30,6 +33,9 @@ struct Endpoints {
   RenewPage* renewals = nullptr;
   JobsApi* jobs = nullptr;
   Readiness* readiness = nullptr;
+  ReadApi* reads = nullptr;
+  // Applied to every /v1/ request that carries a bearer token, before its endpoint.
+  RateLimiter* rate_limiter = nullptr;
   OwnerHealth* health = nullptr;
 };
 

@@ -48,7 +48,8 @@ const TableSpec& DailyTable() {
                                7,
                                "",
                                true,
-                               "*, paid_minor - refunded_minor AS net_minor"};
+                               "*, paid_minor - refunded_minor AS net_minor",
+                               {"(tenant_id, day)"}};  // GET /v1/revenue, /v1/stats
   return kSpec;
 }
 
@@ -74,9 +75,10 @@ const TableSpec& ContributionTable() {
   return kSpec;
 }
 
+// Each tenant's zone; its view (revenue_daily_tenants) tells the read API the tenant's zone.
 const TableSpec& TenantZoneTable() {
   static const TableSpec kSpec{
-      "revenue_daily_tenants", {{"tenant_id", "text"}, {"time_zone", "text"}}, 1, "", false};
+      "revenue_daily_tenants", {{"tenant_id", "text"}, {"time_zone", "text"}}, 1, "", true};
   return kSpec;
 }
 
