@@ -14,9 +14,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gateways/payload_fields.h"
+#include "http/payment_view.h"
 #include "ledger/database.h"
 #include "ledger/event_json.h"
-#include "projections/payment_row.h"
 
 namespace tally::http {
 namespace {
@@ -27,29 +27,17 @@ constexpr size_t kReadBatch = 1000;
 constexpr int kPolicyViolation = 1008;
 constexpr int kInternalError = 1011;
 
-std::string SelectColumns() {
-  std::vector<std::string> names;
-  for (const auto& column : projections::PaymentsTable().columns) names.push_back(column.name);
-  return absl::StrJoin(names, ", ");
-}
-
+// The read API's columns (http/payment_view.h) first, then the feed's own.
 const std::string& ChangedRowsSql() {
   static const std::string kSql =
-      absl::StrCat("SELECT ", SelectColumns(),
-                   " FROM payments WHERE partition_id = $1 AND last_position > $2 "
-                   "ORDER BY last_position LIMIT ",
+      absl::StrCat("SELECT ", kPaymentViewColumns,
+                   ", tenant_id AS feed_tenant, last_position AS feed_position FROM payments "
+                   "WHERE partition_id = $1 AND last_position > $2 ORDER BY last_position LIMIT ",
                    kReadBatch);
   return kSql;
 }
 constexpr const char* kLastPosition =
     "SELECT coalesce(max(last_position), 0) FROM payments WHERE partition_id = $1";
-
-std::string TimeOrNull(int64_t micros) {
-  return micros == 0 ? "null" : ledger::JsonQuote(ledger::FormatMicros(micros));
-}
-std::string TextOrNull(const std::string& text) {
-  return text.empty() ? "null" : ledger::JsonQuote(text);
-}
 
 // Collects the partitions whose payments batches were announced.
 class CommitListener final : public pqxx::notification_receiver {
@@ -66,20 +54,6 @@ class CommitListener final : public pqxx::notification_receiver {
 };
 
 }  // namespace
-
-std::string LivePaymentMessage(const projections::PaymentState& p) {
-  return absl::StrCat(
-      R"({"type":"payment","payment":{"payment_id":)", TextOrNull(p.payment_id),
-      ",\"gateway\":", TextOrNull(p.gateway), ",\"bot_id\":", TextOrNull(p.bot_id),
-      ",\"product_id\":", TextOrNull(p.product_id), ",\"customer_id\":", TextOrNull(p.customer_id),
-      ",\"amount_minor\":", p.amount_minor, ",\"currency\":", TextOrNull(p.currency),
-      ",\"status\":", ledger::JsonQuote(projections::StatusName(p.status)),
-      ",\"paid_confirmed\":", p.paid_confirmed ? "true" : "false",
-      ",\"created_at\":", TimeOrNull(p.created_at_us), ",\"paid_at\":", TimeOrNull(p.paid_at_us),
-      ",\"delivery_state\":", TextOrNull(p.delivery_state),
-      ",\"purchase_state\":", TextOrNull(p.purchase.state),
-      ",\"purchase_sent\":", p.purchase.sent ? "true" : "false", "}}");
-}
 
 LiveFeed::LiveFeed(ledger::EventStore& store, const ledger::Clock& clock, LiveFeedOptions options)
     : options_(std::move(options)), auth_(store, clock) {}
@@ -190,14 +164,13 @@ void LiveFeed::ExpireSignIns() {
   }
 }
 
-void LiveFeed::Publish(const std::vector<projections::PaymentState>& payments) {
+void LiveFeed::Publish(const std::vector<Change>& changes) {
   std::lock_guard lock(mu_);
-  for (const auto& payment : payments) {
-    auto tenant = by_tenant_.find(payment.tenant_id);
+  for (const auto& change : changes) {
+    auto tenant = by_tenant_.find(change.tenant_id);
     if (tenant == by_tenant_.end()) continue;
-    const std::string message = LivePaymentMessage(payment);
     // A connection whose queue was full has been dropped; OnClose removes it.
-    for (const auto& connection : tenant->second) (void)connection->Send(message);
+    for (const auto& connection : tenant->second) (void)connection->Send(change.message);
   }
 }
 
@@ -255,23 +228,16 @@ absl::Status LiveFeed::Follow() {
             pqxx::nontransaction txn(conn);
             rows = txn.exec_params(ChangedRowsSql(), p, seen[p]);
           }
-          std::vector<projections::PaymentState> payments;
-          payments.reserve(rows.size());
+          std::vector<Change> changes;
+          changes.reserve(rows.size());
           for (const auto& row : rows) {
-            projections::Row values;
-            for (const auto& field : row) {
-              if (field.is_null()) {
-                values.emplace_back(std::nullopt);
-              } else {
-                values.emplace_back(field.c_str());
-              }
-            }
-            absl::StatusOr<projections::PaymentState> payment = projections::DecodePayment(values);
-            if (!payment.ok()) return payment.status();
-            seen[p] = std::max(seen[p], payment->last_position);
-            payments.push_back(*std::move(payment));
+            const pqxx::row::size_type extra = row.size() - 2;  // feed_tenant, feed_position
+            seen[p] = std::max(seen[p], row[extra + 1].as<int64_t>());
+            if (row[extra].is_null()) continue;  // no tenant known yet: nobody to tell
+            changes.push_back({row[extra].c_str(), absl::StrCat(R"({"type":"payment","payment":)",
+                                                                PaymentViewJson(row), "}")});
           }
-          Publish(payments);
+          Publish(changes);
           if (rows.size() < kReadBatch) break;
         }
       }

@@ -8,11 +8,12 @@
 // (unauthorized, forbidden, bad_sign_in, sign_in_timeout after `sign_in_timeout` without one;
 // database_unavailable) and closes with 1008 (policy violation; 1011 when the database is down).
 // From then on each payment of the key's tenant that changes is sent as
-//   {"type":"payment","payment":{"payment_id","gateway","bot_id","product_id","customer_id",
-//    "amount_minor","currency","status","paid_confirmed","created_at","paid_at",
-//    "delivery_state","purchase_state","purchase_sent"}}
-// (its row in the payments view after the change; times RFC 3339 UTC or null). Later client
-// messages are ignored. Only the rows of the signed-in key's tenant ever reach a connection.
+//   {"type":"payment","payment":<the payment>}
+// where <the payment> is its row in the payments view after the change, rendered exactly as the
+// read API renders it (http/payment_view.h: payment_id, gateway, bot_id, product_id,
+// customer_id, amount_minor, currency, status, paid_confirmed, created_at, paid_at,
+// delivery_state, purchase_state, purchase_sent, ...). Later client messages are ignored. Only
+// the rows of the signed-in key's tenant ever reach a connection.
 //
 // How. Every batch the payments projection commits NOTIFYs tally_projection_committed
 // (projections/runner.h). One thread LISTENs, and on each notification for payments (or every
@@ -43,7 +44,6 @@
 #include "ledger/clock.h"
 #include "ledger/event_store.h"
 #include "ledger/wakeup.h"
-#include "projections/payment_fold.h"
 
 namespace tally::http {
 
@@ -53,9 +53,6 @@ struct LiveFeedOptions {
   std::chrono::milliseconds poll_interval{1000};  // the fallback for a missed notification
   std::chrono::milliseconds sign_in_timeout{10000};
 };
-
-// {"type":"payment","payment":{...}} for one row of the payments view.
-std::string LivePaymentMessage(const projections::PaymentState& payment);
 
 class LiveFeed final : public WebSocketHandler {
  public:
@@ -88,7 +85,11 @@ class LiveFeed final : public WebSocketHandler {
   void Run();
   // One database session: LISTEN, then read and publish changes until Stop or an error.
   absl::Status Follow();
-  void Publish(const std::vector<projections::PaymentState>& payments);
+  struct Change {
+    std::string tenant_id;
+    std::string message;  // {"type":"payment","payment":{...}}
+  };
+  void Publish(const std::vector<Change>& changes);
   void ExpireSignIns();
   void Refuse(const std::shared_ptr<WebSocketConnection>& connection, int close_code,
               const std::string& code, const std::string& message);
