@@ -300,6 +300,8 @@
   async function loadPayments() {
     const params = new URLSearchParams();
     for (const [name, value] of Object.entries(state.filters)) if (value) params.set(name, value);
+    // The API's created_to is exclusive; the form's "to" day is included.
+    if (state.filters.created_to) params.set('created_to', daysBefore(state.filters.created_to, -1));
     params.set('limit', String(PAGE_SIZE));
     const cursor = state.cursors[state.cursors.length - 1];
     if (cursor) params.set('cursor', cursor);

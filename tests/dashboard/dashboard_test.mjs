@@ -142,6 +142,7 @@ try {
 
   if (SCREENSHOT) {
     await page.waitForFunction(() => !!document.querySelector('#chart svg rect'), { timeout: 10000 });
+    await page.emulateMediaFeatures([{ name: 'prefers-reduced-motion', value: 'reduce' }]);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     step(`screenshot: ${SCREENSHOT}`);
   }
