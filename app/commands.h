@@ -181,6 +181,16 @@ struct BenchIngestOptions {
 // Exit 1 when the 2xx answers and the new events differ, or a request failed.
 int RunBenchIngest(const BenchIngestOptions& options);
 
+struct BenchLiveOptions {
+  std::string database_url;
+  int dashboards = 200;
+  int webhooks = 200;
+  bool json = false;
+};
+// Exit 1 when a dashboard missed a payment's change or a webhook failed (the fan-out target is
+// reported, not enforced).
+int RunBenchLive(const BenchLiveOptions& options);
+
 struct BenchAppendOptions {
   std::string database_url;
   int64_t events = 100000;

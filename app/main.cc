@@ -444,6 +444,21 @@ int main(int argc, char** argv) {
   bench_ingest->add_flag("--pgbench,!--no-pgbench", bench_ingest_options.pgbench,
                          "Run (default) or skip the pgbench baseline");
 
+  tally::app::BenchLiveOptions bench_live_options;
+  auto* bench_live = bench->add_subcommand(
+      "live",
+      "Start the server, the projections and the live feed on a scratch database; sign in "
+      "--dashboards WebSocket dashboards of one tenant and post --webhooks paid Stripe webhooks "
+      "one at a time; from each webhook's 200 to each dashboard receiving the change: p50/p99.");
+  AddDatabaseOption(bench_live, &bench_live_options.database_url);
+  bench_live->add_option("--dashboards", bench_live_options.dashboards, "WebSocket dashboards")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  bench_live->add_option("--webhooks", bench_live_options.webhooks, "Paid webhooks")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  bench_live->add_flag("--json", bench_live_options.json, "Last line: one JSON object of results");
+
   tally::app::BenchDeliverOptions bench_deliver_options;
   auto* bench_deliver = bench->add_subcommand(
       "deliver",
@@ -721,6 +736,10 @@ int main(int argc, char** argv) {
   if (*bench_reconcile) {
     if (int rc = RequireDatabase(bench_reconcile_options.database_url)) return rc;
     return tally::app::RunBenchReconcile(bench_reconcile_options);
+  }
+  if (*bench_live) {
+    if (int rc = RequireDatabase(bench_live_options.database_url)) return rc;
+    return tally::app::RunBenchLive(bench_live_options);
   }
   if (*bench_ingest) {
     if (int rc = RequireDatabase(bench_ingest_options.database_url)) return rc;

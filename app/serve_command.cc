@@ -20,6 +20,8 @@
 #include "gateways/registry.h"
 #include "http/client.h"
 #include "http/gateway_transport.h"
+#include "http/live_feed.h"
+#include "http/owner_health.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "ledger/database.h"
@@ -130,8 +132,9 @@ int RunServe(const ServeOptions& options) {
               << " projections x " << partitions << " partitions)" << std::endl;
   }
 
-  std::unique_ptr<http::Server> server;
   std::unique_ptr<ledger::EventStore> store;
+  std::unique_ptr<http::LiveFeed> live_feed;  // outlives the server, whose workers call it
+  std::unique_ptr<http::Server> server;
   std::unique_ptr<http::WebhookIngestion> ingestion;
   std::unique_ptr<http::HttpClient> client;
   std::unique_ptr<http::ChargeApi> charges;
@@ -142,6 +145,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::Readiness> readiness;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   std::unique_ptr<http::JobsApi> jobs_api;
+  std::unique_ptr<http::OwnerHealth> health;
   std::unique_ptr<http::ReadDatabase> read_database;
   std::unique_ptr<http::ReadApi> reads;
   std::unique_ptr<http::RateLimiter> rate_limiter;
@@ -231,6 +235,12 @@ int RunServe(const ServeOptions& options) {
     endpoints.readiness = readiness.get();
     endpoints.reads = reads.get();
     endpoints.rate_limiter = rate_limiter.get();
+    health = std::make_unique<http::OwnerHealth>(*store, clock, options.database_url,
+                                                 reactor_host->Jobs(), partitions);
+    endpoints.health = health.get();
+    live_feed = std::make_unique<http::LiveFeed>(
+        *store, clock, http::LiveFeedOptions{options.database_url, partitions});
+    live_feed->Start();
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -241,14 +251,17 @@ int RunServe(const ServeOptions& options) {
         },
         [&endpoints](const http::HttpRequest& r, http::Responder& respond) {
           return http::TryRouteWithoutBlocking(r, endpoints, respond);
-        });
+        },
+        http::WebSocketRoute{"/v1/live", live_feed.get()});
     if (!started.ok()) return Fail(2, std::string(started.status().message()));
     server = std::move(*started);
     std::cout
         << "tally serving on http://" << server_options.host << ":" << server->port()
         << " (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
            "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
-           "/v1/admin/jobs, GET /v1/payments[/<id>], /v1/revenue, /v1/stats); gateways are told "
+           "/v1/admin/jobs, GET /v1/payments[/<id>], /v1/revenue, /v1/stats, GET /v1/health, GET "
+           "/v1/live); dashboard on http://"
+        << server_options.host << ":" << server->port() << "/; gateways are told "
         << charge_options.public_url << std::endl;
   }
 
@@ -256,6 +269,7 @@ int RunServe(const ServeOptions& options) {
   sigwait(&stop_signals, &signal_number);
   std::cerr << "tally: signal " << signal_number << ", draining" << std::endl;
   if (server) server->Stop();
+  if (live_feed) live_feed->Stop();
   if (reactor_host) reactor_host->Stop();
   for (auto& runner : runners) runner->Stop();
   store.reset();  // finishes queued appends

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "http/dashboard_page.h"
 
 namespace tally::http {
 
@@ -59,13 +60,19 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
       endpoints.jobs != nullptr) {
     return endpoints.jobs->Handle(request, path, std::move(respond));
   }
+  if (path == "/v1/health" && endpoints.health != nullptr) {
+    return endpoints.health->Handle(request, std::move(respond));
+  }
+  if (path == "/" || absl::StartsWith(path, "/dashboard/")) {
+    return respond(ServeDashboard(request, path));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 
 bool TryRouteWithoutBlocking(const HttpRequest& request, const Endpoints& endpoints,
                              Responder& respond) {
   const std::string path = request.target.substr(0, request.target.find('?'));
-  if (path == "/healthz") {
+  if (path == "/healthz" || path == "/" || absl::StartsWith(path, "/dashboard/")) {
     RouteRequest(request, endpoints, std::move(respond));
     return true;
   }

@@ -10,10 +10,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -25,6 +28,7 @@ namespace {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
@@ -61,10 +65,19 @@ class Gate {
   bool closed_ = false;
 };
 
+class WsSession;
+
 struct Shared {
   ServerOptions options;
   Handler handler;
   NonBlockingHandler fast_path;
+  WebSocketRoute websocket;
+  // WebSocket connections, counted from the handshake's arrival; the open ones by address, so
+  // that Stop can close them.
+  std::atomic<size_t> websockets{0};
+  std::mutex websockets_mu;
+  std::condition_variable websockets_gone;
+  std::unordered_map<const WsSession*, std::weak_ptr<WsSession>> open_websockets;
   // The worker pool handlers run on: threads named "http-worker-N" for `top -H`.
   net::io_context workers;
   net::executor_work_guard<net::io_context::executor_type> workers_work;
@@ -73,10 +86,11 @@ struct Shared {
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
 
-  Shared(ServerOptions o, Handler h, NonBlockingHandler f)
+  Shared(ServerOptions o, Handler h, NonBlockingHandler f, WebSocketRoute w)
       : options(std::move(o)),
         handler(std::move(h)),
         fast_path(std::move(f)),
+        websocket(std::move(w)),
         workers_work(workers.get_executor()) {
     for (int i = 0; i < options.worker_threads; ++i) {
       worker_threads.emplace_back([this, i] {
@@ -166,6 +180,10 @@ class Session : public std::enable_shared_from_this<Session> {
                    false);
     }
     if (ec) return Reply(JsonError(400, "malformed_http", ec.message()), false);
+    if (shared_->websocket.handler != nullptr && websocket::is_upgrade(parser_->get())) {
+      const beast::string_view target = parser_->get().target();
+      if (target.substr(0, target.find('?')) == shared_->websocket.path) return Upgrade();
+    }
     if (!shared_->gate.TryEnter()) {
       // Shutting down: the request is not handled, and the client hears it may retry.
       return Reply(JsonError(503, "shutting_down", "the server is shutting down; retry"), false);
@@ -257,17 +275,238 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
+  // Hands the connection to a WebSocket session; this HTTP session ends here.
+  void Upgrade();
+
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<Shared> shared_;
 };
 
+// The handle a WebSocketHandler holds: it never keeps the session (and its socket) alive.
+class WsHandle final : public WebSocketConnection {
+ public:
+  WsHandle(std::weak_ptr<WsSession> session, std::string remote_address, size_t max_queued)
+      : session_(std::move(session)),
+        remote_address_(std::move(remote_address)),
+        max_queued_(max_queued) {}
+
+  bool Send(std::string text) override;
+  void Close(int code, std::string reason) override;
+  const std::string& remote_address() const override { return remote_address_; }
+
+  std::atomic<bool> ended{false};
+  std::atomic<size_t> queued{0};  // sent and not yet written
+
+ private:
+  const std::weak_ptr<WsSession> session_;
+  const std::string remote_address_;
+  const size_t max_queued_;
+};
+
+// One WebSocket connection. Its socket operations run on the connection's strand (the stream's
+// executor); the handler's callbacks on a strand of the worker pool, in order.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(beast::tcp_stream stream, std::shared_ptr<Shared> shared, std::string remote_address)
+      : ws_(std::move(stream)),
+        shared_(std::move(shared)),
+        callbacks_(net::make_strand(shared_->workers)),
+        remote_address_(std::move(remote_address)) {
+    ++shared_->connections;  // `websockets` was counted by the HTTP session at the handshake
+  }
+  ~WsSession() {
+    --shared_->connections;
+    {
+      std::lock_guard lock(shared_->websockets_mu);
+      --shared_->websockets;
+    }
+    shared_->websockets_gone.notify_all();
+  }
+
+  void Run(bhttp::request<bhttp::string_body> request) {
+    upgrade_ = std::move(request);
+    websocket::stream_base::timeout timeouts;
+    timeouts.handshake_timeout = shared_->options.read_timeout;
+    timeouts.idle_timeout = std::chrono::seconds(60);
+    timeouts.keep_alive_pings = true;  // a peer that vanished is found within the idle timeout
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& response) { response.set(bhttp::field::server, "tally"); }));
+    ws_.read_message_max(shared_->websocket.max_message_bytes);
+    ws_.async_accept(upgrade_,
+                     [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
+  }
+
+  // On the connection's strand.
+  void Enqueue(std::string text) {
+    if (ended_ || close_after_) {
+      --handle_->queued;
+      return;
+    }
+    queue_.push_back(std::move(text));
+    if (!writing_) Write();
+  }
+  void RequestClose(websocket::close_reason reason) {
+    if (ended_ || close_after_) return;
+    close_after_ = std::move(reason);
+    if (!writing_) SendClose();
+  }
+  void Drop() {
+    End();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+  net::any_io_executor executor() { return ws_.get_executor(); }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    upgrade_ = {};
+    if (ec) return;  // never opened: the handler hears nothing
+    handle_ = std::make_shared<WsHandle>(weak_from_this(), remote_address_,
+                                         shared_->websocket.max_queued_messages);
+    {
+      std::lock_guard lock(shared_->websockets_mu);
+      shared_->open_websockets[this] = weak_from_this();
+    }
+    Callback([](WebSocketHandler& h, const std::shared_ptr<WsHandle>& c) { h.OnOpen(c); });
+    Read();
+  }
+
+  void Read() {
+    ws_.async_read(buffer_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return Drop();
+    if (ws_.got_text()) {
+      Callback(
+          [text = beast::buffers_to_string(buffer_.data())](
+              WebSocketHandler& h, const std::shared_ptr<WsHandle>& c) { h.OnMessage(c, text); });
+    }
+    buffer_.consume(buffer_.size());
+    Read();
+  }
+
+  void Write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(
+        net::buffer(queue_.front()),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    queue_.pop_front();
+    --handle_->queued;
+    if (ended_) return;
+    if (ec) return Drop();
+    if (!queue_.empty()) return Write();
+    if (close_after_) SendClose();
+  }
+
+  void SendClose() {
+    writing_ = true;  // nothing more is written after the close frame
+    ws_.async_close(*close_after_, [self = shared_from_this()](beast::error_code) {
+      // The pending read ends when the peer answers (or the close times out).
+      self->End();
+    });
+  }
+
+  // The connection is over for the handler: OnClose, once.
+  void End() {
+    if (ended_) return;
+    ended_ = true;
+    handle_->ended = true;
+    // The message being written stays until its write completes (its buffer is in use).
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queue_.pop_back();
+      --handle_->queued;
+    }
+    {
+      std::lock_guard lock(shared_->websockets_mu);
+      shared_->open_websockets.erase(this);
+    }
+    Callback([](WebSocketHandler& h, const std::shared_ptr<WsHandle>& c) { h.OnClose(c); });
+  }
+
+  template <typename F>
+  void Callback(F f) {
+    net::post(callbacks_, [shared = shared_, handle = handle_, f = std::move(f)] {
+      try {
+        f(*shared->websocket.handler, handle);
+      } catch (const std::exception& e) {
+        spdlog::error("http: websocket handler failed error=\"{}\"", e.what());
+      }
+    });
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<Shared> shared_;
+  net::strand<net::io_context::executor_type> callbacks_;
+  const std::string remote_address_;
+  bhttp::request<bhttp::string_body> upgrade_;
+  std::shared_ptr<WsHandle> handle_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  bool writing_ = false;
+  bool ended_ = false;
+  std::optional<websocket::close_reason> close_after_;
+};
+
+bool WsHandle::Send(std::string text) {
+  if (ended) return false;
+  std::shared_ptr<WsSession> session = session_.lock();
+  if (!session) return false;
+  if (queued.fetch_add(1) >= max_queued_) {
+    --queued;
+    ended = true;
+    spdlog::warn("http: websocket client {} dropped: {} messages unread", remote_address_,
+                 max_queued_);
+    net::post(session->executor(), [session] { session->Drop(); });
+    return false;
+  }
+  net::post(session->executor(),
+            [session, text = std::move(text)]() mutable { session->Enqueue(std::move(text)); });
+  return true;
+}
+
+void WsHandle::Close(int code, std::string reason) {
+  std::shared_ptr<WsSession> session = session_.lock();
+  if (!session || ended) return;
+  websocket::close_reason why(static_cast<websocket::close_code>(code));
+  why.reason = std::move(reason);
+  net::post(session->executor(), [session, why] { session->RequestClose(why); });
+}
+
+void Session::Upgrade() {
+  if (shared_->stopping) {
+    return Reply(JsonError(503, "shutting_down", "the server is shutting down; retry"), false);
+  }
+  if (shared_->websockets.fetch_add(1) >= shared_->websocket.max_connections) {
+    --shared_->websockets;
+    return Reply(JsonError(503, "too_many_connections",
+                           absl::StrCat("at most ", shared_->websocket.max_connections,
+                                        " live connections; retry later")),
+                 false);
+  }
+  beast::error_code ignored;
+  auto endpoint = stream_.socket().remote_endpoint(ignored);
+  std::string remote = ignored ? "" : endpoint.address().to_string();
+  stream_.expires_never();  // the WebSocket stream keeps its own timeouts
+  std::make_shared<WsSession>(std::move(stream_), shared_, std::move(remote))
+      ->Run(parser_->release());
+}
+
 class BeastServer final : public Server {
  public:
-  BeastServer(ServerOptions options, Handler handler, NonBlockingHandler fast_path)
-      : shared_(
-            std::make_shared<Shared>(std::move(options), std::move(handler), std::move(fast_path))),
+  BeastServer(ServerOptions options, Handler handler, NonBlockingHandler fast_path,
+              WebSocketRoute websocket)
+      : shared_(std::make_shared<Shared>(std::move(options), std::move(handler),
+                                         std::move(fast_path), std::move(websocket))),
         ioc_(shared_->options.io_threads),
         work_(net::make_work_guard(ioc_)),
         acceptor_(net::make_strand(ioc_)) {}
@@ -320,6 +559,7 @@ class BeastServer final : public Server {
       acceptor_.close(ignored);
     });
     shared_->gate.WaitEmpty();
+    CloseWebSockets();
     work_.reset();
     ioc_.stop();
     for (auto& thread : io_threads_) thread.join();
@@ -332,6 +572,26 @@ class BeastServer final : public Server {
   }
 
  private:
+  // Says goodbye (1001) to every WebSocket client and waits, at most a second, for them to go.
+  void CloseWebSockets() {
+    std::vector<std::shared_ptr<WsSession>> open;
+    {
+      std::lock_guard lock(shared_->websockets_mu);
+      for (auto& [key, weak] : shared_->open_websockets) {
+        if (auto session = weak.lock()) open.push_back(std::move(session));
+      }
+    }
+    for (auto& session : open) {
+      net::post(session->executor(), [session] {
+        session->RequestClose(websocket::close_reason(websocket::close_code::going_away));
+      });
+    }
+    open.clear();
+    std::unique_lock lock(shared_->websockets_mu);
+    shared_->websockets_gone.wait_for(lock, std::chrono::seconds(1),
+                                      [this] { return shared_->websockets == 0; });
+  }
+
   void Accept() {
     acceptor_.async_accept(net::make_strand(ioc_),
                            [this](beast::error_code ec, tcp::socket socket) {
@@ -364,9 +624,10 @@ class BeastServer final : public Server {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler,
-                                                      NonBlockingHandler fast_path) {
-  auto server =
-      std::make_unique<BeastServer>(std::move(options), std::move(handler), std::move(fast_path));
+                                                      NonBlockingHandler fast_path,
+                                                      WebSocketRoute websocket) {
+  auto server = std::make_unique<BeastServer>(std::move(options), std::move(handler),
+                                              std::move(fast_path), std::move(websocket));
   if (absl::Status status = server->Listen(); !status.ok()) return status;
   return server;
 }

@@ -18,6 +18,10 @@
 // connection still open after that gets nothing more and is closed when the Server is
 // destroyed. A handler must therefore answer every request it is given, or Stop waits forever.
 // Beast stays out of this header so that including it is cheap.
+//
+// One path may be a WebSocket route (http/websocket.h): a WebSocket handshake on it becomes a
+// long-lived connection reported to the route's handler, outside the request gate; Stop closes
+// those connections (1001, going away) and waits at most a second for their close handshakes.
 
 #include <chrono>
 #include <cstdint>
@@ -27,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "http/message.h"
+#include "http/websocket.h"
 
 namespace tally::http {
 
@@ -54,7 +59,8 @@ class Server {
  public:
   // Binds and starts listening; Unavailable when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler,
-                                                       NonBlockingHandler fast_path = nullptr);
+                                                       NonBlockingHandler fast_path = nullptr,
+                                                       WebSocketRoute websocket = {});
   virtual ~Server() = default;
 
   virtual uint16_t port() const = 0;

@@ -18,6 +18,9 @@ constexpr const char* kLockCheckpoint =
 constexpr const char* kMoveCheckpoint =
     "UPDATE projection_checkpoints SET position = $3, updated_at = now(), error = NULL, "
     "error_position = NULL WHERE name = $1 AND partition_id = $2";
+// Said in the batch's transaction, so a listener hears of a batch exactly when its rows are
+// visible: "<projection>:<partition>:<checkpoint>" (http/live_feed.h listens).
+constexpr const char* kNotifyCommitted = "SELECT pg_notify('tally_projection_committed', $1)";
 constexpr const char* kRecordPoison =
     "UPDATE projection_checkpoints SET error = $3, error_position = $4, updated_at = now() "
     "WHERE name = $1 AND partition_id = $2";
@@ -102,7 +105,7 @@ class ProjectionRunner::Handler final : public ledger::BatchHandler {
     }
     if (poison.ok()) {
       if (absl::Status stored = fold->Store(txn, suffix); !stored.ok()) return stored;
-      txn.exec_params(kMoveCheckpoint, name_, partition_, events.back().position);
+      MoveCheckpoint(txn, events.back().position);
       return ledger::BatchOutcome::Handled(events.back().position);
     }
     // Apply may have changed the fold before failing: fold again only the events before the
@@ -116,11 +119,16 @@ class ProjectionRunner::Handler final : public ledger::BatchHandler {
       if (status.ok()) status = fold->Store(txn, suffix);
       if (!status.ok()) return status;
       position = before.back().position;
-      txn.exec_params(kMoveCheckpoint, name_, partition_, position);
+      MoveCheckpoint(txn, position);
     }
     txn.exec_params(kRecordPoison, name_, partition_, std::string(poison.message()),
                     events[applied].position);
     return ledger::BatchOutcome::Poison(position, poison);
+  }
+
+  void MoveCheckpoint(pqxx::transaction_base& txn, int64_t position) {
+    txn.exec_params(kMoveCheckpoint, name_, partition_, position);
+    txn.exec_params(kNotifyCommitted, absl::StrCat(name_, ":", partition_, ":", position));
   }
 
   const Projection& projection_;

@@ -6,7 +6,9 @@
 // take over when the holder's session ends. For each batch, in the follower's transaction, the
 // runner checks the checkpoint row (taken FOR UPDATE) still says where the batch starts, folds
 // the batch into the tables and moves the checkpoint: a crash anywhere applies no event twice
-// and skips none.
+// and skips none. The same transaction NOTIFYs channel tally_projection_committed with
+// "<projection>:<partition>:<checkpoint>", so listeners (the dashboard's live feed,
+// http/live_feed.h) hear of a batch when its rows become visible.
 //
 // An event the fold cannot apply (poison), or a stored row the fold cannot read back, stops the
 // runner: the events before it in the batch are committed, and the error and its position are

@@ -13,7 +13,7 @@ TALLY_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config clang-format
   libpqxx-dev libpq-dev libboost-dev libprotobuf-dev protobuf-compiler libabsl-dev
   libspdlog-dev libssl-dev doctest-dev libcli11-dev libsimdjson-dev tzdata
-  postgresql-15
+  postgresql-15 chromium
 )
 
 say() { echo "[tally] $*" >&2; }
@@ -25,6 +25,20 @@ as_root() {
 }
 
 tally_install_deps() {
+  tally_install_packages
+  # Node may come from elsewhere with its own npm; Debian's npm only when there is none.
+  if ! command -v npm >/dev/null; then
+    say "installing: nodejs npm"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >&2
+  fi
+  # puppeteer-core, which drives chromium in the dashboard test, at the versions locked.
+  if ! (cd "$TALLY_ROOT/tests/dashboard" && npm ls --silent >/dev/null 2>&1); then
+    say "installing tests/dashboard's npm packages (npm ci)"
+    (cd "$TALLY_ROOT/tests/dashboard" && npm ci --no-audit --no-fund >&2)
+  fi
+}
+
+tally_install_packages() {
   local missing=()
   for p in "${TALLY_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -374,6 +374,10 @@ std::string ServeHarness::HttpUrl() const { return absl::StrCat("http://127.0.0.
 
 http::ClientResponse ServeHarness::Get(const std::string& url) { return Send("GET", url, ""); }
 
+std::string ServeHarness::SandboxUrl() const {
+  return absl::StrCat("http://127.0.0.1:", sandbox_->port());
+}
+
 int ServeHarness::ActOnCharge(const std::string& gateway, const std::string& transaction_id,
                               const std::string& action) {
   return Send("POST",

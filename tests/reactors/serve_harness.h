@@ -155,6 +155,9 @@ class ServeHarness {
   const std::string& url() const { return db_->url(); }
   ledger::EventStore& store() { return *store_; }
   const std::string& tenant_id() const { return tenant_id_; }
+  // The tenant's owner API key, and the sandbox's base URL (its /sandbox/... control routes).
+  const std::string& api_key() const { return api_key_; }
+  std::string SandboxUrl() const;
 
  private:
   // Why the reactors are not quiet yet; "" when they are.
