@@ -12,4 +12,7 @@ namespace tally::app {
 
 ChosenCommand AddAuditCommands(CLI::App& app);
 
+// `tally replay --stream S | --tenant T [--from TIME --to TIME]` (app/replay_command.cc).
+ChosenCommand AddReplayCommand(CLI::App& app);
+
 }  // namespace tally::app

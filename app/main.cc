@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
 
   const tally::app::ChosenCommand audit_commands = tally::app::AddAuditCommands(app);
+  const tally::app::ChosenCommand replay_command = tally::app::AddReplayCommand(app);
 
   std::string tenants_url;
   std::string tenant_name;
@@ -629,6 +630,7 @@ int main(int argc, char** argv) {
   if (*sandbox) return tally::app::RunSandbox(sandbox_options);
   if (std::optional<int> rc = job_commands()) return *rc;
   if (std::optional<int> rc = audit_commands()) return *rc;
+  if (std::optional<int> rc = replay_command()) return *rc;
 
   if (*migrate) {
     if (int rc = RequireDatabase(migrate_url)) return rc;
