@@ -142,6 +142,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::Readiness> readiness;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   std::unique_ptr<http::JobsApi> jobs_api;
+  std::unique_ptr<http::AuditApi> audit_api;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
@@ -212,6 +213,8 @@ int RunServe(const ServeOptions& options) {
         http::ReadinessOptions{options.database_url, ledger::EmbeddedMigrations()});
     endpoints = {ingestion.get(),  charges.get(),    telegram.get(), delivery_page.get(),
                  offer_page.get(), renew_page.get(), jobs_api.get(), readiness.get()};
+    audit_api = std::make_unique<http::AuditApi>(*store, clock, options.database_url);
+    endpoints.audit = audit_api.get();
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -229,7 +232,7 @@ int RunServe(const ServeOptions& options) {
         << "tally serving on http://" << server_options.host << ":" << server->port()
         << " (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
            "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
-           "/v1/admin/jobs); gateways are told "
+           "/v1/admin/jobs, /v1/audit/...); gateways are told "
         << charge_options.public_url << std::endl;
   }
 

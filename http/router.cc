@@ -49,6 +49,9 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
       endpoints.jobs != nullptr) {
     return endpoints.jobs->Handle(request, path, std::move(respond));
   }
+  if (absl::StartsWith(path, "/v1/audit/") && endpoints.audit != nullptr) {
+    return endpoints.audit->Handle(request, path, std::move(respond));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 // The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), POST
 // /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
-// GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]]. An
+// GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
+// /v1/audit/... (http/audit_api.h). An
 // endpoint left null answers 404 like an unknown path. Unknown paths: 404 not_found with a JSON
 // error.
 
+#include "http/audit_api.h"
 #include "http/charge_api.h"
 #include "http/delivery_page.h"
 #include "http/jobs_api.h"
@@ -27,6 +29,7 @@ struct Endpoints {
   RenewPage* renewals = nullptr;
   JobsApi* jobs = nullptr;
   Readiness* readiness = nullptr;
+  AuditApi* audit = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);

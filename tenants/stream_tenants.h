@@ -36,6 +36,9 @@ class StreamTenants {
   // The tenant of `event`'s stream ("" for none); the reader's error when it had to read it.
   absl::StatusOr<std::string> Of(const ledger::RecordedEvent& event);
 
+  // Streams whose tenant is kept.
+  size_t size() const { return known_.size(); }
+
  private:
   StreamReader read_stream_;
   absl::flat_hash_map<std::pair<int, std::string>, std::string> known_;
