@@ -143,6 +143,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   std::unique_ptr<http::JobsApi> jobs_api;
   std::unique_ptr<http::AuditApi> audit_api;
+  std::unique_ptr<http::ProjectionsApi> projections_api;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
@@ -215,6 +216,8 @@ int RunServe(const ServeOptions& options) {
                  offer_page.get(), renew_page.get(), jobs_api.get(), readiness.get()};
     audit_api = std::make_unique<http::AuditApi>(*store, clock, options.database_url);
     endpoints.audit = audit_api.get();
+    projections_api = std::make_unique<http::ProjectionsApi>(*store, clock, options.database_url);
+    endpoints.projections = projections_api.get();
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -232,7 +235,7 @@ int RunServe(const ServeOptions& options) {
         << "tally serving on http://" << server_options.host << ":" << server->port()
         << " (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
            "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
-           "/v1/admin/jobs, /v1/audit/...); gateways are told "
+           "/v1/admin/jobs, /v1/admin/projections, /v1/audit/...); gateways are told "
         << charge_options.public_url << std::endl;
   }
 

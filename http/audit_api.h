@@ -13,8 +13,8 @@
 //       tenant-bound key gets its tenant's events only, and its partition by default; an
 //       all-tenant key must name the partition. The page is built in memory (L bounds it) and
 //       sent whole. Header Tally-Next-After: the position to pass as `after` for the next page
-//       (the last one scanned, which a tenant-bound page may have left out); Tally-Head: the
-//       partition's head when read. Done when Tally-Next-After equals Tally-Head.
+//       (the last one scanned, which a tenant-bound page may have left out); Tally-End: "true"
+//       when fewer than L events were left, i.e. the page reached the partition's head.
 //   GET /v1/audit/as-of?time=T&view=payments|revenue[&tenant=X]
 //       projections/as_of.h's JSON: the view as of T (RFC 3339). A tenant-bound key gets its
 //       tenant (tenant= may only name it); an all-tenant key every tenant or tenant=X.

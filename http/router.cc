@@ -49,6 +49,10 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
       endpoints.jobs != nullptr) {
     return endpoints.jobs->Handle(request, path, std::move(respond));
   }
+  if ((path == "/v1/admin/projections" || absl::StartsWith(path, "/v1/admin/projections/")) &&
+      endpoints.projections != nullptr) {
+    return endpoints.projections->Handle(request, path, std::move(respond));
+  }
   if (absl::StartsWith(path, "/v1/audit/") && endpoints.audit != nullptr) {
     return endpoints.audit->Handle(request, path, std::move(respond));
   }

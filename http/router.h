@@ -2,7 +2,7 @@
 // The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), POST
 // /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
 // GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
-// /v1/audit/... (http/audit_api.h). An
+// /v1/audit/... (http/audit_api.h), /v1/admin/projections[/...] (http/projections_api.h). An
 // endpoint left null answers 404 like an unknown path. Unknown paths: 404 not_found with a JSON
 // error.
 
@@ -12,6 +12,7 @@
 #include "http/jobs_api.h"
 #include "http/message.h"
 #include "http/offer_page.h"
+#include "http/projections_api.h"
 #include "http/readiness.h"
 #include "http/renew_page.h"
 #include "http/server.h"
@@ -30,6 +31,7 @@ struct Endpoints {
   JobsApi* jobs = nullptr;
   Readiness* readiness = nullptr;
   AuditApi* audit = nullptr;
+  ProjectionsApi* projections = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);
