@@ -7,10 +7,10 @@
 
 #include <pqxx/pqxx>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "http/query_params.h"
 #include "ledger/database.h"
 #include "ledger/event_json.h"
 #include "ledger/hash_chain.h"
@@ -25,73 +25,15 @@ constexpr int64_t kMaxLimit = 10000;
 // The streams whose tenant is kept between requests; past this the cache starts over.
 constexpr size_t kMaxKnownStreams = 1000000;
 
-// "%3A" -> ":", and "+" -> " " in a query; nullopt for a malformed escape.
-std::optional<std::string> PercentDecoded(absl::string_view in, bool plus_is_space) {
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+' && plus_is_space) {
-      out.push_back(' ');
-      continue;
-    }
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    int value = 0;
-    for (size_t j = i + 1; j <= i + 2; ++j) {
-      const char c = in[j];
-      const int digit = c >= '0' && c <= '9'   ? c - '0'
-                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                               : -1;
-      if (digit < 0) return std::nullopt;
-      value = value * 16 + digit;
-    }
-    out.push_back(static_cast<char>(value));
-    i += 2;
-  }
-  return out;
-}
-
-// The query's parameters (the last of repeated ones); a 400 naming a malformed one.
-struct Query {
-  absl::flat_hash_map<std::string, std::string> values;
-  std::optional<HttpResponse> refusal;
-  const std::string* Find(const std::string& name) const {
-    auto it = values.find(name);
-    return it == values.end() ? nullptr : &it->second;
-  }
-};
-
-Query ParseQuery(const std::string& target) {
-  Query query;
-  const size_t mark = target.find('?');
-  if (mark == std::string::npos) return query;
-  for (absl::string_view pair : absl::StrSplit(target.substr(mark + 1), '&', absl::SkipEmpty())) {
-    const size_t eq = pair.find('=');
-    auto name = PercentDecoded(pair.substr(0, eq), true);
-    auto value = PercentDecoded(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true);
-    if (!name.has_value() || !value.has_value()) {
-      query.refusal = JsonError(400, "invalid_parameter",
-                                absl::StrCat(name.value_or(std::string(pair.substr(0, eq))),
-                                             ": malformed percent-encoding"));
-      return query;
-    }
-    query.values[*name] = *value;
-  }
-  return query;
-}
-
 HttpResponse BadParameter(const std::string& name, const std::string& why) {
   return JsonError(400, "invalid_parameter", absl::StrCat(name, ": ", why));
 }
 
 // An integer parameter in [low, high]; `fallback` when absent.
-absl::StatusOr<int64_t> IntParameter(const Query& query, const std::string& name, int64_t fallback,
-                                     int64_t low, int64_t high) {
-  const std::string* text = query.Find(name);
-  if (text == nullptr) return fallback;
+absl::StatusOr<int64_t> IntParameter(const QueryParams& query, const std::string& name,
+                                     int64_t fallback, int64_t low, int64_t high) {
+  const std::optional<std::string> text = query.Get(name);
+  if (!text.has_value()) return fallback;
   int64_t value = 0;
   if (!absl::SimpleAtoi(*text, &value) || value < low || value > high) {
     return absl::InvalidArgumentError(
@@ -133,7 +75,7 @@ void AuditApi::Handle(const HttpRequest& request, const std::string& path, Respo
   }
   if (absl::StartsWith(rest, "streams/") && rest.size() > 8) {
     if (!get) return respond(JsonError(405, "method_not_allowed", "use GET"));
-    auto stream = PercentDecoded(rest.substr(8), false);
+    auto stream = PercentDecode(rest.substr(8), false);
     if (!stream.has_value()) return respond(BadParameter("stream", "malformed percent-encoding"));
     return respond(Stream(who, *stream));
   }
@@ -187,11 +129,16 @@ HttpResponse AuditApi::Stream(const tenants::ApiPrincipal& who, const std::strin
 }
 
 HttpResponse AuditApi::Events(const tenants::ApiPrincipal& who, const std::string& target) {
-  Query query = ParseQuery(target);
-  if (query.refusal.has_value()) return *query.refusal;
+  auto parsed = QueryParams::Parse(target);
+  if (!parsed.ok())
+    return JsonError(400, "invalid_parameter", std::string(parsed.status().message()));
+  const QueryParams& query = *parsed;
+  if (absl::Status s = query.Only({"partition", "after", "limit"}); !s.ok()) {
+    return JsonError(400, "invalid_parameter", std::string(s.message()));
+  }
   const int partitions = store_.partition_count();
   int64_t partition = 0;
-  if (query.Find("partition") == nullptr) {
+  if (!query.Get("partition").has_value()) {
     if (who.tenant_id.empty()) {
       return BadParameter("partition",
                           absl::StrCat("required: a partition from 0 to ", partitions - 1));
@@ -232,23 +179,27 @@ HttpResponse AuditApi::Events(const tenants::ApiPrincipal& who, const std::strin
 }
 
 HttpResponse AuditApi::AsOf(const tenants::ApiPrincipal& who, const std::string& target) {
-  Query query = ParseQuery(target);
-  if (query.refusal.has_value()) return *query.refusal;
-  const std::string* time_text = query.Find("time");
-  if (time_text == nullptr) {
+  auto parsed = QueryParams::Parse(target);
+  if (!parsed.ok())
+    return JsonError(400, "invalid_parameter", std::string(parsed.status().message()));
+  const QueryParams& query = *parsed;
+  if (absl::Status s = query.Only({"time", "view", "tenant"}); !s.ok()) {
+    return JsonError(400, "invalid_parameter", std::string(s.message()));
+  }
+  const std::optional<std::string> time_text = query.Get("time");
+  if (!time_text.has_value()) {
     return BadParameter("time", "required: an RFC 3339 time, e.g. 2026-11-22T10:00:00Z");
   }
   auto time_us = projections::ParseAsOfTime(*time_text);
   if (!time_us.ok())
     return JsonError(400, "invalid_parameter", std::string(time_us.status().message()));
-  const std::string* view_text = query.Find("view");
-  const std::string view = view_text == nullptr ? "payments" : *view_text;
+  const std::string view = query.Get("view").value_or("payments");
   if (view != "payments" && view != "revenue") {
     return BadParameter(
         "view", absl::StrCat("unknown view \"", view, "\" (", projections::kAsOfViews, ")"));
   }
   std::string tenant = who.tenant_id;
-  if (const std::string* asked = query.Find("tenant"); asked != nullptr && !asked->empty()) {
+  if (const std::optional<std::string> asked = query.Get("tenant"); asked.has_value()) {
     if (!who.tenant_id.empty() && *asked != who.tenant_id) {
       return JsonError(404, "tenant_not_found", absl::StrCat("no tenant ", *asked));
     }

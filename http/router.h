@@ -2,7 +2,8 @@
 // The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), POST
 // /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
 // GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
-// /v1/audit/... (http/audit_api.h), /v1/admin/projections[/...] (http/projections_api.h). An
+// GET /v1/payments[/<id>], /v1/revenue, /v1/stats (http/read_api.h), /v1/audit/...
+// (http/audit_api.h), /v1/admin/projections[/...] (http/projections_api.h). An
 // endpoint left null answers 404 like an unknown path. Unknown paths: 404 not_found with a JSON
 // error.
 
@@ -13,6 +14,8 @@
 #include "http/message.h"
 #include "http/offer_page.h"
 #include "http/projections_api.h"
+#include "http/rate_limiter.h"
+#include "http/read_api.h"
 #include "http/readiness.h"
 #include "http/renew_page.h"
 #include "http/server.h"
@@ -32,6 +35,9 @@ struct Endpoints {
   Readiness* readiness = nullptr;
   AuditApi* audit = nullptr;
   ProjectionsApi* projections = nullptr;
+  ReadApi* reads = nullptr;
+  // Applied to every /v1/ request that carries a bearer token, before its endpoint.
+  RateLimiter* rate_limiter = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);
