@@ -54,8 +54,10 @@ int RunAuditVerify(const std::string& database_url);
 // TALLY_MASTER_KEY (the token is kept sealed).
 int RunTenantsCreate(const std::string& database_url, const std::string& name,
                      const std::string& time_zone);
-// Prints a new owner API key for the tenant (shown once).
-int RunTenantsApiKey(const std::string& database_url, const std::string& tenant_id);
+// Prints a new API key of `scope` (owner or auditor) for the tenant (shown once); exit 2 for
+// another scope or an unknown tenant.
+int RunTenantsApiKey(const std::string& database_url, const std::string& tenant_id,
+                     const std::string& scope);
 
 struct GatewaysSetOptions {
   std::string database_url;

@@ -190,13 +190,15 @@ ChosenCommand AddJobCommands(CLI::App& app) {
   keys->require_subcommand(1);
   auto* create = keys->add_subcommand(
       "create",
-      "Issue an admin API key (for /v1/admin/... and `tally jobs`); printed once, stored only "
-      "as its SHA-256. Owner keys are refused on admin routes (403).");
+      "Issue an admin API key (for /v1/admin/... and `tally jobs`), or with --scope auditor a "
+      "read-only key for every tenant's audit API (/v1/audit/...); printed once, stored only as "
+      "its SHA-256. Owner keys are refused on admin and audit routes (403).");
   create
       ->add_option("--database", cli->database_url,
                    "PostgreSQL connection URL or conninfo string (env TALLY_DATABASE_URL)")
       ->envname("TALLY_DATABASE_URL");
-  create->add_option("--scope", cli->scope, "The key's scope: admin")->capture_default_str();
+  create->add_option("--scope", cli->scope, "The key's scope: admin or auditor")
+      ->capture_default_str();
 
   return [cli, commands, create]() -> std::optional<int> {
     if (*create) return RunAdminKeysCreate(*cli);

@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
 
   const tally::app::ChosenCommand audit_commands = tally::app::AddAuditCommands(app);
+  const tally::app::ChosenCommand replay_command = tally::app::AddReplayCommand(app);
 
   std::string tenants_url;
   std::string tenant_name;
@@ -142,10 +143,14 @@ int main(int argc, char** argv) {
   tenants_create->add_option("--time-zone", tenant_zone, "IANA zone for local days")
       ->capture_default_str();
   std::string api_key_tenant;
+  std::string api_key_scope = "owner";
   auto* tenants_api_key = tenants_cmd->add_subcommand(
-      "api-key", "Issue another owner API key for a tenant (shown only once).");
+      "api-key",
+      "Issue another API key for a tenant (shown only once): an owner key, or with --scope "
+      "auditor a read-only key for the tenant's audit API.");
   AddDatabaseOption(tenants_api_key, &tenants_url);
   tenants_api_key->add_option("--tenant", api_key_tenant, "Tenant id")->required();
+  tenants_api_key->add_option("--scope", api_key_scope, "owner or auditor")->capture_default_str();
 
   tally::app::BotsAddOptions bots_options;
   auto* bots_cmd = app.add_subcommand("bots", "A tenant's Telegram bots.");
@@ -651,6 +656,7 @@ int main(int argc, char** argv) {
   if (*sandbox) return tally::app::RunSandbox(sandbox_options);
   if (std::optional<int> rc = job_commands()) return *rc;
   if (std::optional<int> rc = audit_commands()) return *rc;
+  if (std::optional<int> rc = replay_command()) return *rc;
 
   if (*migrate) {
     if (int rc = RequireDatabase(migrate_url)) return rc;
@@ -683,7 +689,7 @@ int main(int argc, char** argv) {
   }
   if (*tenants_api_key) {
     if (int rc = RequireDatabase(tenants_url)) return rc;
-    return tally::app::RunTenantsApiKey(tenants_url, api_key_tenant);
+    return tally::app::RunTenantsApiKey(tenants_url, api_key_tenant, api_key_scope);
   }
   if (*bots_add) {
     if (int rc = RequireDatabase(bots_options.database_url)) return rc;

@@ -149,6 +149,8 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::ReadDatabase> read_database;
   std::unique_ptr<http::ReadApi> reads;
   std::unique_ptr<http::RateLimiter> rate_limiter;
+  std::unique_ptr<http::AuditApi> audit_api;
+  std::unique_ptr<http::ProjectionsApi> projections_api;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
@@ -241,6 +243,13 @@ int RunServe(const ServeOptions& options) {
     live_feed = std::make_unique<http::LiveFeed>(
         *store, clock, http::LiveFeedOptions{options.database_url, partitions});
     live_feed->Start();
+    // Auditors read like the dashboards: from the hot standby when there is one.
+    audit_api = std::make_unique<http::AuditApi>(
+        *store, clock,
+        options.read_database_url.empty() ? options.database_url : options.read_database_url);
+    endpoints.audit = audit_api.get();
+    projections_api = std::make_unique<http::ProjectionsApi>(*store, clock, options.database_url);
+    endpoints.projections = projections_api.get();
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -259,8 +268,9 @@ int RunServe(const ServeOptions& options) {
         << "tally serving on http://" << server_options.host << ":" << server->port()
         << " (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
            "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
-           "/v1/admin/jobs, GET /v1/payments[/<id>], /v1/revenue, /v1/stats, GET /v1/health, GET "
-           "/v1/live); dashboard on http://"
+           "/v1/admin/jobs, /v1/admin/projections, /v1/audit/..., GET /v1/payments[/<id>], "
+           "/v1/revenue, /v1/stats, /v1/leads, /v1/subscriptions, GET /v1/health, GET /v1/live); "
+           "dashboard on http://"
         << server_options.host << ":" << server->port() << "/; gateways are told "
         << charge_options.public_url << std::endl;
   }

@@ -51,12 +51,17 @@ int RunTenantsCreate(const std::string& database_url, const std::string& name,
   return 0;
 }
 
-int RunTenantsApiKey(const std::string& database_url, const std::string& tenant_id) {
+int RunTenantsApiKey(const std::string& database_url, const std::string& tenant_id,
+                     const std::string& scope) {
+  if (scope != tenants::kOwnerScope && scope != tenants::kAuditorScope) {
+    return Fail(2, "--scope must be owner or auditor, got \"" + scope + "\"");
+  }
   auto store = OpenStore(database_url);
   if (!store.ok()) return Fail(2, std::string(store.status().message()));
-  auto key = tenants::IssueApiKey(**store, tenant_id, "owner");
+  auto key = tenants::IssueApiKey(**store, tenant_id, scope);
   if (!key.ok()) return Fail(2, std::string(key.status().message()));
-  std::cout << "api key " << *key << "\n(stored only as a hash: keep it now)\n";
+  std::cout << "api key " << *key << "\nscope " << scope << " of tenant " << tenant_id
+            << "\n(stored only as a hash: keep it now)\n";
   return 0;
 }
 

@@ -66,6 +66,13 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
   if (path == "/" || absl::StartsWith(path, "/dashboard/")) {
     return respond(ServeDashboard(request, path));
   }
+  if ((path == "/v1/admin/projections" || absl::StartsWith(path, "/v1/admin/projections/")) &&
+      endpoints.projections != nullptr) {
+    return endpoints.projections->Handle(request, path, std::move(respond));
+  }
+  if (absl::StartsWith(path, "/v1/audit/") && endpoints.audit != nullptr) {
+    return endpoints.audit->Handle(request, path, std::move(respond));
+  }
   respond(JsonError(404, "not_found", "no route for " + path));
 }
 

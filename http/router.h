@@ -2,18 +2,21 @@
 // The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), POST
 // /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
 // GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
-// GET /v1/payments[/<id>], /v1/revenue, /v1/stats (http/read_api.h), GET /v1/health
-// (http/owner_health.h), the dashboard (GET /, GET /dashboard/<file>; http/dashboard_page.h). The
-// live feed, GET /v1/live, is the server's WebSocket route (http/live_feed.h), not a request
-// routed here. An endpoint left null answers 404 like an unknown path. Unknown paths: 404
-// not_found with a JSON error.
+// GET /v1/payments[/<id>], /v1/revenue, /v1/stats, /v1/leads, /v1/subscriptions
+// (http/read_api.h), /v1/audit/... (http/audit_api.h), /v1/admin/projections[/...]
+// (http/projections_api.h), GET /v1/health (http/owner_health.h), the dashboard (GET /, GET
+// /dashboard/<file>; http/dashboard_page.h). The live feed, GET /v1/live, is the server's
+// WebSocket route (http/live_feed.h), not a request routed here. An endpoint left null answers
+// 404 like an unknown path. Unknown paths: 404 not_found with a JSON error.
 
+#include "http/audit_api.h"
 #include "http/charge_api.h"
 #include "http/delivery_page.h"
 #include "http/jobs_api.h"
 #include "http/message.h"
 #include "http/offer_page.h"
 #include "http/owner_health.h"
+#include "http/projections_api.h"
 #include "http/rate_limiter.h"
 #include "http/read_api.h"
 #include "http/readiness.h"
@@ -33,6 +36,8 @@ struct Endpoints {
   RenewPage* renewals = nullptr;
   JobsApi* jobs = nullptr;
   Readiness* readiness = nullptr;
+  AuditApi* audit = nullptr;
+  ProjectionsApi* projections = nullptr;
   ReadApi* reads = nullptr;
   // Applied to every /v1/ request that carries a bearer token, before its endpoint.
   RateLimiter* rate_limiter = nullptr;

@@ -66,7 +66,8 @@ std::string EventToJson(const RecordedEvent& event, const EventRegistry& registr
   } else {
     absl::StrAppend(&out, ",\"metadata_base64\":", JsonQuote(absl::Base64Escape(event.metadata)));
   }
-  absl::StrAppend(&out, ",\"hash\":", JsonQuote(HexEncode(event.hash)), "}");
+  absl::StrAppend(&out, ",\"prev_hash\":", JsonQuote(HexEncode(event.prev_hash)),
+                  ",\"hash\":", JsonQuote(HexEncode(event.hash)), "}");
   return out;
 }
 

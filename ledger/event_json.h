@@ -17,7 +17,8 @@ std::string JsonQuote(absl::string_view text);
 // RFC 3339 in UTC with microseconds: 2026-11-22T10:00:00.123456Z.
 std::string FormatMicros(int64_t micros);
 
-// One JSON object on one line.
+// One JSON object on one line: partition, position, stream_id, stream_version, event_type,
+// recorded_at, idempotency_key (when any), payload, metadata, prev_hash and hash (hex).
 std::string EventToJson(const RecordedEvent& event, const EventRegistry& registry);
 
 }  // namespace tally::ledger

@@ -270,8 +270,13 @@ absl::StatusOr<Prepared> Prepare(pqxx::connection& conn, const std::string& url,
       target.before = ReadLiveVersion(txn, projection->name(), false);
       target.suffix = SuffixFor(projection->version());
       if (target.before.has_value() && target.before->suffix.rfind(target.suffix, 0) == 0) {
-        // Rebuilding the serving version: new tables beside it.
-        target.suffix = absl::StrCat(target.suffix, "_r", absl::ToUnixSeconds(absl::Now()));
+        // Rebuilding the serving version: new tables beside it, never under its own name (a
+        // rebuild swapped in earlier in the same second).
+        const std::string base = target.suffix;
+        int64_t stamp = absl::ToUnixSeconds(absl::Now());
+        target.suffix = absl::StrCat(base, "_r", stamp);
+        if (target.suffix == target.before->suffix)
+          target.suffix = absl::StrCat(base, "_r", ++stamp);
       }
       target.marker = absl::StrCat("v", projection->version(), " into proj_*", target.suffix,
                                    " (started ", absl::FormatTime(absl::Now()), ")");

@@ -31,9 +31,6 @@ std::string ApiKeyKey(const std::string& key) { return absl::StrCat("api-key:", 
 
 constexpr char kTenantStreamPrefix[] = "tenant-";
 
-// The scopes of keys that belong to no tenant (issued in the admin-keys stream).
-bool IsSystemScope(const std::string& scope) { return scope == kAdminScope; }
-
 std::string AdminMetadata() {
   ledger::v1::Metadata metadata;
   metadata.set_source(ledger::v1::SOURCE_ADMIN);
@@ -72,6 +69,10 @@ absl::StatusOr<TenantStreamState> FoldTenantStream(const std::vector<ledger::Rec
 
 }  // namespace
 
+bool IsSystemScope(const std::string& scope) {
+  return scope == kAdminScope || scope == kAuditorScope;
+}
+
 absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const SecretBox& box,
                                        const std::string& name, const std::string& time_zone) {
   NewTenant tenant;
@@ -100,8 +101,9 @@ absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const SecretBo
 
 absl::StatusOr<std::string> IssueApiKey(ledger::EventStore& store, const std::string& tenant_id,
                                         const std::string& scope) {
-  if (scope != "owner") {
-    return absl::InvalidArgumentError(absl::StrCat("unknown API key scope \"", scope, "\""));
+  if (scope != kOwnerScope && scope != kAuditorScope) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown API key scope \"", scope, "\" (scopes: owner, auditor)"));
   }
   auto stream = store.ReadStream(tenant_id, kTenantStreamPrefix + tenant_id);
   if (!stream.ok()) return stream.status();
@@ -125,7 +127,7 @@ absl::StatusOr<IssuedApiKey> IssueSystemApiKey(ledger::EventStore& store,
                                                const std::string& scope) {
   if (!IsSystemScope(scope)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown system API key scope \"", scope, "\" (scopes: admin)"));
+        absl::StrCat("unknown system API key scope \"", scope, "\" (scopes: admin, auditor)"));
   }
   IssuedApiKey key;
   key.api_key = absl::StrCat("tly_", absl::WebSafeBase64Escape(RandomBytes(32)));
@@ -159,8 +161,10 @@ absl::StatusOr<ApiPrincipal> ResolveApiKey(ledger::EventStore& store, const std:
   if (stream == kAdminKeysStream) {
     if (!IsSystemScope(issued.scope())) return absl::NotFoundError("unknown API key");
   } else {
-    // Only owner keys are issued in a tenant's stream: no other scope is taken from one.
-    if (!absl::StartsWith(stream, kTenantStreamPrefix) || issued.scope() != kOwnerScope) {
+    // Only owner and auditor keys are issued in a tenant's stream: no other scope is taken from
+    // one (an "admin" written there would not make an admin).
+    if (!absl::StartsWith(stream, kTenantStreamPrefix) ||
+        (issued.scope() != kOwnerScope && issued.scope() != kAuditorScope)) {
       return absl::NotFoundError("unknown API key");
     }
     principal.tenant_id = stream.substr(sizeof(kTenantStreamPrefix) - 1);

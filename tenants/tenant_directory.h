@@ -10,8 +10,10 @@
 // (ApiKeyIssued, "api-key:<hex>"), and are never kept in the clear at all. Gateway secrets are
 // sealed with the master key (SecretBox). Thread-safe (stateless; the EventStore is).
 //
-// Keys have a scope: "owner" keys belong to a tenant (its own data and charges); system keys
-// ("admin": the admin API) belong to no tenant and live in the `admin-keys` stream. Streams
+// Keys have a scope: "owner" keys belong to a tenant (its own data and charges); "auditor" keys
+// read the log and the audit API and write nothing, either for one tenant (issued in the
+// tenant's stream) or for every tenant (a system key); system keys ("admin": the admin API, and
+// all-tenant "auditor") belong to no tenant and live in the `admin-keys` stream. Streams
 // that belong to no tenant (`admin-keys`, `jobs`) are appended under the tenant key "system",
 // which the event store partitions like any tenant key; tenant ids are "t_<hex>", so no tenant
 // shares it.
@@ -30,6 +32,10 @@ inline constexpr char kSystemTenantKey[] = "system";
 inline constexpr char kAdminKeysStream[] = "admin-keys";
 inline constexpr char kOwnerScope[] = "owner";
 inline constexpr char kAdminScope[] = "admin";
+inline constexpr char kAuditorScope[] = "auditor";
+
+// The scopes of keys that belong to no tenant (issued in the admin-keys stream): admin, auditor.
+bool IsSystemScope(const std::string& scope);
 
 struct NewTenant {
   std::string tenant_id;
@@ -42,7 +48,7 @@ absl::StatusOr<NewTenant> CreateTenant(ledger::EventStore& store, const SecretBo
                                        const std::string& name, const std::string& time_zone);
 
 // A new API key for `tenant_id` ("tly_" + 43 URL-safe characters), shown once. NotFound for an
-// unknown tenant; InvalidArgument for a scope other than "owner".
+// unknown tenant; InvalidArgument for a scope other than "owner" or "auditor".
 absl::StatusOr<std::string> IssueApiKey(ledger::EventStore& store, const std::string& tenant_id,
                                         const std::string& scope);
 
@@ -51,7 +57,8 @@ struct IssuedApiKey {
   std::string key_id;   // names the key in event metadata (the actor)
 };
 
-// A new system key of `scope` ("admin"), belonging to no tenant. InvalidArgument for a scope
+// A new system key of `scope` ("admin", or "auditor" for an auditor of every tenant), belonging
+// to no tenant. InvalidArgument for a scope
 // that is not a system scope.
 absl::StatusOr<IssuedApiKey> IssueSystemApiKey(ledger::EventStore& store, const std::string& scope);
 

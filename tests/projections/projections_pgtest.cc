@@ -572,6 +572,27 @@ TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until
   CHECK(txn.exec1("SELECT sum(paid_minor) FROM revenue_daily")[0].as<int64_t>() > v1_total);
 }
 
+TEST_CASE("rebuilding the serving version twice within a second swaps in new tables each time") {
+  auto db = testing::NewDatabase(1);
+  {
+    Runners runners(db->url(), 1);
+    AppendLifecycles(db->url(), 0, 5, 1);
+    WaitCaughtUp(db->url());
+  }
+  RebuildOptions options;
+  options.database_url = db->url();
+  // Three in a row on a tiny log: at least two fall within one second, and the later one must
+  // not take the name (_v<N>_r<unix seconds>) of the tables the earlier one swapped in.
+  std::string live = "_v" + std::to_string(NewPaymentsProjection()->version());
+  for (int i = 0; i < 3; ++i) {
+    auto report = RebuildProjection(*NewPaymentsProjection(), options);
+    REQUIRE_MESSAGE(report.ok(), report.status().ToString());
+    CHECK(report->suffix != live);
+    live = report->suffix;
+  }
+  CheckAllEqual(db->url());
+}
+
 TEST_CASE("tally projections status, verify and rebuild from the command line") {
   auto db = testing::NewDatabase(1);
   {

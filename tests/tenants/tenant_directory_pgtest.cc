@@ -98,5 +98,76 @@ TEST_CASE(
   CHECK(rows[0][0].as<int>() == 1);
 }
 
+TEST_CASE("auditor keys: one tenant's (in its stream) or every tenant's (a system key)") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto box = *SecretBox::FromHex(kMasterKey);
+  auto tenant = CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
+  REQUIRE(tenant.ok());
+
+  auto bound = IssueApiKey(*store, tenant->tenant_id, kAuditorScope);
+  REQUIRE_MESSAGE(bound.ok(), bound.status().ToString());
+  auto bound_principal = ResolveApiKey(*store, *bound);
+  REQUIRE(bound_principal.ok());
+  CHECK(bound_principal->scope == "auditor");
+  CHECK(bound_principal->tenant_id == tenant->tenant_id);
+
+  auto all = IssueSystemApiKey(*store, kAuditorScope);
+  REQUIRE_MESSAGE(all.ok(), all.status().ToString());
+  auto all_principal = ResolveApiKey(*store, all->api_key);
+  REQUIRE(all_principal.ok());
+  CHECK(all_principal->scope == "auditor");
+  CHECK(all_principal->tenant_id.empty());
+
+  CHECK(IssueApiKey(*store, tenant->tenant_id, "reader").status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(IssueApiKey(*store, "t_nosuchtenant", kAuditorScope).status().code() ==
+        absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("tally tenants api-key --scope auditor and tally admin keys create --scope auditor") {
+  auto db = testing::NewDatabase();
+  auto store = testing::OpenStore(db->url());
+  auto box = *SecretBox::FromHex(kMasterKey);
+  auto tenant = CreateTenant(*store, box, "Loja", "America/Sao_Paulo");
+  REQUIRE(tenant.ok());
+  const std::string db_flag = " --database '" + db->url() + "'";
+  // The key is the second word of the line "api key <key>".
+  auto key_of = [](const std::string& output) {
+    const size_t at = output.find("api key ");
+    REQUIRE(at != std::string::npos);
+    const size_t start = at + 8;
+    return output.substr(start, output.find('\n', start) - start);
+  };
+
+  testing::CommandResult bound =
+      testing::RunCommand(testing::TallyBinary() + " tenants api-key --tenant " +
+                          tenant->tenant_id + " --scope auditor" + db_flag);
+  REQUIRE_MESSAGE(bound.exit_code == 0, bound.output);
+  auto bound_principal = ResolveApiKey(*store, key_of(bound.output));
+  REQUIRE(bound_principal.ok());
+  CHECK(bound_principal->scope == "auditor");
+  CHECK(bound_principal->tenant_id == tenant->tenant_id);
+
+  testing::CommandResult owner = testing::RunCommand(
+      testing::TallyBinary() + " tenants api-key --tenant " + tenant->tenant_id + db_flag);
+  REQUIRE_MESSAGE(owner.exit_code == 0, owner.output);
+  CHECK(ResolveApiKey(*store, key_of(owner.output))->scope == "owner");
+
+  testing::CommandResult all =
+      testing::RunCommand(testing::TallyBinary() + " admin keys create --scope auditor" + db_flag);
+  REQUIRE_MESSAGE(all.exit_code == 0, all.output);
+  auto all_principal = ResolveApiKey(*store, key_of(all.output));
+  REQUIRE(all_principal.ok());
+  CHECK(all_principal->scope == "auditor");
+  CHECK(all_principal->tenant_id.empty());
+
+  testing::CommandResult wrong =
+      testing::RunCommand(testing::TallyBinary() + " tenants api-key --tenant " +
+                          tenant->tenant_id + " --scope admin" + db_flag);
+  CHECK(wrong.exit_code == 2);
+  CHECK(wrong.output.find("--scope must be owner or auditor") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace tally::tenants
