@@ -14,6 +14,7 @@
 #include "app/lifecycle_generator.h"
 #include "gateways/payload_fields.h"
 #include "http/client.h"
+#include "projections/projection.h"
 #include "tenants/tenant_directory.h"
 #include "tests/support/pg.h"
 #include "tests/support/serve_process.h"
@@ -92,7 +93,7 @@ TEST_CASE("admin projections API: admin keys only, status, an asynchronous rebui
   }
 
   gateways::PayloadFields list = Json(call("GET", "/v1/admin/projections", key));
-  REQUIRE(list.ArraySize("projections") == 3);
+  REQUIRE(list.ArraySize("projections") == projections::AllProjections().size());
   CHECK(list.Text("projections.0.name") == "payments");
   CHECK(list.ArraySize("projections.0.partitions") == kPartitions);
   gateways::PayloadFields one = Json(call("GET", "/v1/admin/projections/revenue_daily", key));
