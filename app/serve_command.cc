@@ -151,6 +151,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::RateLimiter> rate_limiter;
   std::unique_ptr<http::AuditApi> audit_api;
   std::unique_ptr<http::ProjectionsApi> projections_api;
+  std::unique_ptr<http::ParkedApi> parked_api;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
@@ -250,6 +251,8 @@ int RunServe(const ServeOptions& options) {
     endpoints.audit = audit_api.get();
     projections_api = std::make_unique<http::ProjectionsApi>(*store, clock, options.database_url);
     endpoints.projections = projections_api.get();
+    parked_api = std::make_unique<http::ParkedApi>(*store, clock, options.database_url);
+    endpoints.parked = parked_api.get();
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
@@ -268,7 +271,8 @@ int RunServe(const ServeOptions& options) {
         << "tally serving on http://" << server_options.host << ":" << server->port()
         << " (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
            "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
-           "/v1/admin/jobs, /v1/admin/projections, /v1/audit/..., GET /v1/payments[/<id>], "
+           "/v1/admin/jobs, /v1/admin/projections, /v1/admin/parked, /v1/audit/..., GET "
+           "/v1/payments[/<id>], "
            "/v1/revenue, /v1/stats, /v1/leads, /v1/subscriptions, GET /v1/health, GET /v1/live); "
            "dashboard on http://"
         << server_options.host << ":" << server->port() << "/; gateways are told "

@@ -70,6 +70,10 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
       endpoints.projections != nullptr) {
     return endpoints.projections->Handle(request, path, std::move(respond));
   }
+  if ((path == "/v1/admin/parked" || absl::StartsWith(path, "/v1/admin/parked/")) &&
+      endpoints.parked != nullptr) {
+    return endpoints.parked->Handle(request, path, std::move(respond));
+  }
   if (absl::StartsWith(path, "/v1/audit/") && endpoints.audit != nullptr) {
     return endpoints.audit->Handle(request, path, std::move(respond));
   }

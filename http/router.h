@@ -4,10 +4,11 @@
 // GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
 // GET /v1/payments[/<id>], /v1/revenue, /v1/stats, /v1/leads, /v1/subscriptions
 // (http/read_api.h), /v1/audit/... (http/audit_api.h), /v1/admin/projections[/...]
-// (http/projections_api.h), GET /v1/health (http/owner_health.h), the dashboard (GET /, GET
-// /dashboard/<file>; http/dashboard_page.h). The live feed, GET /v1/live, is the server's
-// WebSocket route (http/live_feed.h), not a request routed here. An endpoint left null answers
-// 404 like an unknown path. Unknown paths: 404 not_found with a JSON error.
+// (http/projections_api.h), /v1/admin/parked[/retry] (http/parked_api.h), GET /v1/health
+// (http/owner_health.h), the dashboard (GET /, GET /dashboard/<file>; http/dashboard_page.h). The
+// live feed, GET /v1/live, is the server's WebSocket route (http/live_feed.h), not a request routed
+// here. An endpoint left null answers 404 like an unknown path. Unknown paths: 404 not_found with a
+// JSON error.
 
 #include "http/audit_api.h"
 #include "http/charge_api.h"
@@ -16,6 +17,7 @@
 #include "http/message.h"
 #include "http/offer_page.h"
 #include "http/owner_health.h"
+#include "http/parked_api.h"
 #include "http/projections_api.h"
 #include "http/rate_limiter.h"
 #include "http/read_api.h"
@@ -39,6 +41,7 @@ struct Endpoints {
   AuditApi* audit = nullptr;
   ProjectionsApi* projections = nullptr;
   ReadApi* reads = nullptr;
+  ParkedApi* parked = nullptr;
   // Applied to every /v1/ request that carries a bearer token, before its endpoint.
   RateLimiter* rate_limiter = nullptr;
   OwnerHealth* health = nullptr;

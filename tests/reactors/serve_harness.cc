@@ -174,6 +174,12 @@ http::ClientResponse ServeHarness::Send(const std::string& method, const std::st
   return *r;
 }
 
+http::ClientResponse ServeHarness::Api(const std::string& method, const std::string& path,
+                                       const std::string& key, const std::string& body) {
+  return Send(method, absl::StrCat("http://127.0.0.1:", http_port_, path), body,
+              {{"Authorization", "Bearer " + key}});
+}
+
 namespace {
 std::string ChargeBody(const ChargeSpec& spec) {
   return absl::StrCat(R"({"gateway":")", spec.gateway, R"(","amount_minor":1990,"bot_id":")",

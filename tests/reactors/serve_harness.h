@@ -158,6 +158,9 @@ class ServeHarness {
   // The tenant's owner API key, and the sandbox's base URL (its /sandbox/... control routes).
   const std::string& api_key() const { return api_key_; }
   std::string SandboxUrl() const;
+  // A request to the HTTP role's `path` with `key` as the bearer token (a JSON body if any).
+  http::ClientResponse Api(const std::string& method, const std::string& path,
+                           const std::string& key, const std::string& body = "");
 
  private:
   // Why the reactors are not quiet yet; "" when they are.

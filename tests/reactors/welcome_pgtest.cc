@@ -150,5 +150,48 @@ TEST_CASE("a lead who had blocked the bot is welcomed when they start it again")
   h.StopHttp();
 }
 
+TEST_CASE("the admin API lists a parked welcome and retries it: admin keys only, audited") {
+  ServeHarness h(std::vector<BotSpec>{{kBotToken, ""}});
+  h.StartHttp("http,projections");
+  h.StartReactors();
+  REQUIRE(h.Tally(absl::StrCat("bots welcome --bot ", kBotId, " --text Oi")).exit_code == 0);
+  CommandResult created = h.Tally("admin keys create");
+  REQUIRE(created.exit_code == 0);
+  const std::string admin = created.output.substr(8, created.output.find('\n') - 8);
+  REQUIRE(h.BlockChat(Lead(51)));
+  CHECK(h.StartBot(kBotId, Lead(51), 1) == 200);
+  const std::string stream = absl::StrCat("lead-", kBotId, "-", Lead(51));
+  REQUIRE(WaitUntil(
+      [&] {
+        return absl::StrContains(h.Api("GET", "/v1/admin/parked?reactor=welcome", admin).body,
+                                 stream);
+      },
+      60s));
+  // Owner keys are refused, whatever they ask.
+  CHECK(h.Api("GET", "/v1/admin/parked", h.api_key()).status == 403);
+  CHECK(h.Api("POST", "/v1/admin/parked/retry", h.api_key(), R"({"all":true})").status == 403);
+  CHECK(h.Api("GET", "/v1/admin/parked?reactor=welcome&x=1", admin).status == 400);
+  CHECK(h.Api("POST", "/v1/admin/parked/retry", admin, R"({"all":true,"stream_id":"x"})").status ==
+        400);
+  CHECK(h.Api("POST", "/v1/admin/parked/retry", admin, R"({"stream_id":"lead-none"})").status ==
+        404);
+  // Unblocked, retried through the API: the welcome arrives once, and the retry names the key.
+  REQUIRE(h.UnblockChat(Lead(51)));
+  http::ClientResponse retried =
+      h.Api("POST", "/v1/admin/parked/retry", admin,
+            absl::StrCat(R"({"stream_id":")", stream, R"(","reason":"unblocked"})"));
+  CHECK(retried.status == 200);
+  CHECK(retried.body == R"({"retried":1})");
+  h.WaitQuiet(60s, [&] { return Welcomes(h)[Lead(51)] == 1; });
+  CHECK(!absl::StrContains(h.Api("GET", "/v1/admin/parked", admin).body, stream));
+  bool audited = false;
+  for (const auto& event : h.Streams()[stream]) {
+    audited = audited || absl::EndsWith(event.type, "OutboxRetryRequested");
+  }
+  CHECK(audited);
+  h.StopReactors();
+  h.StopHttp();
+}
+
 }  // namespace
 }  // namespace tally::testing
