@@ -140,6 +140,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::OfferPage> offer_page;
   std::unique_ptr<http::RenewPage> renew_page;
   std::unique_ptr<http::Readiness> readiness;
+  std::unique_ptr<http::MetricsEndpoint> metrics_endpoint;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   std::unique_ptr<http::JobsApi> jobs_api;
   http::Endpoints endpoints;
@@ -212,9 +213,13 @@ int RunServe(const ServeOptions& options) {
         http::ReadinessOptions{options.database_url, ledger::EmbeddedMigrations()});
     endpoints = {ingestion.get(),  charges.get(),    telegram.get(), delivery_page.get(),
                  offer_page.get(), renew_page.get(), jobs_api.get(), readiness.get()};
+    metrics_endpoint =
+        std::make_unique<http::MetricsEndpoint>(http::MetricsEndpointOptions{options.database_url});
+    endpoints.metrics = metrics_endpoint.get();
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
+    server_options.on_answered = http::RecordHttpRequest;
     auto started = http::Server::Start(
         server_options,
         [&endpoints](const http::HttpRequest& r, http::Responder respond) {
