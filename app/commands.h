@@ -32,6 +32,10 @@ struct ServeOptions {
   std::string telegram_api_base = "https://api.telegram.org";
   // The Graph API's base URL for Conversions API calls (the sandbox's /meta in tests).
   std::string meta_api_base = "https://graph.facebook.com";
+  // A hot standby (streaming replica) for the read API; "": read from the primary.
+  std::string read_database_url;
+  // Requests a second per API key on /v1/ (burst: twice that); 0: no limit.
+  double api_rate_limit = 100;
 };
 int RunServe(const ServeOptions& options);
 

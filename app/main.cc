@@ -101,6 +101,17 @@ int main(int argc, char** argv) {
                    "in tests)")
       ->envname("TALLY_META_API_BASE")
       ->capture_default_str();
+  serve
+      ->add_option("--read-database", serve_options.read_database_url,
+                   "PostgreSQL URL of a hot standby (streaming replica) the read API reads from; "
+                   "writes still go to --database (default: read from --database)")
+      ->envname("TALLY_READ_DATABASE_URL");
+  serve
+      ->add_option("--api-rate-limit", serve_options.api_rate_limit,
+                   "Requests a second per API key on /v1/ (bursts of twice that); over it: 429 "
+                   "with Retry-After; 0: no limit")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
 
   tally::app::EventsOptions events_options;
   auto* events = app.add_subcommand(

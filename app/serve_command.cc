@@ -143,6 +143,9 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::MetricsEndpoint> metrics_endpoint;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   std::unique_ptr<http::JobsApi> jobs_api;
+  std::unique_ptr<http::ReadDatabase> read_database;
+  std::unique_ptr<http::ReadApi> reads;
+  std::unique_ptr<http::RateLimiter> rate_limiter;
   http::Endpoints endpoints;
   ledger::SystemClock clock;
   const gateways::GatewayRegistry gateways = gateways::StandardGateways();
@@ -211,8 +214,24 @@ int RunServe(const ServeOptions& options) {
                                                reactor_host->Jobs(), partitions);
     readiness = std::make_unique<http::Readiness>(
         http::ReadinessOptions{options.database_url, ledger::EmbeddedMigrations()});
-    endpoints = {ingestion.get(),  charges.get(),    telegram.get(), delivery_page.get(),
-                 offer_page.get(), renew_page.get(), jobs_api.get(), readiness.get()};
+    read_database = std::make_unique<http::ReadDatabase>(
+        options.read_database_url.empty() ? options.database_url : options.read_database_url,
+        /*replica=*/!options.read_database_url.empty());
+    reads = std::make_unique<http::ReadApi>(*store, clock, *read_database);
+    http::RateLimit limit;
+    limit.per_second = options.api_rate_limit;
+    limit.burst = 2 * options.api_rate_limit;
+    rate_limiter = std::make_unique<http::RateLimiter>(limit, clock);
+    endpoints.webhooks = ingestion.get();
+    endpoints.charges = charges.get();
+    endpoints.telegram = telegram.get();
+    endpoints.delivery = delivery_page.get();
+    endpoints.offers = offer_page.get();
+    endpoints.renewals = renew_page.get();
+    endpoints.jobs = jobs_api.get();
+    endpoints.readiness = readiness.get();
+    endpoints.reads = reads.get();
+    endpoints.rate_limiter = rate_limiter.get();
     metrics_endpoint =
         std::make_unique<http::MetricsEndpoint>(http::MetricsEndpointOptions{options.database_url});
     endpoints.metrics = metrics_endpoint.get();
@@ -234,7 +253,7 @@ int RunServe(const ServeOptions& options) {
         << "tally serving on http://" << server_options.host << ":" << server->port()
         << " (GET /healthz, GET /readyz, POST /webhooks/<gateway>/<token>, POST /v1/payments, POST "
            "/telegram/<bot>, GET /delivery/<token>, GET /offers/<token>, GET /renew/<token>, "
-           "/v1/admin/jobs); gateways are told "
+           "/v1/admin/jobs, GET /v1/payments[/<id>], /v1/revenue, /v1/stats); gateways are told "
         << charge_options.public_url << std::endl;
   }
 

@@ -92,6 +92,16 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
       return endpoints.webhooks->Handle(request, parts[0], parts[1], std::move(respond));
     }
   }
+  if (absl::StartsWith(path, "/v1/") && endpoints.rate_limiter != nullptr) {
+    if (std::optional<HttpResponse> limited = endpoints.rate_limiter->Admit(request)) {
+      return respond(*std::move(limited));
+    }
+  }
+  if (endpoints.reads != nullptr && request.method != "POST" &&
+      (path == "/v1/payments" || absl::StartsWith(path, "/v1/payments/") || path == "/v1/revenue" ||
+       path == "/v1/stats")) {
+    return endpoints.reads->Handle(request, path, std::move(respond));
+  }
   if (path == "/v1/payments" && endpoints.charges != nullptr) {
     return endpoints.charges->Handle(request, std::move(respond));
   }

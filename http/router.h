@@ -2,7 +2,8 @@
 // The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), GET /metrics
 // (http/metrics_endpoint.h), POST
 // /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
-// GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]]. An
+// GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
+// GET /v1/payments[/<id>], /v1/revenue, /v1/stats (http/read_api.h). An
 // endpoint left null answers 404 like an unknown path. Unknown paths: 404 not_found with a JSON
 // error.
 
@@ -12,6 +13,8 @@
 #include "http/message.h"
 #include "http/metrics_endpoint.h"
 #include "http/offer_page.h"
+#include "http/rate_limiter.h"
+#include "http/read_api.h"
 #include "http/readiness.h"
 #include "http/renew_page.h"
 #include "http/server.h"
@@ -29,6 +32,9 @@ struct Endpoints {
   RenewPage* renewals = nullptr;
   JobsApi* jobs = nullptr;
   Readiness* readiness = nullptr;
+  ReadApi* reads = nullptr;
+  // Applied to every /v1/ request that carries a bearer token, before its endpoint.
+  RateLimiter* rate_limiter = nullptr;
   MetricsEndpoint* metrics = nullptr;
 };
 

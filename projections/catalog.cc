@@ -23,6 +23,9 @@ void CreateTables(pqxx::transaction_base& txn, const Projection& projection,
     const std::string table = TableName(spec, suffix);
     txn.exec(absl::StrCat("DROP TABLE IF EXISTS ", table));
     txn.exec(CreateTableSql(spec, table, primary_keys));
+    if (primary_keys) {
+      for (const std::string& sql : CreateIndexSqls(spec, table)) txn.exec(sql);
+    }
     txn.exec(absl::StrCat("GRANT SELECT ON ", table, " TO ", ledger::kServiceRole));
   }
 }
@@ -63,7 +66,18 @@ absl::Status EnsureInitialized(const std::string& database_url, const Projection
     // Serialises first starts of the same projection across runners and processes.
     txn.exec_params("SELECT pg_advisory_xact_lock(hashtext('tally.projection.init.' || $1))",
                     projection.name());
-    if (ReadLiveVersion(txn, projection.name(), false).has_value()) return absl::OkStatus();
+    if (auto live = ReadLiveVersion(txn, projection.name(), false); live.has_value()) {
+      // Indexes added to the binary's version since its tables were made.
+      if (live->version == projection.version()) {
+        for (const auto& spec : projection.tables()) {
+          for (const std::string& sql : CreateIndexSqls(spec, TableName(spec, live->suffix))) {
+            txn.exec(sql);
+          }
+        }
+        txn.commit();
+      }
+      return absl::OkStatus();
+    }
     const int partitions = txn.exec("SELECT count(*) FROM ledger_heads")[0][0].as<int>();
     const std::string suffix = SuffixFor(projection.version());
     CreateTables(txn, projection, suffix);

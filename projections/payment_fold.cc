@@ -49,6 +49,9 @@ class Folder {
     s_.customer_id = created.customer_id();
     s_.product_id = created.product_id();
     s_.plan_id = created.plan_id();
+    s_.origin = created.offer_kind() == "upsell" || created.offer_kind() == "downsell"
+                    ? created.offer_kind()
+                    : "direct";
     s_.amount_minor = created.amount().amount_minor();
     s_.currency = created.amount().currency();
     if (s_.gateway.empty()) s_.gateway = created.gateway();
@@ -291,6 +294,7 @@ absl::StatusOr<std::vector<Anomaly>> ApplyPaymentEvent(PaymentState& state,
   Folder folder(state, event);
   if (absl::Status status = folder.Apply(); !status.ok()) return status;
   state.last_position = event.position;
+  if (state.first_seen_at_us == 0) state.first_seen_at_us = event.recorded_at_us;
   return folder.TakeAnomalies();
 }
 

@@ -54,6 +54,8 @@ struct PaymentState {
   std::string customer_id;
   std::string product_id;
   std::string plan_id;  // a subscription plan's charge (reactors/subscriptions.h)
+  // What made the sale: "upsell" / "downsell" (a charge from an offer link), else "direct".
+  std::string origin = "direct";
   bool created = false;
   int64_t amount_minor = 0;  // as created
   std::string currency;
@@ -74,6 +76,7 @@ struct PaymentState {
   int32_t delivery_attempts = 0;
   PurchaseState purchase;
   int64_t last_position = 0;
+  int64_t first_seen_at_us = 0;  // when the stream's first event was recorded: never changes
 };
 
 // Applies `event` (of this payment's stream) to `state` and returns the anomalies it raises.

@@ -78,44 +78,54 @@ class RowReader {
 }  // namespace
 
 const TableSpec& PaymentsTable() {
-  static const TableSpec kSpec{"payments",
-                               {{"partition_id", "int"},
-                                {"stream_id", "text"},
-                                {"gateway", "text"},
-                                {"gateway_transaction_id", "text"},
-                                {"gateway_transaction_hash", "text"},
-                                {"payment_id", "text"},
-                                {"tenant_id", "text"},
-                                {"bot_id", "text"},
-                                {"customer_id", "text"},
-                                {"product_id", "text"},
-                                {"created", "boolean"},
-                                {"amount_minor", "bigint"},
-                                {"currency", "text"},
-                                {"paid_amount_minor", "bigint"},
-                                {"status", "text"},
-                                {"status_source", "text"},
-                                {"paid_confirmed", "boolean"},
-                                {"created_at", "timestamptz"},
-                                {"expires_at", "timestamptz"},
-                                {"paid_at", "timestamptz"},
-                                {"refunded_at", "timestamptz"},
-                                {"last_observed_at", "timestamptz"},
-                                {"observations", "int"},
-                                {"late", "boolean"},
-                                {"amount_mismatch", "boolean"},
-                                {"stale_observations", "int"},
-                                {"delivery_state", "text"},
-                                {"delivery_attempts", "int"},
-                                {"purchase_state", "text"},
-                                {"purchase_sent", "boolean"},
-                                {"meta_event_id", "text"},
-                                {"purchase_attempts", "int"},
-                                {"purchase_last_error", "text"},
-                                {"purchase_sent_at", "timestamptz"},
-                                {"last_position", "bigint"}},
-                               2,
-                               "CHECK (NOT purchase_sent OR meta_event_id IS NOT NULL)"};
+  static const TableSpec kSpec{
+      "payments",
+      {{"partition_id", "int"},
+       {"stream_id", "text"},
+       {"gateway", "text"},
+       {"gateway_transaction_id", "text"},
+       {"gateway_transaction_hash", "text"},
+       {"payment_id", "text"},
+       {"tenant_id", "text"},
+       {"bot_id", "text"},
+       {"customer_id", "text"},
+       {"product_id", "text"},
+       {"created", "boolean"},
+       {"amount_minor", "bigint"},
+       {"currency", "text"},
+       {"paid_amount_minor", "bigint"},
+       {"status", "text"},
+       {"status_source", "text"},
+       {"paid_confirmed", "boolean"},
+       {"created_at", "timestamptz"},
+       {"expires_at", "timestamptz"},
+       {"paid_at", "timestamptz"},
+       {"refunded_at", "timestamptz"},
+       {"last_observed_at", "timestamptz"},
+       {"observations", "int"},
+       {"late", "boolean"},
+       {"amount_mismatch", "boolean"},
+       {"stale_observations", "int"},
+       {"delivery_state", "text"},
+       {"delivery_attempts", "int"},
+       {"purchase_state", "text"},
+       {"purchase_sent", "boolean"},
+       {"meta_event_id", "text"},
+       {"purchase_attempts", "int"},
+       {"purchase_last_error", "text"},
+       {"purchase_sent_at", "timestamptz"},
+       {"last_position", "bigint"},
+       {"plan_id", "text"},
+       {"origin", "text"},
+       {"first_seen_at", "timestamptz"}},
+      2,
+      "CHECK (NOT purchase_sent OR meta_event_id IS NOT NULL)",
+      true,
+      "*",
+      // GET /v1/payments (newest first), /v1/payments/{id}, /v1/stats,
+      // and the dashboard's live feed (rows folded after a position).
+      {"(tenant_id, first_seen_at DESC, partition_id DESC, stream_id DESC)",
+       "(tenant_id, payment_id)", "(tenant_id, paid_at)", "(partition_id, last_position)"}};
   return kSpec;
 }
 
@@ -127,7 +137,8 @@ const TableSpec& AnomaliesTable() {
                                 {"stream_id", "text"},
                                 {"detail", "text"},
                                 {"recorded_at", "timestamptz"}},
-                               3};
+                               3,
+                               ""};
   return kSpec;
 }
 
@@ -166,7 +177,10 @@ Row EncodePayment(const PaymentState& s) {
           std::to_string(s.purchase.attempts),
           TextOrNull(s.purchase.last_error),
           TimestampOrNull(s.purchase.sent_at_us),
-          std::to_string(s.last_position)};
+          std::to_string(s.last_position),
+          TextOrNull(s.plan_id),
+          s.origin,
+          TimestampOrNull(s.first_seen_at_us)};
 }
 
 absl::StatusOr<PaymentState> DecodePayment(const Row& r) {
@@ -212,6 +226,9 @@ absl::StatusOr<PaymentState> DecodePayment(const Row& r) {
   s.purchase.last_error = in.Str(32);
   s.purchase.sent_at_us = in.Time(33);
   s.last_position = in.Int(34);
+  s.plan_id = in.Str(35);
+  s.origin = in.Str(36);
+  s.first_seen_at_us = in.Time(37);
   if (!in.status().ok()) return in.status();
   return s;
 }

@@ -72,7 +72,8 @@ class PaymentsFold final : public ProjectionFold {
 class PaymentsProjection final : public Projection {
  public:
   std::string name() const override { return "payments"; }
-  int version() const override { return 1; }
+  // 2: plan_id, origin and first_seen_at (the read API's stable order).
+  int version() const override { return 2; }
   std::vector<TableSpec> tables() const override { return {PaymentsTable(), AnomaliesTable()}; }
   std::unique_ptr<ProjectionFold> NewFold() const override {
     return std::make_unique<PaymentsFold>();

@@ -58,6 +58,9 @@ absl::Status CopyAll(const std::string& url, const Projection& projection,
     const std::string table = TableName(tables[i], suffix);
     absl::Status s = CopyRows(raw->get(), tables[i], table, rows[i]);
     if (s.ok()) s = ledger::ExecRaw(raw->get(), AddPrimaryKeySql(tables[i], table));
+    for (const std::string& sql : CreateIndexSqls(tables[i], table)) {
+      if (s.ok()) s = ledger::ExecRaw(raw->get(), sql);
+    }
     if (!s.ok()) {
       (void)ledger::ExecRaw(raw->get(), "ROLLBACK");
       return s;

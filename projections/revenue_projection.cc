@@ -1,13 +1,15 @@
 // revenue_daily: per tenant, bot, gateway, local day (the tenant's zone, America/Sao_Paulo by
-// default), currency and origin: paid count and minor units, refunded count and minor units,
-// net. The origin tells sales apart by what made them: "upsell" or "downsell" for a charge made
-// from an offer link (its PaymentCreated's offer_kind), "direct" for any other. Only confirmed
+// default), currency, origin and product: paid count and minor units, refunded count and minor
+// units, net. The origin tells sales apart by what made them: "upsell" or "downsell" for a charge
+// made from an offer link (its PaymentCreated's offer_kind), "direct" for any other. Only confirmed
 // payments count (a signed webhook or a status poll said paid). Each payment's contribution is
 // kept beside its state, so whatever order its events arrive in (a paid webhook may come before
 // PaymentCreated says what the sale was), the daily rows change by exactly the difference.
 //
-// Version 2 added the origin (a key column of revenue_daily and a column of the fold's state):
-// a binary folding v2 waits while v1 serves, until `tally projections rebuild revenue_daily`.
+// Version 2 added the origin (a key column of revenue_daily and a column of the fold's state),
+// version 3 the product (the same; and the payment state it keeps gained columns): a binary
+// folding v3 waits while an older version serves, until `tally projections rebuild
+// revenue_daily`.
 
 #include <pqxx/pqxx>
 
@@ -29,7 +31,6 @@ namespace tally::projections {
 namespace {
 
 constexpr const char* kDefaultZone = "America/Sao_Paulo";
-constexpr char kCreatedType[] = "tally.payments.v1.PaymentCreated";
 
 const TableSpec& DailyTable() {
   static const TableSpec kSpec{"revenue_daily",
@@ -39,14 +40,16 @@ const TableSpec& DailyTable() {
                                 {"day", "date"},
                                 {"currency", "text"},
                                 {"origin", "text"},
+                                {"product_id", "text"},
                                 {"paid_count", "bigint"},
                                 {"paid_minor", "bigint"},
                                 {"refunded_count", "bigint"},
                                 {"refunded_minor", "bigint"}},
-                               6,
+                               7,
                                "",
                                true,
-                               "*, paid_minor - refunded_minor AS net_minor"};
+                               "*, paid_minor - refunded_minor AS net_minor",
+                               {"(tenant_id, day)"}};  // GET /v1/revenue, /v1/stats
   return kSpec;
 }
 
@@ -64,16 +67,18 @@ const TableSpec& ContributionTable() {
                                 {"paid_minor", "bigint"},
                                 {"refund_day", "date"},
                                 {"refunded_minor", "bigint"},
-                                {"origin", "text"}},
+                                {"origin", "text"},
+                                {"product_id", "text"}},
                                2,
                                "",
                                false};
   return kSpec;
 }
 
+// Each tenant's zone; its view (revenue_daily_tenants) tells the read API the tenant's zone.
 const TableSpec& TenantZoneTable() {
   static const TableSpec kSpec{
-      "revenue_daily_tenants", {{"tenant_id", "text"}, {"time_zone", "text"}}, 1, "", false};
+      "revenue_daily_tenants", {{"tenant_id", "text"}, {"time_zone", "text"}}, 1, "", true};
   return kSpec;
 }
 
@@ -119,15 +124,11 @@ absl::StatusOr<Row> UnpackRow(const std::string& packed) {
 
 constexpr char kDirect[] = "direct";
 
-// A sale's origin from its PaymentCreated: the offer kind for a charge made from an offer.
-std::string OriginOf(const std::string& offer_kind) {
-  return offer_kind == "upsell" || offer_kind == "downsell" ? offer_kind : kDirect;
-}
-
 struct Contribution {
   std::string tenant_id, bot_id, gateway, currency;
   std::string origin = kDirect;
-  std::string paid_day;  // "" when nothing is paid
+  std::string product_id;  // "" for a sale of no product (a plan, or made outside Tally)
+  std::string paid_day;    // "" when nothing is paid
   int64_t paid_minor = 0;
   std::string refund_day;  // "" when nothing is refunded
   int64_t refunded_minor = 0;
@@ -135,7 +136,7 @@ struct Contribution {
 };
 
 struct DailyTotals {
-  Row key;  // tenant_id, bot_id, gateway, day, currency, origin
+  Row key;  // tenant_id, bot_id, gateway, day, currency, origin, product_id
   int64_t paid_count = 0, paid_minor = 0, refunded_count = 0, refunded_minor = 0;
   bool Zero() const {
     return paid_count == 0 && paid_minor == 0 && refunded_count == 0 && refunded_minor == 0;
@@ -177,16 +178,9 @@ class RevenueFold final : public ProjectionFold {
     if (!IsPaymentStream(event.stream_id)) return absl::OkStatus();
     const std::string key = Key(event.partition, event.stream_id);
     Entry& entry = entries_[key];
-    const bool first_created = !entry.state.created;
     auto anomalies = ApplyPaymentEvent(entry.state, event);
     if (!anomalies.ok()) return anomalies.status();
-    // The payment fold keeps only the first PaymentCreated (and has parsed it, so it parses).
-    if (first_created && entry.state.created && event.type == kCreatedType) {
-      payments::v1::PaymentCreated created;
-      (void)created.ParseFromString(event.payload);
-      entry.origin = OriginOf(created.offer_kind());
-    }
-    Contribution now = ContributionOf(entry.state, entry.origin);
+    Contribution now = ContributionOf(entry.state);
     if (!(now == entry.contribution)) {
       AddDelta(entry.contribution, -1);
       AddDelta(now, +1);
@@ -227,7 +221,9 @@ class RevenueFold final : public ProjectionFold {
     if (!totals.ok()) return totals.status();
     std::vector<Row> emptied;
     for (auto& [k, row] : *totals) {
-      if (row[6] == "0" && row[7] == "0" && row[8] == "0" && row[9] == "0") emptied.push_back(row);
+      if (row[7] == "0" && row[8] == "0" && row[9] == "0" && row[10] == "0") {
+        emptied.push_back(row);
+      }
     }
     return DeleteRows(txn, DailyTable(), daily, emptied);
   }
@@ -257,8 +253,7 @@ class RevenueFold final : public ProjectionFold {
 
  private:
   struct Entry {
-    PaymentState state;
-    std::string origin = kDirect;
+    PaymentState state;  // its origin and product_id key the daily rows
     Contribution contribution;
   };
 
@@ -287,10 +282,10 @@ class RevenueFold final : public ProjectionFold {
     if (!refunded_minor.ok()) return refunded_minor.status();
     Entry entry;
     entry.state = *std::move(state);
-    entry.origin = row[11].value_or(kDirect);
-    entry.contribution = {row[3].value_or(""), row[4].value_or(""), row[5].value_or(""),
-                          row[6].value_or(""), entry.origin,        row[7].value_or(""),
-                          *paid_minor,         row[9].value_or(""), *refunded_minor};
+    entry.contribution = {
+        row[3].value_or(""),       row[4].value_or(""),  row[5].value_or(""), row[6].value_or(""),
+        row[11].value_or(kDirect), row[12].value_or(""), row[7].value_or(""), *paid_minor,
+        row[9].value_or(""),       *refunded_minor};
     return entry;
   }
 
@@ -336,9 +331,9 @@ class RevenueFold final : public ProjectionFold {
     return absl::FormatCivilTime(day);
   }
 
-  Contribution ContributionOf(const PaymentState& s, const std::string& origin) {
+  Contribution ContributionOf(const PaymentState& s) {
     Contribution c;
-    c.origin = origin;
+    c.origin = s.origin;
     const bool paid = s.paid_confirmed &&
                       (s.status == PaymentStatus::kPaid || s.status == PaymentStatus::kRefunded ||
                        s.status == PaymentStatus::kChargedBack);
@@ -347,6 +342,7 @@ class RevenueFold final : public ProjectionFold {
     c.bot_id = s.bot_id;
     c.gateway = s.gateway;
     c.currency = s.currency;
+    c.product_id = s.product_id;
     const int64_t amount = s.paid_amount_minor != 0 ? s.paid_amount_minor : s.amount_minor;
     c.paid_day = LocalDay(s.paid_at_us, s.tenant_id);
     c.paid_minor = amount;
@@ -361,7 +357,7 @@ class RevenueFold final : public ProjectionFold {
   // The totals of `c`'s daily row for `day`, keyed by the packed row key.
   static DailyTotals& TotalsFor(absl::flat_hash_map<std::string, DailyTotals>& totals,
                                 const Contribution& c, const std::string& day) {
-    Row key = {c.tenant_id, c.bot_id, c.gateway, day, c.currency, c.origin};
+    Row key = {c.tenant_id, c.bot_id, c.gateway, day, c.currency, c.origin, c.product_id};
     auto [it, inserted] = totals.try_emplace(PackRow(key));
     if (inserted) it->second.key = std::move(key);
     return it->second;
@@ -396,7 +392,8 @@ class RevenueFold final : public ProjectionFold {
             std::to_string(c.paid_minor),
             TextOrNull(c.refund_day),
             std::to_string(c.refunded_minor),
-            e.origin};
+            c.origin,
+            c.product_id};
   }
 
   absl::flat_hash_map<std::string, Entry> entries_;
@@ -410,7 +407,7 @@ class RevenueFold final : public ProjectionFold {
 class RevenueProjection final : public Projection {
  public:
   std::string name() const override { return "revenue_daily"; }
-  int version() const override { return 2; }
+  int version() const override { return 3; }
   std::vector<TableSpec> tables() const override {
     return {DailyTable(), ContributionTable(), TenantZoneTable()};
   }

@@ -86,6 +86,15 @@ std::string AddPrimaryKeySql(const TableSpec& spec, const std::string& name) {
                       ColumnList(spec, spec.key_columns), ")");
 }
 
+std::vector<std::string> CreateIndexSqls(const TableSpec& spec, const std::string& name) {
+  std::vector<std::string> sqls;
+  for (size_t i = 0; i < spec.indexes.size(); ++i) {
+    sqls.push_back(absl::StrCat("CREATE INDEX IF NOT EXISTS ", name, "_i", i + 1, " ON ", name, " ",
+                                spec.indexes[i]));
+  }
+  return sqls;
+}
+
 std::string KeyOf(const TableSpec& spec, const Row& row) {
   std::string key;
   for (size_t i = 0; i < spec.key_columns; ++i) {

@@ -31,6 +31,10 @@ struct TableSpec {
   std::string constraints;        // extra table constraints, e.g. "CHECK (...)"
   bool has_view = true;           // helper tables that hold fold state have none
   std::string view_select = "*";  // the view's select list over the table
+  // Secondary indexes for readers, each a column list such as "(tenant_id, paid_at)". Not part
+  // of what a version computes: created with the primary key (after COPY in a rebuild), and on
+  // the live tables at start when missing (EnsureInitialized), so adding one needs no rebuild.
+  std::vector<std::string> indexes = {};
 };
 
 using Row = std::vector<std::optional<std::string>>;
@@ -41,6 +45,8 @@ std::string TableName(const TableSpec& spec, const std::string& suffix);
 // it after COPY (AddPrimaryKeySql): one sorted index build instead of a row-by-row one.
 std::string CreateTableSql(const TableSpec& spec, const std::string& name, bool primary_key = true);
 std::string AddPrimaryKeySql(const TableSpec& spec, const std::string& name);
+// CREATE INDEX IF NOT EXISTS for each of spec.indexes on table `name` (named <name>_i<N>).
+std::vector<std::string> CreateIndexSqls(const TableSpec& spec, const std::string& name);
 
 // A row's key (its first key_columns values) as one string, for maps.
 std::string KeyOf(const TableSpec& spec, const Row& row);

@@ -81,6 +81,29 @@ tally_pg_start() {
   export PG_URL PG_PIDFILE
 }
 
+# Starts a hot standby of the cluster in $1 (started by tally_pg_start) in the directory $2:
+# pg_basebackup -R (streaming replication, standby.signal written), then its own private socket.
+# Sets REPLICA_URL and REPLICA_PIDFILE; stop it like any cluster, by its PID.
+tally_pg_start_replica() {
+  local primary="$1" dir="$2"
+  local primary_port
+  primary_port="$(sed -n 4p "$primary/data/postmaster.pid")"
+  mkdir -p "$dir/socket"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir" "$dir/socket"; fi
+  pg_as_owner "$PG_BIN/pg_basebackup" -h "$primary/socket" -p "$primary_port" -U postgres \
+    -D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1 \
+    || { cat "$dir/basebackup.log" >&2; die "pg_basebackup failed"; }
+  local port=$(( 20000 + RANDOM % 40000 ))
+  while [ -e "$dir/socket/.s.PGSQL.$port" ]; do port=$(( port + 1 )); done
+  say "starting a hot standby (socket $dir/socket, port $port)"
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start \
+    -o "-c listen_addresses='' -k $dir/socket -p $port -c max_connections=300 -c hot_standby=on" >&2 \
+    || { tail -20 "$dir/postgres.log" >&2; die "the standby did not start"; }
+  REPLICA_PIDFILE="$dir/data/postmaster.pid"
+  REPLICA_URL="host=$dir/socket port=$port user=postgres dbname=postgres"
+  export REPLICA_URL REPLICA_PIDFILE
+}
+
 # Stops the cluster started by tally_pg_start, by the PID it recorded.
 tally_pg_stop() {
   [ -n "${PG_PIDFILE:-}" ] && [ -s "$PG_PIDFILE" ] || return 0

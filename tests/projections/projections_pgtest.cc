@@ -232,7 +232,7 @@ void LiveEqualsRebuild(int partitions) {
   const int64_t views = txn.exec1("SELECT count(*) FROM payments")[0].as<int64_t>();
   CHECK(views == 450);
   CHECK(txn.exec1("SELECT count(*) FROM revenue_daily")[0].as<int64_t>() > 0);
-  CHECK(txn.exec1("SELECT count(*) FROM pg_tables WHERE tablename = 'proj_payments_v1'")[0]
+  CHECK(txn.exec1("SELECT count(*) FROM pg_tables WHERE tablename = 'proj_payments_v2'")[0]
             .as<int64_t>() == 0);  // dropped on request
 }
 
@@ -506,7 +506,7 @@ TEST_CASE("revenue fold state that does not read back stops the projection, not 
   CorruptRevenueState("'1:x' || substr(state, 4)", "partition_id is not an integer: \"x\"");
   // Cut short: used to read past the end of the row.
   CorruptRevenueState("substr(state, 1, 20)", "packed row: bad length");
-  CorruptRevenueState("'3:abc'", "a payment row has 1 columns, not 35");
+  CorruptRevenueState("'3:abc'", "a payment row has 1 columns, not 38");
 }
 
 TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until the rebuild") {
@@ -520,11 +520,11 @@ TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until
   testing::ExecAsOwner(
       db->url(),
       "DROP VIEW revenue_daily; "
-      "ALTER TABLE proj_revenue_daily_v2 RENAME TO proj_revenue_daily_v1; "
-      "ALTER TABLE proj_revenue_daily_payments_v2 RENAME TO proj_revenue_daily_payments_v1; "
-      "ALTER TABLE proj_revenue_daily_tenants_v2 RENAME TO proj_revenue_daily_tenants_v1; "
-      "ALTER TABLE proj_revenue_daily_v1 DROP COLUMN origin; "
-      "ALTER TABLE proj_revenue_daily_payments_v1 DROP COLUMN origin; "
+      "ALTER TABLE proj_revenue_daily_v3 RENAME TO proj_revenue_daily_v1; "
+      "ALTER TABLE proj_revenue_daily_payments_v3 RENAME TO proj_revenue_daily_payments_v1; "
+      "ALTER TABLE proj_revenue_daily_tenants_v3 RENAME TO proj_revenue_daily_tenants_v1; "
+      "ALTER TABLE proj_revenue_daily_v1 DROP COLUMN origin, DROP COLUMN product_id; "
+      "ALTER TABLE proj_revenue_daily_payments_v1 DROP COLUMN origin, DROP COLUMN product_id; "
       "CREATE VIEW revenue_daily AS SELECT *, paid_minor - refunded_minor AS net_minor "
       "FROM proj_revenue_daily_v1; GRANT SELECT ON revenue_daily TO tally_app; "
       "ALTER VIEW revenue_daily OWNER TO tally_projector; "
@@ -549,7 +549,7 @@ TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until
   REQUIRE(status.ok());
   CHECK(
       (*status)[1].state ==
-      "waiting: serving v1, this binary folds v2 (run `tally projections rebuild revenue_daily`)");
+      "waiting: serving v1, this binary folds v3 (run `tally projections rebuild revenue_daily`)");
   CHECK(paid_total() == v1_total);
 
   RebuildOptions options;
@@ -557,7 +557,7 @@ TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until
   options.drop_old = true;
   auto report = RebuildProjection(*NewRevenueProjection(), options);
   REQUIRE_MESSAGE(report.ok(), report.status().ToString());
-  CHECK(report->suffix == "_v2");
+  CHECK(report->suffix == "_v3");
   CHECK(report->dropped == "_v1");
   WaitCaughtUp(db->url());
   CheckAllEqual(db->url());
@@ -578,7 +578,7 @@ TEST_CASE("tally projections status, verify and rebuild from the command line") 
   auto status = testing::RunCommand(testing::TallyBinary() + " projections status --database '" +
                                     db->url() + "'");
   CHECK(status.exit_code == 0);
-  CHECK(status.output.find("payments v1 (binary v1): live") != std::string::npos);
+  CHECK(status.output.find("payments v2 (binary v2): live") != std::string::npos);
   CHECK(status.output.find("lag 0 events") != std::string::npos);
   auto verify = testing::RunCommand(
       testing::TallyBinary() + " projections verify revenue_daily --database '" + db->url() + "'");
@@ -587,7 +587,7 @@ TEST_CASE("tally projections status, verify and rebuild from the command line") 
   auto rebuild = testing::RunCommand(
       testing::TallyBinary() + " projections rebuild payments --database '" + db->url() + "'");
   CHECK(rebuild.exit_code == 0);
-  CHECK(rebuild.output.find("rebuilt payments into proj_*_v1_r") != std::string::npos);
+  CHECK(rebuild.output.find("rebuilt payments into proj_*_v2_r") != std::string::npos);
   auto unknown = testing::RunCommand(testing::TallyBinary() +
                                      " projections rebuild nope --database '" + db->url() + "'");
   CHECK(unknown.exit_code == 2);

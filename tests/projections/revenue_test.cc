@@ -29,8 +29,10 @@ std::map<std::string, std::string> Daily(const std::vector<ledger::RecordedEvent
   std::map<std::string, std::string> out;
   const std::vector<std::vector<Row>> tables = fold->AllRows();
   for (const Row& row : tables[0]) {
-    out[*row[0] + "|" + *row[1] + "|" + *row[2] + "|" + *row[3] + "|" + *row[4] + "|" + *row[5]] =
-        *row[6] + " " + *row[7] + " " + *row[8] + " " + *row[9];
+    // The product (row[6]) joins the key when there is one.
+    out[*row[0] + "|" + *row[1] + "|" + *row[2] + "|" + *row[3] + "|" + *row[4] + "|" + *row[5] +
+        (row[6]->empty() ? "" : "|" + *row[6])] =
+        *row[7] + " " + *row[8] + " " + *row[9] + " " + *row[10];
   }
   return out;
 }
@@ -65,7 +67,7 @@ TEST_CASE("a sale at 23:30 in Sao Paulo counts on that local day, not the UTC da
   PaidAt(e, Micros(absl::CivilSecond(2026, 11, 20, 23, 30, 0), "America/Sao_Paulo"), 4990);
   auto daily = Daily(e.events());
   CHECK(daily == std::map<std::string, std::string>{
-                     {"tenant-1|bot-1|stripe|2026-11-20|BRL|direct", "1 4990 0 0"}});
+                     {"tenant-1|bot-1|stripe|2026-11-20|BRL|direct|product-1", "1 4990 0 0"}});
 }
 
 TEST_CASE("a tenant in a zone with DST gets its local day on both sides of the change") {
@@ -81,8 +83,8 @@ TEST_CASE("a tenant in a zone with DST gets its local day on both sides of the c
   for (auto* p : {&a, &b}) events.insert(events.end(), p->events().begin(), p->events().end());
   auto daily = Daily(events);
   CHECK(daily == std::map<std::string, std::string>{
-                     {"tenant-1|bot-1|stripe|2026-03-07|BRL|direct", "1 1000 0 0"},
-                     {"tenant-1|bot-1|stripe|2026-03-08|BRL|direct", "1 2000 0 0"}});
+                     {"tenant-1|bot-1|stripe|2026-03-07|BRL|direct|product-1", "1 1000 0 0"},
+                     {"tenant-1|bot-1|stripe|2026-03-08|BRL|direct|product-1", "1 2000 0 0"}});
 }
 
 TEST_CASE("refunds count on the refund day, unconfirmed and unpaid payments do not count") {
@@ -110,8 +112,8 @@ TEST_CASE("refunds count on the refund day, unconfirmed and unpaid payments do n
   }
   auto daily = Daily(events);
   CHECK(daily == std::map<std::string, std::string>{
-                     {"tenant-1|bot-1|stripe|2026-11-01|BRL|direct", "1 3000 0 0"},
-                     {"tenant-1|bot-1|stripe|2026-11-03|BRL|direct", "0 0 1 3000"}});
+                     {"tenant-1|bot-1|stripe|2026-11-01|BRL|direct|product-1", "1 3000 0 0"},
+                     {"tenant-1|bot-1|stripe|2026-11-03|BRL|direct|product-1", "0 0 1 3000"}});
 }
 
 TEST_CASE("a payment whose paid is contradicted leaves no revenue row behind") {
@@ -169,10 +171,10 @@ TEST_CASE(
     events.insert(events.end(), p->events().begin(), p->events().end());
   }
   const std::map<std::string, std::string> expected = {
-      {"tenant-1|bot-1|stripe|2026-11-10|BRL|direct", "1 4990 0 0"},
-      {"tenant-1|bot-1|stripe|2026-11-10|BRL|upsell", "1 2990 0 0"},
-      {"tenant-1|bot-1|stripe|2026-11-10|BRL|downsell", "1 1495 0 0"},
-      {"tenant-1|bot-1|stripe|2026-11-11|BRL|downsell", "0 0 1 1495"}};
+      {"tenant-1|bot-1|stripe|2026-11-10|BRL|direct|product-1", "1 4990 0 0"},
+      {"tenant-1|bot-1|stripe|2026-11-10|BRL|upsell|product-2", "1 2990 0 0"},
+      {"tenant-1|bot-1|stripe|2026-11-10|BRL|downsell|product-2", "1 1495 0 0"},
+      {"tenant-1|bot-1|stripe|2026-11-11|BRL|downsell|product-2", "0 0 1 1495"}};
   CHECK(Daily(events) == expected);
 
   // The paid webhook before PaymentCreated: counted as direct at first, moved to the upsell

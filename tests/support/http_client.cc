@@ -33,6 +33,9 @@ HttpReply Exchange(int port, bhttp::request<bhttp::string_body> request) {
   if (ec) return reply;
   reply.status = static_cast<int>(parser.get().result_int());
   reply.body = parser.get().body();
+  for (const auto& field : parser.get()) {
+    reply.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
   return reply;
 }
 
@@ -41,6 +44,22 @@ HttpReply Exchange(int port, bhttp::request<bhttp::string_body> request) {
 HttpReply HttpPost(int port, const std::string& target, const std::string& body,
                    const std::vector<std::pair<std::string, std::string>>& headers) {
   bhttp::request<bhttp::string_body> request(bhttp::verb::post, target, 11);
+  for (const auto& [name, value] : headers) request.set(name, value);
+  request.body() = body;
+  return Exchange(port, std::move(request));
+}
+
+std::string HttpReply::Header(const std::string& name) const {
+  for (const auto& [n, v] : headers) {
+    if (boost::beast::iequals(n, name)) return v;
+  }
+  return "";
+}
+
+HttpReply HttpFetch(int port, const std::string& method, const std::string& target,
+                    const std::vector<std::pair<std::string, std::string>>& headers,
+                    const std::string& body) {
+  bhttp::request<bhttp::string_body> request(bhttp::string_to_verb(method), target, 11);
   for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = body;
   return Exchange(port, std::move(request));

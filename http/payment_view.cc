@@ -1,0 +1,57 @@
+#include "http/payment_view.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "ledger/event_json.h"
+#include "projections/payment_row.h"
+
+namespace tally::http {
+
+const char* const kPaymentViewColumns =
+    "payment_id, stream_id, gateway, gateway_transaction_id, bot_id, product_id, customer_id, "
+    "plan_id, origin, amount_minor, paid_amount_minor, currency, status, status_source, "
+    "paid_confirmed, created_at, first_seen_at, expires_at, paid_at, refunded_at, "
+    "delivery_state, purchase_state, purchase_sent, meta_event_id, late, amount_mismatch, "
+    "first_seen_at::text AS order_first_seen, partition_id AS order_partition, "
+    "stream_id AS order_stream";
+
+namespace {
+
+std::string Text(const pqxx::field& field) {
+  return field.is_null() ? "null" : ledger::JsonQuote(field.c_str());
+}
+
+std::string Number(const pqxx::field& field) {
+  return field.is_null() ? "0" : std::string(field.c_str());
+}
+
+std::string Flag(const pqxx::field& field) {
+  return !field.is_null() && field.c_str()[0] == 't' ? "true" : "false";
+}
+
+std::string Time(const pqxx::field& field) {
+  if (field.is_null()) return "null";
+  return ledger::JsonQuote(
+      ledger::FormatMicros(projections::ParseTimestamp(std::string(field.c_str()))));
+}
+
+}  // namespace
+
+std::string PaymentViewJson(const pqxx::row& r) {
+  return absl::StrCat("{\"payment_id\":", Text(r[0]), ",\"stream_id\":", Text(r[1]),
+                      ",\"gateway\":", Text(r[2]), ",\"gateway_transaction_id\":", Text(r[3]),
+                      ",\"bot_id\":", Text(r[4]), ",\"product_id\":", Text(r[5]),
+                      ",\"customer_id\":", Text(r[6]), ",\"plan_id\":", Text(r[7]),
+                      ",\"origin\":", Text(r[8]), ",\"amount_minor\":", Number(r[9]),
+                      ",\"paid_amount_minor\":", Number(r[10]), ",\"currency\":", Text(r[11]),
+                      ",\"status\":", Text(r[12]), ",\"status_source\":", Text(r[13]),
+                      ",\"paid_confirmed\":", Flag(r[14]), ",\"created_at\":", Time(r[15]),
+                      ",\"first_seen_at\":", Time(r[16]), ",\"expires_at\":", Time(r[17]),
+                      ",\"paid_at\":", Time(r[18]), ",\"refunded_at\":", Time(r[19]),
+                      ",\"delivery_state\":", Text(r[20]), ",\"purchase_state\":", Text(r[21]),
+                      ",\"purchase_sent\":", Flag(r[22]), ",\"meta_event_id\":", Text(r[23]),
+                      ",\"late\":", Flag(r[24]), ",\"amount_mismatch\":", Flag(r[25]), "}");
+}
+
+}  // namespace tally::http
