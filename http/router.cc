@@ -63,9 +63,9 @@ std::string_view RoutePattern(std::string_view path) {
   return "other";
 }
 
-void RecordHttpRequest(std::string_view path, int status,
+void RecordHttpRequest(std::string_view method, std::string_view path, int status,
                        std::chrono::steady_clock::duration elapsed) {
-  metrics::RecordHttpRequest(RoutePattern(path), status,
+  metrics::RecordHttpRequest(RoutePattern(path), method, status,
                              std::chrono::duration<double>(elapsed).count());
 }
 

@@ -54,7 +54,7 @@ std::string_view RoutePattern(std::string_view path);
 
 // ServerOptions::on_answered for `tally serve`: the request in
 // tally_http_request_duration_seconds (metrics/metrics.h) under its RoutePattern.
-void RecordHttpRequest(std::string_view path, int status,
+void RecordHttpRequest(std::string_view method, std::string_view path, int status,
                        std::chrono::steady_clock::duration elapsed);
 
 }  // namespace tally::http

@@ -104,7 +104,8 @@ class PendingAnswer {
   PendingAnswer(std::shared_ptr<Session> session, bool keep_alive)
       : session_(std::move(session)), keep_alive_(keep_alive) {}
 
-  // For ServerOptions::on_answered: the request's path and when it was read.
+  // For ServerOptions::on_answered: the request's method and path, and when it was read.
+  std::string method;
   std::string path;
   std::chrono::steady_clock::time_point read_at;
 
@@ -191,6 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     auto pending = std::make_shared<PendingAnswer>(shared_from_this(), keep_alive);
     if (shared_->options.on_answered) {
+      pending->method = request.method;
       pending->path = request.target.substr(0, request.target.find('?'));
       pending->read_at = std::chrono::steady_clock::now();
     }
@@ -234,7 +236,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::shared_ptr<Session> session = pending->Take(response.status);
     if (!session) return false;
     if (const auto& observe = session->shared_->options.on_answered) {
-      observe(pending->path, response.status, std::chrono::steady_clock::now() - pending->read_at);
+      observe(pending->method, pending->path, response.status,
+              std::chrono::steady_clock::now() - pending->read_at);
     }
     auto executor = session->stream_.get_executor();
     net::post(executor, [session = std::move(session), response = std::move(response),

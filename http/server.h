@@ -41,10 +41,11 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{10};
   size_t max_connections = 1024;
   // Optional: called once for each request admitted to the handlers, when it is answered (on
-  // the answering thread; must be quick), with its path (the target without the query), its
-  // status and the time since it was read. `tally serve` records metrics with it
+  // the answering thread; must be quick), with its method, its path (the target without the
+  // query), its status and the time since it was read. `tally serve` records metrics with it
   // (http/router.h RecordHttpRequest).
-  std::function<void(std::string_view path, int status, std::chrono::steady_clock::duration)>
+  std::function<void(std::string_view method, std::string_view path, int status,
+                     std::chrono::steady_clock::duration)>
       on_answered;
 };
 

@@ -89,8 +89,8 @@ struct Registry {
   Family<Histogram>& http = BuildHistogram()
                                 .Name("tally_http_request_duration_seconds")
                                 .Help(
-                                    "HTTP requests, from read to answered, by route pattern "
-                                    "and status class.")
+                                    "HTTP requests, from read to answered, by route pattern, "
+                                    "method and status class.")
                                 .Register(registry);
 };
 
@@ -110,6 +110,13 @@ const char* OutcomeName(SendOutcome outcome) {
       return "terminal";
   }
   return "unknown";
+}
+
+std::string MethodLabel(std::string_view method) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (method == known) return std::string(known);
+  }
+  return "other";
 }
 
 std::string StatusClass(int status) {
@@ -145,10 +152,14 @@ void RecordOutboundSend(std::string_view kind, SendOutcome outcome, double secon
   m.send_duration.Add({{"kind", std::string(kind)}}, kSecondsBuckets).Observe(seconds);
 }
 
-void RecordHttpRequest(std::string_view route, int status, double seconds) {
+void RecordHttpRequest(std::string_view route, std::string_view method, int status,
+                       double seconds) {
   Metrics()
       .http
-      .Add({{"route", std::string(route)}, {"status_class", StatusClass(status)}}, kSecondsBuckets)
+      .Add({{"route", std::string(route)},
+            {"method", MethodLabel(method)},
+            {"status_class", StatusClass(status)}},
+           kSecondsBuckets)
       .Observe(seconds);
 }
 

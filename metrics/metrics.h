@@ -33,7 +33,7 @@
 //                                                             succeeded|retry|terminal
 //     tally_outbound_send_duration_seconds{kind}    histogram the call alone
 //   http/server.cc via http/router.h RecordHttpRequest (every request handed to the router)
-//     tally_http_request_duration_seconds{route,status_class}
+//     tally_http_request_duration_seconds{route,method,status_class}
 //                                                   histogram route = the route's pattern
 //                                                             ("/webhooks/{gateway}/{token}"),
 //                                                             status_class = 2xx..5xx
@@ -74,8 +74,9 @@ enum class SendOutcome { kSucceeded, kRetry, kTerminal };
 void RecordOutboundSend(std::string_view kind, SendOutcome outcome, double seconds);
 
 // One HTTP request answered with `status`, `seconds` after it was read. `route` is a pattern
-// from a fixed set, never a raw path.
-void RecordHttpRequest(std::string_view route, int status, double seconds);
+// from a fixed set, never a raw path; a method outside GET, HEAD, POST, PUT, PATCH, DELETE and
+// OPTIONS is counted as "other".
+void RecordHttpRequest(std::string_view route, std::string_view method, int status, double seconds);
 
 // What the database says at scrape time.
 struct LagSample {

@@ -100,8 +100,9 @@ std::string StripeBody(const std::string& event_id, const std::string& pi) {
       R"("currency":"brl","status":"succeeded"}},"type":"payment_intent.succeeded"})");
 }
 
-std::map<std::string, std::string> Http(const std::string& route, const std::string& status_class) {
-  return {{"route", route}, {"status_class", status_class}};
+std::map<std::string, std::string> Http(const std::string& route, const std::string& status_class,
+                                        const std::string& method = "POST") {
+  return {{"route", route}, {"method", method}, {"status_class", status_class}};
 }
 
 TEST_CASE(
@@ -168,7 +169,7 @@ TEST_CASE(
   // Requests by route pattern and status class; the earlier scrape counts once.
   CHECK(moved("tally_http_request_duration_seconds_count", Http(kWebhookRoute, "2xx")) == 2);
   CHECK(moved("tally_http_request_duration_seconds_count", Http(kWebhookRoute, "4xx")) == 3);
-  CHECK(moved("tally_http_request_duration_seconds_count", Http("/metrics", "2xx")) == 1);
+  CHECK(moved("tally_http_request_duration_seconds_count", Http("/metrics", "2xx", "GET")) == 1);
   auto inf = Http(kWebhookRoute, "4xx");
   inf["le"] = "+Inf";
   CHECK(after.Value("tally_http_request_duration_seconds_bucket", inf) ==

@@ -85,7 +85,7 @@ TEST_CASE("metrics of a real tally serve: sends by outcome, parked items, webhoo
   CHECK(m.Value("tally_webhooks_total", {{"gateway", "stripe"}, {"outcome", "accepted"}}) ==
         webhooks);
   CHECK(m.Value("tally_http_request_duration_seconds_count",
-                {{"route", "/v1/payments"}, {"status_class", "2xx"}}) == 4);
+                {{"route", "/v1/payments"}, {"method", "POST"}, {"status_class", "2xx"}}) == 4);
   // Every event after the setup was appended by the serve process, and counted there.
   CHECK(m.Value("tally_appended_events_total") == static_cast<double>(LogSize(h) - setup_events));
 
