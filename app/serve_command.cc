@@ -143,6 +143,7 @@ int RunServe(const ServeOptions& options) {
   std::unique_ptr<http::OfferPage> offer_page;
   std::unique_ptr<http::RenewPage> renew_page;
   std::unique_ptr<http::Readiness> readiness;
+  std::unique_ptr<http::MetricsEndpoint> metrics_endpoint;
   std::unique_ptr<reactors::ReactorHost> reactor_host;
   std::unique_ptr<http::JobsApi> jobs_api;
   std::unique_ptr<http::OwnerHealth> health;
@@ -253,9 +254,13 @@ int RunServe(const ServeOptions& options) {
     endpoints.projections = projections_api.get();
     parked_api = std::make_unique<http::ParkedApi>(*store, clock, options.database_url);
     endpoints.parked = parked_api.get();
+    metrics_endpoint =
+        std::make_unique<http::MetricsEndpoint>(http::MetricsEndpointOptions{options.database_url});
+    endpoints.metrics = metrics_endpoint.get();
     http::ServerOptions server_options;
     server_options.host = listen->host;
     server_options.port = listen->port;
+    server_options.on_answered = http::RecordHttpRequest;
     auto started = http::Server::Start(
         server_options,
         [&endpoints](const http::HttpRequest& r, http::Responder respond) {

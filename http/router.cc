@@ -1,12 +1,81 @@
 #include "http/router.h"
 
+#include <array>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "http/dashboard_page.h"
+#include "metrics/metrics.h"
 
 namespace tally::http {
+namespace {
+
+// Every route's pattern; "{name}" stands for one non-empty path segment.
+constexpr std::array<std::string_view, 30> kRoutePatterns = {
+    "/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/webhooks/{gateway}/{token}",
+    "/telegram/{bot_id}",
+    "/delivery/{token}",
+    "/offers/{token}",
+    "/renew/{token}",
+    "/v1/payments",
+    "/v1/payments/{payment_id}",
+    "/v1/revenue",
+    "/v1/stats",
+    "/v1/leads",
+    "/v1/subscriptions",
+    "/v1/audit/streams/{stream}",
+    "/v1/audit/events",
+    "/v1/audit/verify",
+    "/v1/audit/as-of",
+    "/v1/admin/jobs",
+    "/v1/admin/jobs/{job}",
+    "/v1/admin/jobs/{job}/{action}",
+    "/v1/admin/projections",
+    "/v1/admin/projections/{name}",
+    "/v1/admin/projections/{name}/{action}",
+    "/v1/admin/parked",
+    "/v1/admin/parked/retry",
+    "/v1/health",
+    "/v1/live",
+    "/dashboard/{file}",
+};
+
+// (This absl's string_view is its own type, not std::string_view.)
+bool Matches(std::string_view pattern, std::string_view path) {
+  std::vector<absl::string_view> want =
+      absl::StrSplit(absl::string_view(pattern.data(), pattern.size()), '/');
+  std::vector<absl::string_view> have =
+      absl::StrSplit(absl::string_view(path.data(), path.size()), '/');
+  if (want.size() != have.size()) return false;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (absl::StartsWith(want[i], "{")) {
+      if (have[i].empty()) return false;
+    } else if (want[i] != have[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view RoutePattern(std::string_view path) {
+  for (std::string_view pattern : kRoutePatterns) {
+    if (Matches(pattern, path)) return pattern;
+  }
+  return "other";
+}
+
+void RecordHttpRequest(std::string_view method, std::string_view path, int status,
+                       std::chrono::steady_clock::duration elapsed) {
+  metrics::RecordHttpRequest(RoutePattern(path), method, status,
+                             std::chrono::duration<double>(elapsed).count());
+}
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond) {
   const std::string path = request.target.substr(0, request.target.find('?'));
@@ -21,6 +90,9 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
       return respond(JsonError(405, "method_not_allowed", "use GET"));
     }
     return respond(endpoints.readiness->Check());
+  }
+  if (path == "/metrics" && endpoints.metrics != nullptr) {
+    return respond(endpoints.metrics->Handle(request));
   }
   if (absl::StartsWith(path, "/webhooks/") && endpoints.webhooks != nullptr) {
     std::vector<std::string> parts = absl::StrSplit(path.substr(10), '/');

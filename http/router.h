@@ -1,5 +1,6 @@
 #pragma once
-// The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), POST
+// The routes of `tally serve`: GET /healthz, GET /readyz (http/readiness.h), GET /metrics
+// (http/metrics_endpoint.h), POST
 // /webhooks/<gateway>/<token>, POST /v1/payments, POST /telegram/<bot_id>, GET /delivery/<token>,
 // GET /offers/<token>, GET /renew/<token>, /v1/admin/jobs[/<name>[/pause|resume|trigger]],
 // GET /v1/payments[/<id>], /v1/revenue, /v1/stats, /v1/leads, /v1/subscriptions
@@ -15,6 +16,7 @@
 #include "http/delivery_page.h"
 #include "http/jobs_api.h"
 #include "http/message.h"
+#include "http/metrics_endpoint.h"
 #include "http/offer_page.h"
 #include "http/owner_health.h"
 #include "http/parked_api.h"
@@ -45,6 +47,7 @@ struct Endpoints {
   // Applied to every /v1/ request that carries a bearer token, before its endpoint.
   RateLimiter* rate_limiter = nullptr;
   OwnerHealth* health = nullptr;
+  MetricsEndpoint* metrics = nullptr;
 };
 
 void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Responder respond);
@@ -53,5 +56,17 @@ void RouteRequest(const HttpRequest& request, const Endpoints& endpoints, Respon
 // /healthz and the dashboard's files are answered from the I/O thread; false for everything else.
 bool TryRouteWithoutBlocking(const HttpRequest& request, const Endpoints& endpoints,
                              Responder& respond);
+
+// The route pattern `path` is served under, for metrics labels ("/webhooks/{gateway}/{token}"):
+// never the path itself, which carries secrets (webhook tokens, delivery tokens) and is the
+// client's to choose; "other" for a path no route serves. Patterns of the routes to come in the
+// read, audit and dashboard APIs are listed too. A new route adds its pattern to the table in
+// router.cc.
+std::string_view RoutePattern(std::string_view path);
+
+// ServerOptions::on_answered for `tally serve`: the request in
+// tally_http_request_duration_seconds (metrics/metrics.h) under its RoutePattern.
+void RecordHttpRequest(std::string_view method, std::string_view path, int status,
+                       std::chrono::steady_clock::duration elapsed);
 
 }  // namespace tally::http

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -117,6 +118,11 @@ class PendingAnswer {
   PendingAnswer(std::shared_ptr<Session> session, bool keep_alive)
       : session_(std::move(session)), keep_alive_(keep_alive) {}
 
+  // For ServerOptions::on_answered: the request's method and path, and when it was read.
+  std::string method;
+  std::string path;
+  std::chrono::steady_clock::time_point read_at;
+
   // The session to write the answer on, or null when the request was answered already. Taking
   // it drops this object's reference to the session, so a responder copy destroyed later, on
   // whatever thread held it (an appender, a timer), cannot keep the session alive past the
@@ -203,6 +209,11 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = message.keep_alive();
 
     auto pending = std::make_shared<PendingAnswer>(shared_from_this(), keep_alive);
+    if (shared_->options.on_answered) {
+      pending->method = request.method;
+      pending->path = request.target.substr(0, request.target.find('?'));
+      pending->read_at = std::chrono::steady_clock::now();
+    }
     Responder respond = [pending](HttpResponse response) {
       const int status = response.status;
       if (!Answer(pending, std::move(response))) {
@@ -242,6 +253,10 @@ class Session : public std::enable_shared_from_this<Session> {
   static bool Answer(const std::shared_ptr<PendingAnswer>& pending, HttpResponse response) {
     std::shared_ptr<Session> session = pending->Take(response.status);
     if (!session) return false;
+    if (const auto& observe = session->shared_->options.on_answered) {
+      observe(pending->method, pending->path, response.status,
+              std::chrono::steady_clock::now() - pending->read_at);
+    }
     auto executor = session->stream_.get_executor();
     net::post(executor, [session = std::move(session), response = std::move(response),
                          keep_alive = pending->keep_alive()]() mutable {

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "http/message.h"
@@ -44,6 +45,13 @@ struct ServerOptions {
   size_t max_header_bytes = 16 << 10;
   std::chrono::seconds read_timeout{10};
   size_t max_connections = 1024;
+  // Optional: called once for each request admitted to the handlers, when it is answered (on
+  // the answering thread; must be quick), with its method, its path (the target without the
+  // query), its status and the time since it was read. `tally serve` records metrics with it
+  // (http/router.h RecordHttpRequest).
+  std::function<void(std::string_view method, std::string_view path, int status,
+                     std::chrono::steady_clock::duration)>
+      on_answered;
 };
 
 using Responder = std::function<void(HttpResponse)>;

@@ -13,6 +13,7 @@
 #include "gateways/webhook_crypto.h"
 #include "http/webhook_decisions.h"
 #include "ledger/event_json.h"
+#include "metrics/metrics.h"
 #include "tenants/tenant_directory.h"
 
 namespace tally::http {
@@ -21,6 +22,25 @@ namespace {
 namespace pb = payments::v1;
 
 constexpr int kKeptRejections = 10000;
+
+// The outcome a refused webhook is counted under (tally_webhooks_total): the stable error code
+// of its answer (http/webhook_decisions.h). Unknown URLs, also 401, are counted where they are
+// decided.
+const char* RejectionOutcome(const HttpResponse& response) {
+  switch (response.status) {
+    case 400:
+      return "bad_body";
+    case 401:
+      return "bad_signature";
+    case 404:
+      return "unknown_gateway";
+    case 405:
+      return "method_not_allowed";
+    case 415:
+      return "unsupported_media_type";
+  }
+  return "rejected";
+}
 
 }  // namespace
 
@@ -102,6 +122,9 @@ bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gat
   const std::string request_id = NewRequestId();
   auto admitted = AdmitWebhook(gateways_, request, gateway_name);
   if (auto* rejection = std::get_if<WebhookRejection>(&admitted)) {
+    // Only a known gateway's name becomes a label: the path is the client's to choose.
+    metrics::RecordWebhook(gateways_.Find(gateway_name) != nullptr ? gateway_name : "unknown",
+                           RejectionOutcome(rejection->response));
     respond(std::move(rejection->response));
     return true;
   }
@@ -112,11 +135,13 @@ bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gat
                          : Resolve(token, gateway_name);
   if (!tenant.ok()) {
     if (tenant.status().code() == absl::StatusCode::kUnavailable) {
+      metrics::RecordWebhook(gateway_name, "database_unavailable");
       respond(JsonError(503, "database_unavailable", "try again"));
       return true;
     }
     WebhookRejection rejection = UnknownWebhookUrl(tenant.status());
     RecordRejection(gateway_name, "", rejection.reason, request, request_id);
+    metrics::RecordWebhook(gateway_name, "unknown_url");
     spdlog::warn("webhook rejected request_id={} gateway={} remote={} reason=\"{}\"", request_id,
                  gateway_name, request.remote_address, rejection.reason);
     respond(std::move(rejection.response));
@@ -132,6 +157,7 @@ bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gat
                    request_id, gateway_name, tenant->tenant_id, request.remote_address,
                    rejection->reason);
     }
+    metrics::RecordWebhook(gateway_name, RejectionOutcome(rejection->response));
     respond(std::move(rejection->response));
     return true;
   }
@@ -151,11 +177,14 @@ bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gat
               std::string(appended.status().message()));
           switch (appended.status().code()) {
             case absl::StatusCode::kUnavailable:
+              metrics::RecordWebhook(gateway_name, "database_unavailable");
               return respond(JsonError(503, "database_unavailable",
                                        "the notification was not recorded: retry"));
             case absl::StatusCode::kInvalidArgument:
+              metrics::RecordWebhook(gateway_name, "bad_body");
               return respond(JsonError(400, "bad_body", std::string(appended.status().message())));
             default:
+              metrics::RecordWebhook(gateway_name, "internal");
               return respond(JsonError(500, "internal", "the notification was not recorded"));
           }
         }
@@ -164,6 +193,7 @@ bool WebhookIngestion::Ingest(const HttpRequest& request, const std::string& gat
             "duplicate={} authenticity={}",
             request_id, gateway_name, tenant_id, stream, appended->positions[0],
             appended->duplicate, authenticity);
+        metrics::RecordWebhook(gateway_name, appended->duplicate ? "duplicate" : "accepted");
         respond({200, "application/json",
                  absl::StrCat("{\"status\":\"recorded\",\"stream\":", ledger::JsonQuote(stream),
                               ",\"position\":", appended->positions[0],

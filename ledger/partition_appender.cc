@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include "ledger/database.h"
 #include "ledger/hash_chain.h"
 #include "ledger/limits.h"
+#include "metrics/metrics.h"
 
 namespace tally::ledger {
 namespace {
@@ -126,6 +128,26 @@ absl::Status CheckExpected(const AppendRequest& request, int64_t current) {
   return absl::InternalError("unknown expected-version kind");
 }
 
+double SecondsSince(std::chrono::steady_clock::time_point start,
+                    std::chrono::steady_clock::time_point now) {
+  return std::chrono::duration<double>(now - start).count();
+}
+
+// Records one answered request in the process's metrics; returns the events it wrote.
+size_t RecordAnswer(const absl::StatusOr<AppendResult>& answer, double seconds) {
+  metrics::AppendOutcome outcome = metrics::AppendOutcome::kFailed;
+  size_t written = 0;
+  if (answer.ok()) {
+    outcome =
+        answer->duplicate ? metrics::AppendOutcome::kDuplicate : metrics::AppendOutcome::kAppended;
+    if (!answer->duplicate) written = answer->positions.size();
+  } else if (answer.status().code() == absl::StatusCode::kAborted) {
+    outcome = metrics::AppendOutcome::kConflict;
+  }
+  metrics::RecordAppendRequest(outcome, seconds);
+  return written;
+}
+
 }  // namespace
 
 struct PartitionAppender::Connection {
@@ -136,6 +158,7 @@ struct PartitionAppender::Pending {
   AppendRequest request;
   AppendCallback done;
   size_t bytes = 0;  // payload and metadata of its events, counted against max_batch_bytes
+  std::chrono::steady_clock::time_point queued_at = std::chrono::steady_clock::now();
 };
 
 PartitionAppender::PartitionAppender(std::string database_url, int partition, const Clock& clock,
@@ -173,6 +196,7 @@ void PartitionAppender::AppendAsync(AppendRequest request, AppendCallback done) 
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
+      metrics::RecordAppendRequest(metrics::AppendOutcome::kFailed, 0);
       pending->done(absl::UnavailableError("the appender is shutting down"));
       return;
     }
@@ -409,10 +433,22 @@ void PartitionAppender::Forget() {
 }
 
 void PartitionAppender::WriteBatch(std::vector<std::unique_ptr<Pending>>& batch) {
+  // Metrics are recorded before any caller hears its answer, so a caller that reads them next
+  // sees its own append counted.
+  const auto started = std::chrono::steady_clock::now();
   auto answer_all = [&](std::vector<absl::StatusOr<AppendResult>>& answers) {
+    const auto now = std::chrono::steady_clock::now();
+    size_t written = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      written += RecordAnswer(answers[i], SecondsSince(batch[i]->queued_at, now));
+    }
+    metrics::RecordAppendBatch(batch.size(), written, SecondsSince(started, now));
     for (size_t i = 0; i < batch.size(); ++i) batch[i]->done(std::move(answers[i]));
   };
   auto fail_all = [&](const absl::Status& status) {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& pending : batch) RecordAnswer(status, SecondsSince(pending->queued_at, now));
+    metrics::RecordAppendBatch(batch.size(), 0, SecondsSince(started, now));
     for (auto& pending : batch) pending->done(status);
   };
   // With a fault-injection hook the write runs in an explicit transaction so the hook can act

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ledger/database.h"
+#include "metrics/metrics.h"
 #include "reactors/job_control.h"
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
@@ -326,7 +327,14 @@ void OutboxSender::SendOne(const OutboxItem& item) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.attempts;
   }
+  const auto call_started = std::chrono::steady_clock::now();
   SendResult result = kind_.send(item);
+  metrics::RecordOutboundSend(
+      kind_.reactor,
+      result.outcome == SendResult::Outcome::kSucceeded ? metrics::SendOutcome::kSucceeded
+      : result.outcome == SendResult::Outcome::kRetry   ? metrics::SendOutcome::kRetry
+                                                        : metrics::SendOutcome::kTerminal,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - call_started).count());
   std::string type;
   std::string payload;
   if (result.outcome == SendResult::Outcome::kSucceeded) {

@@ -12,7 +12,7 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$TALLY_ROOT}"
 TALLY_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config clang-format
   libpqxx-dev libpq-dev libboost-dev libprotobuf-dev protobuf-compiler libabsl-dev
-  libspdlog-dev libssl-dev doctest-dev libcli11-dev libsimdjson-dev tzdata
+  libspdlog-dev libssl-dev doctest-dev libcli11-dev libsimdjson-dev prometheus-cpp-dev tzdata
   postgresql-15 chromium
 )
 
