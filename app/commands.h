@@ -193,6 +193,21 @@ struct BenchLiveOptions {
 // reported, not enforced).
 int RunBenchLive(const BenchLiveOptions& options);
 
+struct BenchReadOptions {
+  std::string database_url;
+  int64_t events = 1000000;
+  int tenants = 20;
+  int connections = 64;
+  int seconds = 10;
+  int workers = 8;     // http::ServerOptions::worker_threads, as `tally serve`
+  int read_pool = 16;  // the ReadDatabase's connections, as `tally serve`
+  bool json = false;
+  bool pgbench = true;
+};
+// Exit 1 when a request failed or answered anything but 200 (the latency and throughput
+// target is reported, not enforced).
+int RunBenchRead(const BenchReadOptions& options);
+
 struct BenchAppendOptions {
   std::string database_url;
   int64_t events = 100000;

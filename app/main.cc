@@ -337,7 +337,8 @@ int main(int argc, char** argv) {
       "then swap the views in one transaction. Progress on stderr. Triggers no side effect.");
   AddDatabaseOption(projections_rebuild, &projections_url);
   projections_rebuild
-      ->add_option("name", projection_name, "payments | revenue_daily | purchase_tracking | leads | subscriptions")
+      ->add_option("name", projection_name,
+                   "payments | revenue_daily | purchase_tracking | leads | subscriptions")
       ->required();
   projections_rebuild->add_option("--version", projection_version,
                                   "Version to build (default: the one this binary folds)");
@@ -463,6 +464,35 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   bench_live->add_flag("--json", bench_live_options.json, "Last line: one JSON object of results");
+  tally::app::BenchReadOptions bench_read_options;
+  auto* bench_read = bench->add_subcommand(
+      "read",
+      "Seed a scratch database with payment lifecycles, rebuild the projections, serve the owner "
+      "read API in-process and GET /v1/payments?limit=50 (first and next pages) and /v1/revenue "
+      "over keep-alive connections with owner keys of random tenants; requests/s, p50/p99, "
+      "errors, next to pgbench running the same SELECTs at the same concurrency.");
+  AddDatabaseOption(bench_read, &bench_read_options.database_url);
+  bench_read->add_option("--events", bench_read_options.events, "Events in the log")
+      ->check(CLI::Range(int64_t{100}, int64_t{100000000}))
+      ->capture_default_str();
+  bench_read->add_option("--tenants", bench_read_options.tenants, "Tenants")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  bench_read->add_option("--connections", bench_read_options.connections, "Keep-alive connections")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  bench_read->add_option("--seconds", bench_read_options.seconds, "Duration")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  bench_read->add_option("--workers", bench_read_options.workers, "Server worker threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  bench_read->add_option("--read-pool", bench_read_options.read_pool, "Read database connections")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  bench_read->add_flag("--json", bench_read_options.json, "Last line: one JSON object of results");
+  bench_read->add_flag("--pgbench,!--no-pgbench", bench_read_options.pgbench,
+                       "Run (default) or skip the pgbench baseline");
 
   tally::app::BenchDeliverOptions bench_deliver_options;
   auto* bench_deliver = bench->add_subcommand(
@@ -746,6 +776,10 @@ int main(int argc, char** argv) {
   if (*bench_live) {
     if (int rc = RequireDatabase(bench_live_options.database_url)) return rc;
     return tally::app::RunBenchLive(bench_live_options);
+  }
+  if (*bench_read) {
+    if (int rc = RequireDatabase(bench_read_options.database_url)) return rc;
+    return tally::app::RunBenchRead(bench_read_options);
   }
   if (*bench_ingest) {
     if (int rc = RequireDatabase(bench_ingest_options.database_url)) return rc;

@@ -28,8 +28,40 @@ std::string Flag(const pqxx::field& field) {
   return !field.is_null() && field.c_str()[0] == 't' ? "true" : "false";
 }
 
+// PostgreSQL's text of a timestamptz in UTC (DateStyle ISO, session time zone UTC: "2026-09-21
+// 10:00:00.12+00") as FormatMicros writes it ("2026-09-21T10:00:00.120000Z"), by moving
+// characters: a page of payments has five timestamps a row, and parsing each into absl::Time
+// to print it again was a tenth of the API's CPU. "" for any other shape (another zone, BC,
+// years past 9999), which takes the general path.
+std::string UtcTimeJson(const char* text, size_t n) {
+  auto digits = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+    }
+    return true;
+  };
+  if (n < 22 || n > 29 || text[4] != '-' || text[7] != '-' || text[10] != ' ' || text[13] != ':' ||
+      text[16] != ':' || !digits(0, 4) || !digits(5, 7) || !digits(8, 10) || !digits(11, 13) ||
+      !digits(14, 16) || !digits(17, 19) || text[n - 3] != '+' || text[n - 2] != '0' ||
+      text[n - 1] != '0') {
+    return "";
+  }
+  const size_t fraction = n - 3 - 19;  // ".d" to ".dddddd", or nothing
+  if (fraction == 1 || (fraction > 1 && (text[19] != '.' || !digits(20, n - 3)))) return "";
+  std::string out = "\"";
+  out.append(text, 10);
+  out.push_back('T');
+  out.append(text + 11, 8);
+  out.push_back('.');
+  if (fraction > 1) out.append(text + 20, fraction - 1);
+  out.append(fraction > 1 ? 7 - fraction : 6, '0');
+  out.append("Z\"");
+  return out;
+}
+
 std::string Time(const pqxx::field& field) {
   if (field.is_null()) return "null";
+  if (std::string fast = UtcTimeJson(field.c_str(), field.size()); !fast.empty()) return fast;
   return ledger::JsonQuote(
       ledger::FormatMicros(projections::ParseTimestamp(std::string(field.c_str()))));
 }

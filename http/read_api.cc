@@ -58,14 +58,18 @@ struct Tenant {
   absl::TimeZone zone;
 };
 
-absl::StatusOr<Tenant> LoadTenant(pqxx::transaction_base& txn, const std::string& tenant_id,
-                                  int partition) {
+// The tenant's time zone name as revenue_daily keeps it (TenantCreated); "" when unknown.
+std::string LoadZoneName(pqxx::transaction_base& txn, const std::string& tenant_id) {
+  pqxx::result zone = txn.exec_params(
+      "SELECT time_zone FROM revenue_daily_tenants WHERE tenant_id = $1", tenant_id);
+  return zone.empty() || zone[0][0].is_null() ? "" : zone[0][0].as<std::string>();
+}
+
+Tenant MakeTenant(const std::string& tenant_id, int partition, const std::string& zone_name) {
   Tenant tenant;
   tenant.id = tenant_id;
   tenant.partition = partition;
-  pqxx::result zone = txn.exec_params(
-      "SELECT time_zone FROM revenue_daily_tenants WHERE tenant_id = $1", tenant_id);
-  if (!zone.empty() && !zone[0][0].is_null()) tenant.zone_name = zone[0][0].as<std::string>();
+  if (!zone_name.empty()) tenant.zone_name = zone_name;
   if (!absl::LoadTimeZone(tenant.zone_name, &tenant.zone)) {
     tenant.zone_name = kDefaultZone;
     (void)absl::LoadTimeZone(kDefaultZone, &tenant.zone);
@@ -583,9 +587,13 @@ void ReadApi::Handle(const HttpRequest& request, const std::string& path, Respon
   if (!query.ok()) return respond(BadParameter(std::string(query.status().message())));
   const int partition = store_.PartitionFor(tenant_id);
   respond(database_.Read([&](pqxx::transaction_base& txn) -> HttpResponse {
-    absl::StatusOr<Tenant> tenant = LoadTenant(txn, tenant_id, partition);
-    if (!tenant.ok()) return JsonError(500, "internal", "tenant");
-    Reader reader(txn, *tenant, *query, clock_);
+    std::optional<std::string> zone_name = zones_.Get(tenant_id, clock_.NowMicros());
+    if (!zone_name.has_value()) {
+      zone_name = LoadZoneName(txn, tenant_id);
+      zones_.Put(tenant_id, *zone_name, clock_.NowMicros());
+    }
+    const Tenant tenant = MakeTenant(tenant_id, partition, *zone_name);
+    Reader reader(txn, tenant, *query, clock_);
     if (path == "/v1/payments") return reader.ListPayments();
     if (path.rfind("/v1/payments/", 0) == 0) {
       std::optional<std::string> id = PercentDecode(path.substr(13), false);

@@ -46,6 +46,9 @@
 //     "cancelled" (ends at ends_at, not renewed),"started_at","ends_at","renewals",
 //     "last_payment_id"}],"next_cursor"}, newest first.
 //
+// A tenant's time zone (the days of revenue and stats, date bounds) is kept for 5 s after it
+// is read, as keys are (http/api_auth.h): a change of zone applies within that.
+//
 // Bad parameters: 400 invalid_parameter, the message naming the parameter (unknown parameters
 // too). Handle blocks on the database: call it from a worker thread. Thread-safe.
 
@@ -55,6 +58,7 @@
 #include "http/message.h"
 #include "http/read_database.h"
 #include "http/server.h"
+#include "http/ttl_cache.h"
 #include "ledger/clock.h"
 #include "ledger/event_registry.h"
 #include "ledger/event_store.h"
@@ -74,6 +78,7 @@ class ReadApi {
   const ledger::Clock& clock_;
   ReadDatabase& database_;
   ApiKeyAuthenticator auth_;
+  TtlCache<std::string> zones_{5 * 1000000};  // tenant id -> zone name ("" when unknown)
   const ledger::EventRegistry registry_;
 };
 

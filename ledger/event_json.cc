@@ -9,8 +9,16 @@
 namespace tally::ledger {
 
 std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  // Runs that need no escaping are copied whole: most text (ids, names) is one run.
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out.append("\\\"");
@@ -28,13 +36,10 @@ std::string JsonQuote(absl::string_view text) {
         out.append("\\t");
         break;
       default:
-        if (c < 0x20) {
-          out.append(absl::StrFormat("\\u%04x", c));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+        out.append(absl::StrFormat("\\u%04x", c));
     }
   }
+  out.append(text.data() + run, text.size() - run);
   out.push_back('"');
   return out;
 }
