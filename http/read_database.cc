@@ -33,6 +33,11 @@ HttpResponse ReadDatabase::Read(const std::function<HttpResponse(pqxx::transacti
     response.headers.push_back({"Tally-Read-Source", replica_ ? "replica" : "primary"});
     if (replica_) response.headers.push_back({"Tally-Replica-Lag-Ms", std::to_string(lag)});
     return response;
+  } catch (const pqxx::undefined_table& e) {
+    // A new database whose projections have not made their tables yet (their first start).
+    spdlog::warn("read before the projections exist: {}", e.what());
+    return JsonError(503, "projections_not_ready",
+                     "the read models are being created; try again in a few seconds");
   } catch (const std::exception& e) {
     spdlog::warn("read failed: {}", e.what());
     return JsonError(503, "database_unavailable", "the database is unavailable; try again");

@@ -33,7 +33,9 @@ class ReadDatabase {
   bool replica() const { return replica_; }
 
   // Runs `read` in one read-only snapshot and adds the source headers to its answer. A database
-  // error is 503 database_unavailable (logged, not shown); `read` may return any response.
+  // error is 503 database_unavailable (logged, not shown); a view that does not exist yet (the
+  // projections' first start on a new database) is 503 projections_not_ready; `read` may return
+  // any response.
   HttpResponse Read(const std::function<HttpResponse(pqxx::transaction_base&)>& read);
 
   // The replica's replay lag in milliseconds (0 on the primary), in `txn`.

@@ -430,6 +430,22 @@ TEST_CASE("read API: following next_cursor neither repeats nor skips while payme
   CHECK(ListAll(stack, ana, 500).size() == 53 + 7);
 }
 
+TEST_CASE("read API: before the projections first make their tables the answer says so") {
+  auto db = testing::NewDatabase(1);
+  auto store = testing::OpenStore(db->url());
+  auto tenant =
+      tenants::CreateTenant(*store, *tenants::SecretBox::FromHex(kMasterKey), "Ana", kZone);
+  REQUIRE(tenant.ok());
+  ledger::SystemClock clock;
+  ReadDatabase database(db->url(), false);
+  ReadApi reads(*store, clock, database);
+  HttpResponse answer;
+  reads.Handle({"GET", "/v1/stats", {{"Authorization", "Bearer " + tenant->api_key}}, "", ""},
+               "/v1/stats", [&](HttpResponse r) { answer = std::move(r); });
+  CHECK(answer.status == 503);
+  CHECK(absl::StrContains(answer.body, "projections_not_ready"));
+}
+
 TEST_CASE("read API: over the per-key limit the answer is 429 with Retry-After") {
   // A frozen clock: no token comes back, so exactly the burst is admitted.
   Stack stack(1, RateLimit{1, 3});
