@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gateways/payload_fields.h"
+#include "http/query_params.h"
 #include "http/request_metadata.h"
 #include "ledger/event_json.h"
 #include "reactors/job_status.h"
@@ -22,31 +23,6 @@ std::string Time(int64_t us) {
   if (us <= 0) return "null";
   return ledger::JsonQuote(
       absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", absl::FromUnixMicros(us), absl::UTCTimeZone()));
-}
-
-// "%3A" -> ":"; nullopt for a malformed escape.
-std::optional<std::string> PercentDecoded(const std::string& in) {
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    int value = 0;
-    for (size_t j = i + 1; j <= i + 2; ++j) {
-      const char c = in[j];
-      const int digit = c >= '0' && c <= '9'   ? c - '0'
-                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                               : -1;
-      if (digit < 0) return std::nullopt;
-      value = value * 16 + digit;
-    }
-    out.push_back(static_cast<char>(value));
-    i += 2;
-  }
-  return out;
 }
 
 std::string JobJson(const reactors::JobStatus& job) {
@@ -108,7 +84,7 @@ void JobsApi::Handle(const HttpRequest& request, const std::string& path, Respon
     if (request.method != "GET") return respond(JsonError(405, "method_not_allowed", "use GET"));
     return respond(Render(nullptr, ""));
   }
-  std::optional<std::string> name = PercentDecoded(parts[0]);
+  std::optional<std::string> name = PercentDecode(parts[0], /*plus_is_space=*/false);
   if (!name.has_value() || parts.size() > 2) {
     return respond(JsonError(404, "not_found", "no route for " + path));
   }

@@ -16,16 +16,8 @@ const char* const kPaymentViewColumns =
 
 namespace {
 
-std::string Text(const pqxx::field& field) {
-  return field.is_null() ? "null" : ledger::JsonQuote(field.c_str());
-}
-
 std::string Number(const pqxx::field& field) {
   return field.is_null() ? "0" : std::string(field.c_str());
-}
-
-std::string Flag(const pqxx::field& field) {
-  return !field.is_null() && field.c_str()[0] == 't' ? "true" : "false";
 }
 
 // PostgreSQL's text of a timestamptz in UTC (DateStyle ISO, session time zone UTC: "2026-09-21
@@ -59,29 +51,38 @@ std::string UtcTimeJson(const char* text, size_t n) {
   return out;
 }
 
-std::string Time(const pqxx::field& field) {
+}  // namespace
+
+std::string JsonText(const pqxx::field& field) {
+  return field.is_null() || field.c_str()[0] == '\0' ? "null" : ledger::JsonQuote(field.c_str());
+}
+
+std::string JsonFlag(const pqxx::field& field) {
+  return !field.is_null() && field.c_str()[0] == 't' ? "true" : "false";
+}
+
+std::string JsonTime(const pqxx::field& field) {
   if (field.is_null()) return "null";
   if (std::string fast = UtcTimeJson(field.c_str(), field.size()); !fast.empty()) return fast;
   return ledger::JsonQuote(
       ledger::FormatMicros(projections::ParseTimestamp(std::string(field.c_str()))));
 }
 
-}  // namespace
-
 std::string PaymentViewJson(const pqxx::row& r) {
-  return absl::StrCat("{\"payment_id\":", Text(r[0]), ",\"stream_id\":", Text(r[1]),
-                      ",\"gateway\":", Text(r[2]), ",\"gateway_transaction_id\":", Text(r[3]),
-                      ",\"bot_id\":", Text(r[4]), ",\"product_id\":", Text(r[5]),
-                      ",\"customer_id\":", Text(r[6]), ",\"plan_id\":", Text(r[7]),
-                      ",\"origin\":", Text(r[8]), ",\"amount_minor\":", Number(r[9]),
-                      ",\"paid_amount_minor\":", Number(r[10]), ",\"currency\":", Text(r[11]),
-                      ",\"status\":", Text(r[12]), ",\"status_source\":", Text(r[13]),
-                      ",\"paid_confirmed\":", Flag(r[14]), ",\"created_at\":", Time(r[15]),
-                      ",\"first_seen_at\":", Time(r[16]), ",\"expires_at\":", Time(r[17]),
-                      ",\"paid_at\":", Time(r[18]), ",\"refunded_at\":", Time(r[19]),
-                      ",\"delivery_state\":", Text(r[20]), ",\"purchase_state\":", Text(r[21]),
-                      ",\"purchase_sent\":", Flag(r[22]), ",\"meta_event_id\":", Text(r[23]),
-                      ",\"late\":", Flag(r[24]), ",\"amount_mismatch\":", Flag(r[25]), "}");
+  return absl::StrCat(
+      "{\"payment_id\":", JsonText(r[0]), ",\"stream_id\":", JsonText(r[1]),
+      ",\"gateway\":", JsonText(r[2]), ",\"gateway_transaction_id\":", JsonText(r[3]),
+      ",\"bot_id\":", JsonText(r[4]), ",\"product_id\":", JsonText(r[5]),
+      ",\"customer_id\":", JsonText(r[6]), ",\"plan_id\":", JsonText(r[7]),
+      ",\"origin\":", JsonText(r[8]), ",\"amount_minor\":", Number(r[9]),
+      ",\"paid_amount_minor\":", Number(r[10]), ",\"currency\":", JsonText(r[11]),
+      ",\"status\":", JsonText(r[12]), ",\"status_source\":", JsonText(r[13]),
+      ",\"paid_confirmed\":", JsonFlag(r[14]), ",\"created_at\":", JsonTime(r[15]),
+      ",\"first_seen_at\":", JsonTime(r[16]), ",\"expires_at\":", JsonTime(r[17]),
+      ",\"paid_at\":", JsonTime(r[18]), ",\"refunded_at\":", JsonTime(r[19]),
+      ",\"delivery_state\":", JsonText(r[20]), ",\"purchase_state\":", JsonText(r[21]),
+      ",\"purchase_sent\":", JsonFlag(r[22]), ",\"meta_event_id\":", JsonText(r[23]),
+      ",\"late\":", JsonFlag(r[24]), ",\"amount_mismatch\":", JsonFlag(r[25]), "}");
 }
 
 }  // namespace tally::http

@@ -17,8 +17,9 @@
 #include <string>
 
 namespace pqxx {
+class field;
 class row;
-}
+}  // namespace pqxx
 
 namespace tally::http {
 
@@ -27,5 +28,12 @@ namespace tally::http {
 extern const char* const kPaymentViewColumns;
 
 std::string PaymentViewJson(const pqxx::row& row);
+
+// A result field as a JSON value, for every read API renderer: text quoted (null for NULL or
+// ""), a boolean as true/false (NULL: false), a timestamptz read in a UTC session as RFC 3339
+// UTC with microseconds (null for NULL).
+std::string JsonText(const pqxx::field& field);
+std::string JsonFlag(const pqxx::field& field);
+std::string JsonTime(const pqxx::field& field);
 
 }  // namespace tally::http

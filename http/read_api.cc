@@ -34,15 +34,25 @@ constexpr int kMaxHistory = 1000;
 constexpr int kDefaultDays = 30;
 constexpr int kMaxDays = 3660;
 
+// The payments projection's status words (projections::StatusName), for the status filter.
 const std::vector<std::string>& StatusNames() {
-  static const std::vector<std::string> names = {"pending",      "paid",      "refunded",
-                                                 "charged_back", "expired",   "cancelled",
-                                                 "refused",      "abandoned", "unknown"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> all;
+    for (int s = static_cast<int>(projections::PaymentStatus::kUnknown);
+         s <= static_cast<int>(projections::PaymentStatus::kAbandoned); ++s) {
+      all.push_back(projections::StatusName(static_cast<projections::PaymentStatus>(s)));
+    }
+    return all;
+  }();
   return names;
 }
 
 HttpResponse BadParameter(const std::string& message) {
   return JsonError(400, "invalid_parameter", message);
+}
+
+HttpResponse BadParameter(const absl::Status& status) {
+  return BadParameter(std::string(status.message()));
 }
 
 // A confirmed sale, as revenue_daily counts one.
@@ -126,16 +136,6 @@ absl::StatusOr<DayRange> ParseDays(const QueryParams& query, const Tenant& tenan
 
 std::string Quote(const std::string& s) { return ledger::JsonQuote(s); }
 
-std::string TextOrNull(const pqxx::field& f) {
-  return f.is_null() || f.c_str()[0] == '\0' ? "null" : Quote(f.c_str());
-}
-
-std::string TimeOrNull(const pqxx::field& f) {
-  if (f.is_null()) return "null";
-  return Quote(
-      ledger::FormatMicros(projections::ParseTimestamp(std::optional<std::string>(f.c_str()))));
-}
-
 // The cursor: the listing order's values of the last payment of a page.
 struct Cursor {
   std::string first_seen;  // RFC 3339
@@ -168,6 +168,18 @@ absl::StatusOr<Cursor> DecodeCursor(const std::string& text) {
   return cursor;
 }
 
+// A WHERE clause over one tenant's rows ($1 is the tenant) and its parameters.
+struct Filter {
+  explicit Filter(const std::string& tenant) : params{tenant} {}
+  // Appends " AND <before>$N<after>", $N bound to `value`.
+  void And(const std::string& before, const std::string& value, const std::string& after = "") {
+    params.push_back(value);
+    absl::StrAppend(&where, " AND ", before, "$", params.size(), after);
+  }
+  std::string where = "tenant_id = $1";
+  std::vector<std::string> params;
+};
+
 class Reader {
  public:
   Reader(pqxx::transaction_base& txn, const Tenant& tenant, const QueryParams& query,
@@ -180,41 +192,18 @@ class Reader {
         !s.ok()) {
       return BadParameter(std::string(s.message()));
     }
-    std::vector<std::string> params = {tenant_.id};
-    std::string where = "tenant_id = $1";
-    auto bind = [&](const std::string& value) {
-      params.push_back(value);
-      return absl::StrCat("$", params.size());
-    };
-    if (auto status = query_.Get("status")) {
-      std::vector<std::string> wanted = absl::StrSplit(*status, ',');
-      for (const std::string& s : wanted) {
-        if (std::find(StatusNames().begin(), StatusNames().end(), s) == StatusNames().end()) {
-          return BadParameter(absl::StrCat("status: unknown status \"", s, "\" (one of ",
-                                           absl::StrJoin(StatusNames(), ", "), ")"));
-        }
-      }
-      absl::StrAppend(&where, " AND status = ANY(string_to_array(", bind(*status), ", ','))");
+    Filter filter(tenant_.id);
+    if (absl::Status s = FilterStatus(filter, StatusNames()); !s.ok()) return BadParameter(s);
+    FilterEquals(filter, {"gateway", "bot_id", "product_id"});
+    if (absl::Status s = FilterTimes(filter, {{"created_from", "first_seen_at >= "},
+                                              {"created_to", "first_seen_at < "},
+                                              {"paid_from", "paid_at >= "},
+                                              {"paid_to", "paid_at < "}});
+        !s.ok()) {
+      return BadParameter(s);
     }
-    for (const char* column : {"gateway", "bot_id", "product_id"}) {
-      if (auto value = query_.Get(column)) {
-        absl::StrAppend(&where, " AND ", column, " = ", bind(*value));
-      }
-    }
-    for (const auto& [name, clause] :
-         std::vector<std::pair<std::string, std::string>>{{"created_from", "first_seen_at >= "},
-                                                          {"created_to", "first_seen_at < "},
-                                                          {"paid_from", "paid_at >= "},
-                                                          {"paid_to", "paid_at < "}}) {
-      if (auto value = query_.Get(name)) {
-        absl::StatusOr<int64_t> bound = ParseBound(name, *value, tenant_.zone);
-        if (!bound.ok()) return BadParameter(std::string(bound.status().message()));
-        absl::StrAppend(&where, " AND ", clause, bind(ledger::FormatMicros(*bound)),
-                        "::timestamptz");
-      }
-    }
-    return Page("payments", kPaymentViewColumns, "payments", "first_seen_at", std::move(where),
-                std::move(params), PaymentViewJson);
+    return Page("payments", kPaymentViewColumns, "payments", "first_seen_at", std::move(filter),
+                PaymentViewJson);
   }
 
   HttpResponse ListLeads() {
@@ -222,69 +211,46 @@ class Reader {
         !s.ok()) {
       return BadParameter(std::string(s.message()));
     }
-    std::vector<std::string> params = {tenant_.id};
-    std::string where = "tenant_id = $1";
-    if (auto value = query_.Get("bot_id")) {
-      params.push_back(*value);
-      absl::StrAppend(&where, " AND bot_id = $", params.size());
+    Filter filter(tenant_.id);
+    FilterEquals(filter, {"bot_id"});
+    if (absl::Status s = FilterTimes(filter, {{"started_from", "first_started_at >= "},
+                                              {"started_to", "first_started_at < "}});
+        !s.ok()) {
+      return BadParameter(s);
     }
-    for (const auto& [name, op] : std::vector<std::pair<std::string, std::string>>{
-             {"started_from", " >= "}, {"started_to", " < "}}) {
-      if (auto value = query_.Get(name)) {
-        absl::StatusOr<int64_t> bound = ParseBound(name, *value, tenant_.zone);
-        if (!bound.ok()) return BadParameter(std::string(bound.status().message()));
-        params.push_back(ledger::FormatMicros(*bound));
-        absl::StrAppend(&where, " AND first_started_at", op, "$", params.size(), "::timestamptz");
-      }
-    }
-    return Page(
-        "leads",
-        "bot_id, telegram_user_id, first_name, username, start_payload, "
-        "first_started_at, last_started_at, starts",
-        "leads", "first_started_at", std::move(where), std::move(params), [](const pqxx::row& r) {
-          return absl::StrCat(
-              "{\"bot_id\":", TextOrNull(r[0]), ",\"telegram_user_id\":", r[1].c_str(),
-              ",\"first_name\":", TextOrNull(r[2]), ",\"username\":", TextOrNull(r[3]),
-              ",\"start_payload\":", TextOrNull(r[4]), ",\"first_started_at\":", TimeOrNull(r[5]),
-              ",\"last_started_at\":", TimeOrNull(r[6]), ",\"starts\":", r[7].c_str(), "}");
-        });
+    return Page("leads",
+                "bot_id, telegram_user_id, first_name, username, start_payload, "
+                "first_started_at, last_started_at, starts",
+                "leads", "first_started_at", std::move(filter), [](const pqxx::row& r) {
+                  return absl::StrCat(
+                      "{\"bot_id\":", JsonText(r[0]), ",\"telegram_user_id\":", r[1].c_str(),
+                      ",\"first_name\":", JsonText(r[2]), ",\"username\":", JsonText(r[3]),
+                      ",\"start_payload\":", JsonText(r[4]),
+                      ",\"first_started_at\":", JsonTime(r[5]),
+                      ",\"last_started_at\":", JsonTime(r[6]), ",\"starts\":", r[7].c_str(), "}");
+                });
   }
 
   HttpResponse ListSubscriptions() {
     if (absl::Status s = query_.Only({"status", "bot_id", "plan_id", "limit", "cursor"}); !s.ok()) {
       return BadParameter(std::string(s.message()));
     }
-    std::vector<std::string> params = {tenant_.id};
-    std::string where = "tenant_id = $1";
-    if (auto status = query_.Get("status")) {
-      for (absl::string_view s : absl::StrSplit(*status, ',')) {
-        if (s != "active" && s != "expired" && s != "revoked") {
-          return BadParameter(
-              absl::StrCat("status: unknown status \"", s, "\" (one of active, expired, revoked)"));
-        }
-      }
-      params.push_back(*status);
-      absl::StrAppend(&where, " AND status = ANY(string_to_array($", params.size(), ", ','))");
+    Filter filter(tenant_.id);
+    if (absl::Status s = FilterStatus(filter, {"active", "expired", "revoked"}); !s.ok()) {
+      return BadParameter(s);
     }
-    for (const char* column : {"bot_id", "plan_id"}) {
-      if (auto value = query_.Get(column)) {
-        params.push_back(*value);
-        absl::StrAppend(&where, " AND ", column, " = $", params.size());
-      }
-    }
-    return Page(
-        "subscriptions",
-        "subscription_id, bot_id, plan_id, customer_id, status, cancelled, started_at, "
-        "ends_at, renewals, last_payment_id",
-        "subscriptions", "started_at", std::move(where), std::move(params), [](const pqxx::row& r) {
-          return absl::StrCat(
-              "{\"subscription_id\":", TextOrNull(r[0]), ",\"bot_id\":", TextOrNull(r[1]),
-              ",\"plan_id\":", TextOrNull(r[2]), ",\"customer_id\":", TextOrNull(r[3]),
-              ",\"status\":", TextOrNull(r[4]),
-              ",\"cancelled\":", r[5].c_str()[0] == 't' ? "true" : "false",
-              ",\"started_at\":", TimeOrNull(r[6]), ",\"ends_at\":", TimeOrNull(r[7]),
-              ",\"renewals\":", r[8].c_str(), ",\"last_payment_id\":", TextOrNull(r[9]), "}");
-        });
+    FilterEquals(filter, {"bot_id", "plan_id"});
+    return Page("subscriptions",
+                "subscription_id, bot_id, plan_id, customer_id, status, cancelled, started_at, "
+                "ends_at, renewals, last_payment_id",
+                "subscriptions", "started_at", std::move(filter), [](const pqxx::row& r) {
+                  return absl::StrCat(
+                      "{\"subscription_id\":", JsonText(r[0]), ",\"bot_id\":", JsonText(r[1]),
+                      ",\"plan_id\":", JsonText(r[2]), ",\"customer_id\":", JsonText(r[3]),
+                      ",\"status\":", JsonText(r[4]), ",\"cancelled\":", JsonFlag(r[5]),
+                      ",\"started_at\":", JsonTime(r[6]), ",\"ends_at\":", JsonTime(r[7]),
+                      ",\"renewals\":", r[8].c_str(), ",\"last_payment_id\":", JsonText(r[9]), "}");
+                });
   }
 
   HttpResponse ShowPayment(const std::string& id, const ledger::EventRegistry& registry) {
@@ -362,7 +328,7 @@ class Reader {
       std::string group = "{";
       for (size_t i = 0; i < names.size(); ++i) {
         absl::StrAppend(&group, i == 0 ? "" : ",", Quote(names[i]), ":",
-                        TextOrNull(row[static_cast<pqxx::row::size_type>(i)]));
+                        JsonText(row[static_cast<pqxx::row::size_type>(i)]));
       }
       const auto c = static_cast<pqxx::row::size_type>(names.size());
       const std::string currency = row[c].as<std::string>();
@@ -501,11 +467,44 @@ class Reader {
   }
 
  private:
+  // `status`: a comma list of words among `allowed`.
+  absl::Status FilterStatus(Filter& filter, const std::vector<std::string>& allowed) const {
+    auto status = query_.Get("status");
+    if (!status.has_value()) return absl::OkStatus();
+    for (absl::string_view word : absl::StrSplit(*status, ',')) {
+      if (std::find(allowed.begin(), allowed.end(), word) == allowed.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "status: unknown status \"", word, "\" (one of ", absl::StrJoin(allowed, ", "), ")"));
+      }
+    }
+    filter.And("status = ANY(string_to_array(", *status, ", ','))");
+    return absl::OkStatus();
+  }
+
+  // Each parameter named like its column, when given: column = value.
+  void FilterEquals(Filter& filter, const std::vector<std::string>& columns) const {
+    for (const std::string& column : columns) {
+      if (auto value = query_.Get(column)) filter.And(column + " = ", *value);
+    }
+  }
+
+  // Time bounds: (parameter, "<column> <op> ") pairs; values as ParseBound reads them.
+  absl::Status FilterTimes(Filter& filter,
+                           const std::vector<std::pair<std::string, std::string>>& bounds) const {
+    for (const auto& [name, clause] : bounds) {
+      if (auto value = query_.Get(name)) {
+        absl::StatusOr<int64_t> bound = ParseBound(name, *value, tenant_.zone);
+        if (!bound.ok()) return bound.status();
+        filter.And(clause, ledger::FormatMicros(*bound), "::timestamptz");
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // One page of `view` rows of the tenant, newest `order_column` first, then partition and
-  // stream (unique): {"<key>":[...],"next_cursor":...}. `where` and `params` hold the filters.
+  // stream (unique): {"<key>":[...],"next_cursor":...}.
   HttpResponse Page(const std::string& key, const std::string& columns, const std::string& view,
-                    const std::string& order_column, std::string where,
-                    std::vector<std::string> params,
+                    const std::string& order_column, Filter filter,
                     const std::function<std::string(const pqxx::row&)>& render) {
     int limit = kDefaultLimit;
     if (auto value = query_.Get("limit")) {
@@ -516,19 +515,20 @@ class Reader {
     if (auto value = query_.Get("cursor")) {
       absl::StatusOr<Cursor> cursor = DecodeCursor(*value);
       if (!cursor.ok()) return BadParameter(std::string(cursor.status().message()));
+      std::vector<std::string>& params = filter.params;
       params.push_back(cursor->first_seen);
       params.push_back(std::to_string(cursor->partition));
       params.push_back(cursor->stream_id);
       const size_t n = params.size();
-      absl::StrAppend(&where, " AND (", order_column, ", partition_id, stream_id) < ($", n - 2,
-                      "::timestamptz, $", n - 1, "::int, $", n, ")");
+      absl::StrAppend(&filter.where, " AND (", order_column, ", partition_id, stream_id) < ($",
+                      n - 2, "::timestamptz, $", n - 1, "::int, $", n, ")");
     }
     const std::string sql = absl::StrCat(
         "SELECT ", columns, ", ", order_column,
         "::text AS order_at, partition_id AS order_partition, stream_id AS order_stream FROM ",
-        view, " WHERE ", where, " ORDER BY ", order_column,
+        view, " WHERE ", filter.where, " ORDER BY ", order_column,
         " DESC, partition_id DESC, stream_id DESC LIMIT ", limit + 1);
-    pqxx::result rows = txn_.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    pqxx::result rows = txn_.exec_params(sql, pqxx::prepare::make_dynamic_params(filter.params));
     std::string body = absl::StrCat("{\"", key, "\":[");
     const int shown = std::min<int>(limit, rows.size());
     for (int i = 0; i < shown; ++i) absl::StrAppend(&body, i == 0 ? "" : ",", render(rows[i]));
