@@ -33,6 +33,7 @@
 #include "tenants/tenant_directory.h"
 #include "tests/support/http_client.h"
 #include "tests/support/pg.h"
+#include "tests/support/projection_runners.h"
 
 namespace tally::http {
 namespace {
@@ -55,17 +56,8 @@ struct Stack {
         box(*tenants::SecretBox::FromHex(kMasterKey)),
         read_database(db->url(), false),
         reads(*store, clock, read_database),
-        limiter(limit, frozen) {
-    for (const auto& projection : projections) {
-      for (int p = 0; p < partitions; ++p) {
-        projections::RunnerOptions options;
-        options.database_url = db->url();
-        options.partition = p;
-        options.poll_interval = std::chrono::milliseconds(50);
-        runners.push_back(std::make_unique<projections::ProjectionRunner>(*projection, options));
-        runners.back()->Start();
-      }
-    }
+        limiter(limit, frozen),
+        runners(db->url(), partitions, Polling()) {
     endpoints.reads = &reads;
     endpoints.rate_limiter = &limiter;
     ServerOptions server_options;
@@ -76,10 +68,7 @@ struct Stack {
     REQUIRE(started.ok());
     server = std::move(*started);
   }
-  ~Stack() {
-    server->Stop();
-    for (auto& r : runners) r->Stop();
-  }
+  ~Stack() { server->Stop(); }
 
   std::string NewTenant(const std::string& name) {
     auto tenant = tenants::CreateTenant(*store, box, name, kZone);
@@ -88,36 +77,17 @@ struct Stack {
     return tenant->tenant_id;
   }
 
-  void WaitCaughtUp() {
-    std::vector<int64_t> heads;
-    {
-      pqxx::connection conn(db->url());
-      pqxx::read_transaction txn(conn);
-      for (const auto& row : txn.exec("SELECT position FROM ledger_heads ORDER BY partition_id")) {
-        heads.push_back(row[0].as<int64_t>());
-      }
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    for (;;) {
-      auto status = projections::ReadStatus(db->url(), projections::AllProjections());
-      REQUIRE(status.ok());
-      bool done = true;
-      for (const auto& p : *status) {
-        // A projection not yet initialized has no partitions: not caught up.
-        done = done && p.partitions.size() == heads.size();
-        for (const auto& part : p.partitions) {
-          done = done && part.checkpoint >= heads[part.partition];
-        }
-      }
-      if (done) return;
-      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "projections did not catch up");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
+  void WaitCaughtUp() { testing::WaitProjectionsCaughtUp(db->url()); }
 
   testing::HttpReply Get(const std::string& tenant, const std::string& target) {
     return testing::HttpFetch(server->port(), "GET", target,
                               {{"Authorization", "Bearer " + keys.at(tenant)}});
+  }
+
+  static projections::RunnerOptions Polling() {
+    projections::RunnerOptions options;
+    options.poll_interval = std::chrono::milliseconds(50);
+    return options;
   }
 
   std::unique_ptr<ledger::ScratchDatabase> db;
@@ -129,8 +99,7 @@ struct Stack {
   ReadApi reads;
   RateLimiter limiter;
   Endpoints endpoints;
-  std::vector<std::unique_ptr<projections::Projection>> projections = projections::AllProjections();
-  std::vector<std::unique_ptr<projections::ProjectionRunner>> runners;
+  testing::ProjectionRunners runners;
   std::unique_ptr<Server> server;
   std::map<std::string, std::string> keys;
 };

@@ -24,6 +24,7 @@
 #include "projections/catalog.h"
 #include "projections/runner.h"
 #include "tests/support/pg.h"
+#include "tests/support/projection_runners.h"
 
 namespace tally::projections {
 namespace {
@@ -40,54 +41,16 @@ class ManualClock final : public ledger::Clock {
   std::atomic<int64_t> now_us_;
 };
 
-// Runners for every projection on every partition, as `tally serve` starts them.
-struct Runners {
-  std::vector<std::unique_ptr<Projection>> projections = AllProjections();
-  std::vector<std::unique_ptr<ProjectionRunner>> runners;
-
-  Runners(const std::string& url, int partitions) {
-    for (const auto& projection : projections) {
-      for (int p = 0; p < partitions; ++p) {
-        RunnerOptions options;
-        options.database_url = url;
-        options.partition = p;
-        options.poll_interval = std::chrono::milliseconds(50);
-        options.lock_retry = std::chrono::milliseconds(100);
-        runners.push_back(std::make_unique<ProjectionRunner>(*projection, options));
-        runners.back()->Start();
-      }
-    }
-  }
-  ~Runners() {
-    for (auto& r : runners) r->Stop();
+// The runners as `tally serve` starts them, polling often.
+struct Runners : testing::ProjectionRunners {
+  Runners(const std::string& url, int partitions) : ProjectionRunners(url, partitions, Polling()) {}
+  static RunnerOptions Polling() {
+    RunnerOptions options;
+    options.poll_interval = std::chrono::milliseconds(50);
+    options.lock_retry = std::chrono::milliseconds(100);
+    return options;
   }
 };
-
-void WaitCaughtUp(const std::string& url) {
-  std::vector<int64_t> heads;
-  {
-    pqxx::connection conn(url);
-    pqxx::read_transaction txn(conn);
-    for (const auto& row : txn.exec("SELECT position FROM ledger_heads ORDER BY partition_id")) {
-      heads.push_back(row[0].as<int64_t>());
-    }
-  }
-  const auto deadline = SteadyClock::now() + std::chrono::seconds(60);
-  for (;;) {
-    auto status = ReadStatus(url, AllProjections());
-    REQUIRE(status.ok());
-    bool done = true;
-    for (const auto& p : *status) {
-      if (p.partitions.size() != heads.size()) done = false;
-      for (const auto& part : p.partitions) {
-        if (part.checkpoint < heads[part.partition]) done = false;
-      }
-    }
-    if (done) return;
-    REQUIRE_MESSAGE(SteadyClock::now() < deadline, "projections did not catch up");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
 
 // Rows in the live view (`where` filters) that are not in the as-of rows, plus the reverse,
 // compared by PostgreSQL over the table's own columns: the as-of rows are loaded into a table
@@ -167,7 +130,7 @@ TEST_CASE("as-of T equals the live projections at T and stays the same after lat
   const int64_t as_of_us = t0 + 3600 * 1000000LL;  // an hour after the last event before it
 
   Runners runners(db->url(), kPartitions);
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   auto payments = FoldAsOf(db->url(), "payments", as_of_us, "");
   REQUIRE_MESSAGE(payments.ok(), payments.status().ToString());
   auto revenue = FoldAsOf(db->url(), "revenue", as_of_us, "");
@@ -213,7 +176,7 @@ TEST_CASE("as-of T equals the live projections at T and stays the same after lat
                          life.events, ""})
                 .ok());
   }
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   // The live tables moved on (so the comparison below can fail)...
   CHECK(LiveRows(db->url(), "payments") == 400);
   CHECK(Differences(db->url(), *payments, "true") > 0);

@@ -23,65 +23,25 @@
 #include "tally/ledger/v1/metadata.pb.h"
 #include "tally/payments/v1/payment_events.pb.h"
 #include "tests/support/pg.h"
+#include "tests/support/projection_runners.h"
 
 namespace tally::projections {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Runners for every projection on every partition, as `tally serve` starts them.
-struct Runners {
-  std::vector<std::unique_ptr<Projection>> projections = AllProjections();
-  std::vector<std::unique_ptr<ProjectionRunner>> runners;
-
-  Runners(const std::string& url, int partitions) {
-    for (const auto& projection : projections) {
-      for (int p = 0; p < partitions; ++p) {
-        RunnerOptions options;
-        options.database_url = url;
-        options.partition = p;
-        options.batch_size = 97;
-        options.poll_interval = std::chrono::milliseconds(100);
-        options.lock_retry = std::chrono::milliseconds(100);
-        runners.push_back(std::make_unique<ProjectionRunner>(*projection, options));
-        runners.back()->Start();
-      }
-    }
-  }
-  ~Runners() {
-    for (auto& r : runners) r->Stop();
+// The runners as `tally serve` starts them, in small batches (batch boundaries get exercised).
+struct Runners : testing::ProjectionRunners {
+  Runners(const std::string& url, int partitions)
+      : ProjectionRunners(url, partitions, SmallBatches()) {}
+  static RunnerOptions SmallBatches() {
+    RunnerOptions options;
+    options.batch_size = 97;
+    options.poll_interval = std::chrono::milliseconds(100);
+    options.lock_retry = std::chrono::milliseconds(100);
+    return options;
   }
 };
-
-std::vector<int64_t> Heads(const std::string& url) {
-  pqxx::connection conn(url);
-  pqxx::read_transaction txn(conn);
-  std::vector<int64_t> heads;
-  for (const auto& row : txn.exec("SELECT position FROM ledger_heads ORDER BY partition_id")) {
-    heads.push_back(row[0].as<int64_t>());
-  }
-  return heads;
-}
-
-// Waits until every projection's checkpoints reach the log's heads.
-void WaitCaughtUp(const std::string& url) {
-  const auto heads = Heads(url);
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    auto status = ReadStatus(url, AllProjections());
-    REQUIRE(status.ok());
-    bool done = true;
-    for (const auto& p : *status) {
-      if (p.partitions.size() != heads.size()) done = false;
-      for (const auto& part : p.partitions) {
-        if (part.checkpoint < heads[part.partition]) done = false;
-      }
-    }
-    if (done) return;
-    REQUIRE_MESSAGE(Clock::now() < deadline, "projections did not catch up");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
 
 void AppendLifecycles(const std::string& url, int from, int count, int threads = 4) {
   auto store = testing::OpenStore(url);
@@ -210,7 +170,7 @@ void LiveEqualsRebuild(int partitions) {
   AppendLifecycles(db->url(), 0, 300);
   // Before the runners' tables, whose CHECK would refuse a bad row, have a say.
   CheckNoPurchaseSentWithoutEventId(db->url(), AppendSuccessesWithoutEventId(db->url()));
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   CheckAllEqual(db->url());
 
   // Rebuild all three while appends continue; live runners pick up from the swapped tables.
@@ -227,7 +187,7 @@ void LiveEqualsRebuild(int partitions) {
   for (size_t i = 0; i < reports->size(); ++i) {
     CHECK((*reports)[i].suffix.find(SuffixFor(targets[i]->version()) + "_r") == 0);
   }
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   CheckAllEqual(db->url());
 
   // Readers use the stable views, which now point at the rebuilt tables.
@@ -274,7 +234,7 @@ TEST_CASE("runner connections killed at random: no event applied twice or skippe
   killer.join();
   MESSAGE(kills.load(), " sessions killed");
   CHECK(kills.load() > 10);
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   CheckAllEqual(db->url());
 }
 
@@ -295,16 +255,16 @@ TEST_CASE("one runner per projection and partition across processes and the stan
   REQUIRE(first.state() == ProjectionRunner::State::kLive);
   second.Start();
   AppendLifecycles(db->url(), 0, 30, 1);
-  while (first.position() < Heads(db->url())[0] && Clock::now() < deadline) {
+  while (first.position() < testing::LogHeads(db->url())[0] && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  CHECK(first.position() == Heads(db->url())[0]);
+  CHECK(first.position() == testing::LogHeads(db->url())[0]);
   CHECK(second.state() == ProjectionRunner::State::kStandby);
   CHECK(second.position() == 0);
 
   first.Stop();  // its session ends, and with it the advisory lock
   AppendLifecycles(db->url(), 30, 30, 1);
-  const int64_t head = Heads(db->url())[0];
+  const int64_t head = testing::LogHeads(db->url())[0];
   const auto takeover = Clock::now() + std::chrono::seconds(10);
   while (second.position() < head && Clock::now() < takeover) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -321,10 +281,10 @@ TEST_CASE("a poison event stops only its projection, at its position, with the e
   auto db = testing::NewDatabase(1);
   Runners runners(db->url(), 1);
   AppendLifecycles(db->url(), 0, 10, 1);
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   // A tenant event whose payload a future or broken writer got wrong; only revenue_daily
   // folds tenant events.
-  const int64_t poison_position = Heads(db->url())[0] + 1;
+  const int64_t poison_position = testing::LogHeads(db->url())[0] + 1;
   testing::ExecAsOwner(
       db->url(),
       absl::StrCat("SELECT ledger_append_batch(0, position, hash, '\\x", std::string(64, 'a'),
@@ -334,7 +294,7 @@ TEST_CASE("a poison event stops only its projection, at its position, with the e
                    std::string(64, 'a'),
                    "'::bytea, hash, '{}', '{}') FROM ledger_heads WHERE partition_id = 0"));
   AppendLifecycles(db->url(), 10, 5, 1);
-  const int64_t head = Heads(db->url())[0];
+  const int64_t head = testing::LogHeads(db->url())[0];
   const auto deadline = Clock::now() + std::chrono::seconds(20);
   for (;;) {
     auto status = ReadStatus(db->url(), AllProjections());
@@ -374,7 +334,7 @@ void RebuildKilledAt(const std::string& phase, const std::set<std::string>& swap
   auto db = testing::NewDatabase(1);
   Runners runners(db->url(), 1);
   AppendLifecycles(db->url(), 0, 40, 1);
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
 
   std::vector<const Projection*> targets;
   auto all = AllProjections();
@@ -430,7 +390,7 @@ void RebuildKilledAt(const std::string& phase, const std::set<std::string>& swap
   CHECK(absl::StrJoin(serving, " ") == absl::StrJoin(expected, " "));
   // The runners carry on, on whatever tables serve.
   AppendLifecycles(db->url(), 40, 10, 1);
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   CheckAllEqual(db->url());
 }
 
@@ -449,7 +409,7 @@ void CorruptRevenueState(const std::string& corrupt, const std::string& expected
   auto db = testing::NewDatabase(1);
   Runners runners(db->url(), 1);
   AppendLifecycles(db->url(), 0, 10, 1);
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   const std::string contributions =
       "proj_revenue_daily_payments" + SuffixFor(NewRevenueProjection()->version());
   std::string stream;
@@ -518,7 +478,7 @@ TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until
   {
     Runners runners(db->url(), 1);
     AppendLifecycles(db->url(), 0, 60, 1);
-    WaitCaughtUp(db->url());
+    testing::WaitProjectionsCaughtUp(db->url());
   }
   // The database as the previous binary left it: revenue_daily v1, without the origin.
   testing::ExecAsOwner(
@@ -563,7 +523,7 @@ TEST_CASE("a deploy whose revenue_daily has a new version keeps v1 serving until
   REQUIRE_MESSAGE(report.ok(), report.status().ToString());
   CHECK(report->suffix == "_v3");
   CHECK(report->dropped == "_v1");
-  WaitCaughtUp(db->url());
+  testing::WaitProjectionsCaughtUp(db->url());
   CheckAllEqual(db->url());
   pqxx::connection conn(db->url());
   pqxx::read_transaction txn(conn);
@@ -577,7 +537,7 @@ TEST_CASE("rebuilding the serving version twice within a second swaps in new tab
   {
     Runners runners(db->url(), 1);
     AppendLifecycles(db->url(), 0, 5, 1);
-    WaitCaughtUp(db->url());
+    testing::WaitProjectionsCaughtUp(db->url());
   }
   RebuildOptions options;
   options.database_url = db->url();
@@ -598,7 +558,7 @@ TEST_CASE("tally projections status, verify and rebuild from the command line") 
   {
     Runners runners(db->url(), 1);
     AppendLifecycles(db->url(), 0, 20, 1);
-    WaitCaughtUp(db->url());
+    testing::WaitProjectionsCaughtUp(db->url());
   }
   auto status = testing::RunCommand(testing::TallyBinary() + " projections status --database '" +
                                     db->url() + "'");
