@@ -21,6 +21,7 @@
 #include "ledger/event_json.h"
 #include "ledger/hash_chain.h"
 #include "tenants/tenant_directory.h"
+#include "tests/support/generated_log.h"
 #include "tests/support/pg.h"
 #include "tests/support/serve_process.h"
 
@@ -42,25 +43,7 @@ struct World {
 
   World() {
     app::LifecycleGenerator generator(5, 6);
-    for (auto& t : generator.Tenants()) {
-      REQUIRE(
-          store->Append({t.tenant_id, t.stream_id, ledger::ExpectedVersion::Any(), t.events, ""})
-              .ok());
-      tenant_of[t.stream_id] = t.tenant_id;
-    }
-    for (int n = 0; n < 80; ++n) {
-      app::Lifecycle life = generator.Payment(n);
-      tenant_of[life.stream_id] = life.tenant_id;
-      for (auto& event : life.events) {
-        REQUIRE(store
-                    ->Append({life.tenant_id,
-                              life.stream_id,
-                              ledger::ExpectedVersion::Any(),
-                              {std::move(event)},
-                              ""})
-                    .ok());
-      }
-    }
+    tenant_of = testing::AppendGeneratedLog(*store, generator, 80);
     for (int i = 0; i < 6 && b.empty(); ++i) {
       for (int j = i + 1; j < 6 && b.empty(); ++j) {
         const std::string x = absl::StrCat("tenant-", i), y = absl::StrCat("tenant-", j);

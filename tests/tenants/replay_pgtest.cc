@@ -16,6 +16,7 @@
 #include "app/lifecycle_generator.h"
 #include "ledger/event_json.h"
 #include "tenants/tenant_directory.h"
+#include "tests/support/generated_log.h"
 #include "tests/support/pg.h"
 
 namespace tally::tenants {
@@ -39,25 +40,8 @@ TEST_CASE("tally replay: a stream's history, a tenant's events only, a time wind
   auto db = testing::NewDatabase(kPartitions);
   auto store = testing::OpenStore(db->url());
   app::LifecycleGenerator generator(11, 6);
-  std::map<std::string, std::string> tenant_of;  // stream -> tenant
-  for (auto& t : generator.Tenants()) {
-    REQUIRE(store->Append({t.tenant_id, t.stream_id, ledger::ExpectedVersion::Any(), t.events, ""})
-                .ok());
-    tenant_of[t.stream_id] = t.tenant_id;
-  }
-  for (int n = 0; n < 120; ++n) {
-    app::Lifecycle life = generator.Payment(n);
-    tenant_of[life.stream_id] = life.tenant_id;
-    for (auto& event : life.events) {
-      REQUIRE(store
-                  ->Append({life.tenant_id,
-                            life.stream_id,
-                            ledger::ExpectedVersion::Any(),
-                            {std::move(event)},
-                            ""})
-                  .ok());
-    }
-  }
+  std::map<std::string, std::string> tenant_of =  // stream -> tenant
+      testing::AppendGeneratedLog(*store, generator, 120);
   // A system stream in some partition: no tenant's.
   REQUIRE(IssueSystemApiKey(*store, kAuditorScope).ok());
 
